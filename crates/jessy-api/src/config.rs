@@ -1,0 +1,282 @@
+//! What the gateway is told at startup: flags and `JESSY_*` environment variables.
+//!
+//! One clap derive ([`Config`]) holds every setting with `long` and `env` on each field, so
+//! `--flag` and the variable are always interchangeable and `--help` is the reference. The
+//! binary wraps it in [`Cli`] to add the `keygen` subcommand; embedders (the `jessy serve`
+//! command) build a [`Config`] directly, starting from [`Config::default`].
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use clap::{Parser, Subcommand, ValueEnum};
+use reqwest::Url;
+
+/// Command line of the `jessy-api` binary: either serve (no subcommand) or manage keys.
+#[derive(Debug, Parser)]
+#[command(name = "jessy-api", version, about = "Public HTTP gateway for jessy-core")]
+pub struct Cli {
+    /// A one-off administrative action instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings used when serving.
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Administrative subcommands of the binary.
+#[derive(Debug, Subcommand, PartialEq, Eq)]
+pub enum Command {
+    /// Create a random API key, append its SHA-256 to the keys file and print the key once.
+    ///
+    /// Only the digest is stored, so a leaked keys file does not leak usable keys; the printed
+    /// key cannot be recovered later and must be saved by the operator.
+    Keygen {
+        /// Name of the client the key is for; it labels metrics and the rate-limit bucket.
+        name: String,
+        /// Keys file to append to (created with mode 0600 if absent).
+        #[arg(long = "keys", env = "JESSY_API_KEYS_FILE")]
+        keys: PathBuf,
+    },
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Everything the gateway needs to serve. Every field has a flag and a `JESSY_*` variable.
+#[derive(Debug, Clone, PartialEq, Parser)]
+#[command(name = "jessy-api")]
+pub struct Config {
+    /// Address to listen on. Port 0 picks a free port; the real one is printed at startup.
+    #[arg(long, env = "JESSY_API_ADDR", default_value = "0.0.0.0:3000")]
+    pub addr: SocketAddr,
+
+    /// Base URL of a jessy-core instance (repeatable; the variable is comma-separated).
+    /// Only `http` is accepted: the gateway and its cores share a private network, and TLS is
+    /// terminated in front of the gateway.
+    #[arg(
+        long = "core",
+        env = "JESSY_CORE_URLS",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:8080",
+        value_parser = parse_core_url
+    )]
+    pub core_urls: Vec<Url>,
+
+    /// File of `name:sha256-hex` lines, one per API key. Without it every `/api/v1` request is
+    /// refused with 401: a gateway that forgot its keys must fail closed, not open.
+    #[arg(long = "keys", env = "JESSY_API_KEYS_FILE")]
+    pub keys_file: Option<PathBuf>,
+
+    /// Sustained requests per second allowed per key name.
+    #[arg(long, env = "JESSY_RATE_LIMIT", default_value = "50")]
+    pub rate_limit: NonZeroU32,
+
+    /// Requests a key may make at once before the sustained rate applies (bucket size).
+    /// Twice the rate by default so a client that was idle can send a short burst.
+    #[arg(long, env = "JESSY_BURST", default_value = "100")]
+    pub burst: NonZeroU32,
+
+    /// Origin allowed to call the API from a browser (repeatable; the variable is
+    /// comma-separated). None means no CORS headers at all, so browsers block cross-origin
+    /// calls: closed unless an operator opens it.
+    #[arg(
+        long = "cors-origin",
+        env = "JESSY_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_parser = parse_origin
+    )]
+    pub cors_origins: Vec<HeaderValue>,
+
+    /// Seconds between active health checks of each core (decimals allowed, e.g. `0.2` in
+    /// tests). A core is marked down after 3 consecutive failures and up after one success.
+    #[arg(
+        long = "health-interval-secs",
+        env = "JESSY_HEALTH_INTERVAL_SECS",
+        default_value = "10",
+        value_parser = parse_seconds
+    )]
+    pub health_interval: Duration,
+
+    /// Seconds a core has to answer one request before the gateway gives up (504). A query
+    /// takes microseconds, so the default only trips on a stuck or overloaded core.
+    #[arg(
+        long = "upstream-timeout-secs",
+        env = "JESSY_UPSTREAM_TIMEOUT_SECS",
+        default_value = "5",
+        value_parser = parse_seconds
+    )]
+    pub upstream_timeout: Duration,
+
+    /// Seconds to let in-flight requests finish after SIGTERM/SIGINT before closing anyway,
+    /// so a stuck client cannot hold a deployment hostage.
+    #[arg(
+        long = "shutdown-grace-secs",
+        env = "JESSY_SHUTDOWN_GRACE_SECS",
+        default_value = "10",
+        value_parser = parse_seconds
+    )]
+    pub shutdown_grace: Duration,
+
+    /// Log line format on stderr (stdout carries only the "listening" line).
+    #[arg(long, env = "JESSY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log filter in `RUST_LOG` syntax, e.g. `info` or `jessy_api=debug,warn`.
+    #[arg(long = "log", env = "JESSY_LOG", default_value = "info")]
+    pub log_filter: String,
+}
+
+impl Default for Config {
+    /// The same values as the flag defaults, without reading the environment, so an embedder
+    /// gets a predictable starting point and overrides only what it needs.
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([0, 0, 0, 0], 3000)),
+            core_urls: vec![parse_core_url("http://127.0.0.1:8080").expect("valid default URL")],
+            keys_file: None,
+            rate_limit: NonZeroU32::new(50).expect("non-zero"),
+            burst: NonZeroU32::new(100).expect("non-zero"),
+            cors_origins: Vec::new(),
+            health_interval: Duration::from_secs(10),
+            upstream_timeout: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(10),
+            log_format: LogFormat::Text,
+            log_filter: "info".to_owned(),
+        }
+    }
+}
+
+/// Parses and checks one core base URL: absolute, `http`, with a host, no query or fragment.
+/// Rejecting at startup gives a clear error instead of every request failing later.
+pub fn parse_core_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw.trim()).map_err(|e| format!("invalid core URL {raw:?}: {e}"))?;
+    if url.scheme() != "http" {
+        return Err(format!(
+            "core URL {raw:?} must use http:// (TLS is terminated in front of the gateway)"
+        ));
+    }
+    if url.host_str().unwrap_or("").is_empty() {
+        return Err(format!("core URL {raw:?} has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "core URL {raw:?} must not have a query or fragment"
+        ));
+    }
+    Ok(url)
+}
+
+/// Parses a CORS origin such as `https://app.example.com` into a header value.
+fn parse_origin(raw: &str) -> Result<HeaderValue, String> {
+    let trimmed = raw.trim();
+    let url = Url::parse(trimmed).map_err(|e| format!("invalid CORS origin {raw:?}: {e}"))?;
+    if url.host_str().is_none() || !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "CORS origin {raw:?} must be an http(s) origin like https://app.example.com"
+        ));
+    }
+    HeaderValue::from_str(trimmed.trim_end_matches('/'))
+        .map_err(|e| format!("invalid CORS origin {raw:?}: {e}"))
+}
+
+/// Parses decimal seconds (`10`, `0.25`) into a positive duration.
+fn parse_seconds(raw: &str) -> Result<Duration, String> {
+    let seconds: f64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a number of seconds"))?;
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > 86_400.0 {
+        return Err(format!("{raw:?} must be between 0 and 86400 seconds"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_jessy_env() -> bool {
+        std::env::vars().all(|(k, _)| !k.starts_with("JESSY_"))
+    }
+
+    #[test]
+    fn flag_defaults_match_default_impl() {
+        if !no_jessy_env() {
+            return; // the environment would override flag defaults; nothing to compare
+        }
+        let parsed = Config::try_parse_from(["jessy-api"]).expect("parse");
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn cores_are_repeatable_and_comma_separated() {
+        let parsed = Config::try_parse_from([
+            "jessy-api",
+            "--core",
+            "http://a:1",
+            "--core",
+            "http://b:2/prefix,http://c:3",
+        ])
+        .expect("parse");
+        let urls: Vec<String> = parsed.core_urls.iter().map(Url::to_string).collect();
+        assert_eq!(urls, ["http://a:1/", "http://b:2/prefix", "http://c:3/"]);
+    }
+
+    #[test]
+    fn bad_core_urls_are_rejected() {
+        for bad in ["https://a:1", "not a url", "http://a/?x=1", "file:///tmp"] {
+            assert!(parse_core_url(bad).is_err(), "{bad} accepted");
+        }
+        assert!(Config::try_parse_from(["jessy-api", "--core", "ftp://x"]).is_err());
+    }
+
+    #[test]
+    fn fractional_intervals_and_limits_parse() {
+        let parsed = Config::try_parse_from([
+            "jessy-api",
+            "--health-interval-secs",
+            "0.2",
+            "--rate-limit",
+            "3",
+            "--burst",
+            "4",
+            "--cors-origin",
+            "https://app.example.com/",
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .expect("parse");
+        assert_eq!(parsed.health_interval, Duration::from_millis(200));
+        assert_eq!(parsed.rate_limit.get(), 3);
+        assert_eq!(parsed.burst.get(), 4);
+        assert_eq!(parsed.cors_origins, ["https://app.example.com"]);
+        assert!(Config::try_parse_from(["jessy-api", "--rate-limit", "0"]).is_err());
+        assert!(Config::try_parse_from(["jessy-api", "--health-interval-secs", "-1"]).is_err());
+        assert!(Config::try_parse_from(["jessy-api", "--cors-origin", "*"]).is_err());
+    }
+
+    #[test]
+    fn keygen_subcommand_parses() {
+        let cli = Cli::try_parse_from(["jessy-api", "keygen", "alice", "--keys", "/tmp/k"])
+            .expect("parse");
+        assert_eq!(
+            cli.command,
+            Some(Command::Keygen {
+                name: "alice".into(),
+                keys: PathBuf::from("/tmp/k"),
+            })
+        );
+        let serve = Cli::try_parse_from(["jessy-api", "--addr", "127.0.0.1:0"]).expect("parse");
+        assert_eq!(serve.command, None);
+    }
+}

@@ -1,0 +1,47 @@
+//! Embeds the default registry source (`registry/default/`) into the engine.
+//!
+//! The file list is generated rather than written by hand so that adding a dimension file is
+//! enough to ship it; each file is pulled in with `include_str!`, so Cargo rebuilds when any
+//! of them changes.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let root = manifest_dir.join("../../registry/default");
+    println!("cargo:rerun-if-changed={}", root.display());
+    println!("cargo:rerun-if-changed={}", root.join("dimensions").display());
+
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    let registry = root.join("registry.toml");
+    if registry.exists() {
+        files.push(("registry.toml".into(), registry));
+    }
+    if let Ok(entries) = fs::read_dir(root.join("dimensions")) {
+        let mut dims: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        dims.sort();
+        for path in dims {
+            let name = format!("dimensions/{}", path.file_name().unwrap().to_string_lossy());
+            files.push((name, path));
+        }
+    }
+
+    let mut out = String::from("/// The embedded default registry source: `(relative path, file text)`.\n");
+    out.push_str("pub(super) const FILES: &[(&str, &str)] = &[\n");
+    for (name, path) in &files {
+        let path = canonical(path);
+        out.push_str(&format!("    ({name:?}, include_str!({:?})),\n", path.display().to_string()));
+    }
+    out.push_str("];\n");
+    let dest = PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("default_registry.rs");
+    fs::write(dest, out).expect("write generated file list");
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}

@@ -1,0 +1,23 @@
+//! # jessy-engine
+//!
+//! Jessy answers one question fast and explainably: *which layers of knowledge apply to this
+//! query, and what context do they give?* This crate is the whole engine, with no network code.
+//! Its modules follow the data flow of a query:
+//!
+//! 1. [`parser`] — the Query Parser: Unicode-aware tokens, stems, stopwords, negations.
+//! 2. [`registry`] — the Dimension Registry source (TOML) and its validation; [`build`] compiles
+//!    a source, learning a routing model from its keywords and examples, into a snapshot.
+//! 3. [`storage`] — the MMAP Manager: immutable snapshot generations mapped with `memmap2`,
+//!    validated on open, published atomically, read zero-copy.
+//! 4. [`navigation`] — the Navigator and Dimension Scanner: every dimension scored from the
+//!    learned model and term associations, then depth navigation L0 → L3.
+//! 5. [`interference`] — the Interference Engine: frequency states of the active dimensions
+//!    reinforce or cancel each other and feed back into the ranking.
+//! 6. [`pool`] — the Memory Pool: per-query scratch reused across queries.
+//! 7. [`convergence`] — the Convergence Processor: query expansion until the selection is stable.
+//! 8. [`result`] — the Query Result: routing decision, token-budgeted context, trace and timings.
+//!
+//! [`Engine`] runs the stages in order.
+pub mod registry;
+pub mod storage;
+pub mod model;

@@ -1,0 +1,183 @@
+//! Storage: the MMAP Manager, MMAP Regions and snapshot generations.
+//!
+//! - [`format`]: the byte layout (records, sections, footer).
+//! - [`mmap`]: mapping files and zero-copy `&str` views (the only `unsafe` in the engine).
+//! - [`snapshot`]: opening = validating one generation file; typed views into it.
+//! - [`writer`]: laying out a compiled registry as a generation file.
+//! - [`publish`]: write-once files, atomic manifest publish, garbage collection.
+//!
+//! [`Store`] ties them together: it holds the current generation behind an atomic pointer so
+//! readers never block, keeps generations alive while any reader holds them (reference
+//! counted), and publishes new ones crash-safely.
+
+pub mod error;
+pub mod format;
+mod mmap;
+pub mod publish;
+pub mod snapshot;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+
+use arc_swap::ArcSwap;
+
+pub use error::{Corruption, OpenError};
+pub use publish::PublishError;
+pub use snapshot::Snapshot;
+pub use writer::{DimensionData, LayerData, ModelArrays, SnapshotData};
+
+/// How many times a reader re-reads `CURRENT` when the file it names vanished in between
+/// (a concurrent publish collected it). Each retry sees a newer manifest, so two suffice in
+/// practice; the bound keeps a pathological writer from starving a reader forever.
+const OPEN_RETRIES: usize = 8;
+
+/// Numbers describing what is mapped, for `/ready`, `/metrics` and `jessy verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct StoreStats {
+    /// The current generation.
+    pub generation: u64,
+    /// Regions (sections) of the current generation.
+    pub regions: usize,
+    /// Bytes of the current generation's file.
+    pub mapped_bytes: u64,
+    /// Generations still held by readers in this process, current included.
+    pub live_generations: usize,
+}
+
+/// The MMAP Manager: the current snapshot generation of a directory (or of memory).
+pub struct Store {
+    dir: Option<PathBuf>,
+    current: ArcSwap<Snapshot>,
+    /// Every generation handed out, so garbage collection spares the ones readers still hold.
+    handed_out: Mutex<Vec<Weak<Snapshot>>>,
+}
+
+impl Store {
+    /// Opens the published generation of `dir`.
+    pub fn open(dir: &Path) -> Result<Store, OpenError> {
+        let snapshot = Arc::new(open_current(dir)?);
+        Ok(Store {
+            dir: Some(dir.to_path_buf()),
+            handed_out: Mutex::new(vec![Arc::downgrade(&snapshot)]),
+            current: ArcSwap::new(snapshot),
+        })
+    }
+
+    /// A store without a directory: the snapshot lives on the heap and publishing replaces it
+    /// in memory only (nothing is durable). Used for the embedded default registry when no
+    /// directory is given, and in tests.
+    pub fn in_memory(bytes: &[u8]) -> Result<Store, OpenError> {
+        let snapshot = Arc::new(Snapshot::from_bytes(bytes, Path::new("<memory>"))?);
+        Ok(Store {
+            dir: None,
+            handed_out: Mutex::new(vec![Arc::downgrade(&snapshot)]),
+            current: ArcSwap::new(snapshot),
+        })
+    }
+
+    /// The directory, if the store is on disk.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// The current generation. Cheap (an atomic load and a reference-count increment); the
+    /// returned generation stays valid however many generations are published after it.
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Publishes a new generation built by `encode(generation_number)` and makes it current.
+    ///
+    /// The bytes are validated exactly as a reader would before anything touches the disk.
+    /// Concurrent publishers (threads or processes) are serialized by the directory lock.
+    pub fn publish(&self, encode: impl FnOnce(u64) -> Vec<u8>) -> Result<Arc<Snapshot>, PublishError> {
+        let snapshot = match &self.dir {
+            None => {
+                let generation = self.current().generation() + 1;
+                Arc::new(Snapshot::from_bytes(&encode(generation), Path::new("<memory>"))?)
+            }
+            Some(dir) => {
+                let _lock = publish::lock_writer(dir)?;
+                publish::publish_locked(dir, encode, |bytes, path| Snapshot::from_bytes(bytes, path).map(drop))?;
+                Arc::new(open_current(dir)?)
+            }
+        };
+        self.current.store(snapshot.clone());
+        {
+            let mut handed_out = self.handed_out.lock().unwrap_or_else(|e| e.into_inner());
+            handed_out.retain(|w| w.strong_count() > 0);
+            handed_out.push(Arc::downgrade(&snapshot));
+        }
+        self.collect_garbage();
+        Ok(snapshot)
+    }
+
+    /// Removes generation files that are neither current nor held by a reader of this process.
+    /// Returns the generations removed.
+    pub fn collect_garbage(&self) -> Vec<u64> {
+        let Some(dir) = &self.dir else { return Vec::new() };
+        let in_use = self.live_generations();
+        publish::collect_garbage(dir, self.current().generation(), &in_use)
+    }
+
+    fn live_generations(&self) -> Vec<u64> {
+        let mut handed_out = self.handed_out.lock().unwrap_or_else(|e| e.into_inner());
+        handed_out.retain(|w| w.strong_count() > 0);
+        handed_out.iter().filter_map(|w| w.upgrade().map(|s| s.generation())).collect()
+    }
+
+    /// Generation, regions and mapped bytes.
+    pub fn stats(&self) -> StoreStats {
+        let current = self.current();
+        StoreStats {
+            generation: current.generation(),
+            regions: current.region_count(),
+            mapped_bytes: current.len_bytes() as u64,
+            live_generations: self.live_generations().len(),
+        }
+    }
+}
+
+/// Reads `CURRENT` and opens the generation it names, checking the file against the manifest.
+///
+/// This is also what `jessy verify` runs.
+pub fn open_current(dir: &Path) -> Result<Snapshot, OpenError> {
+    let mut attempt = 0;
+    loop {
+        let manifest = publish::read_current(dir)?;
+        let path = dir.join(&manifest.file);
+        match Snapshot::open(&path) {
+            Err(OpenError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && attempt < OPEN_RETRIES =>
+            {
+                attempt += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+            Ok(snapshot) => {
+                let corrupt = |problem| OpenError::Corrupt { path: path.clone(), problem };
+                if snapshot.len_bytes() as u64 != manifest.data_len {
+                    return Err(corrupt(Corruption::Length {
+                        recorded: manifest.data_len,
+                        actual: snapshot.len_bytes() as u64,
+                    }));
+                }
+                if snapshot.stored_crc() != manifest.data_crc {
+                    return Err(corrupt(Corruption::Checksum {
+                        stored: manifest.data_crc,
+                        computed: snapshot.stored_crc(),
+                    }));
+                }
+                if snapshot.generation() != manifest.generation {
+                    return Err(corrupt(Corruption::Structure(format!(
+                        "file holds generation {}, manifest names {}",
+                        snapshot.generation(),
+                        manifest.generation
+                    ))));
+                }
+                return Ok(snapshot);
+            }
+        }
+    }
+}
