@@ -10,14 +10,19 @@
 //! 3. [`storage`] — the MMAP Manager: immutable snapshot generations mapped with `memmap2`,
 //!    validated on open, published atomically, read zero-copy.
 //! 4. [`navigation`] — the Navigator and Dimension Scanner: every dimension scored from the
-//!    learned model and term associations, then depth navigation L0 → L3.
+//!    learned model, then depth navigation L0 → L3; term associations.
 //! 5. [`interference`] — the Interference Engine: frequency states of the active dimensions
 //!    reinforce or cancel each other and feed back into the ranking.
 //! 6. [`pool`] — the Memory Pool: per-query scratch reused across queries.
 //! 7. [`convergence`] — the Convergence Processor: query expansion until the selection is stable.
-//! 8. [`result`] — the Query Result: routing decision, token-budgeted context, trace and timings.
+//! 8. [`result`] and [`context`] — the Query Result: routing decision, token-budgeted context,
+//!    trace and timings.
 //!
 //! [`Engine`] runs the stages in order.
-pub mod registry;
-pub mod storage;
+pub mod dataset;
+pub mod interference;
 pub mod model;
+pub mod navigation;
+pub mod registry;
+pub mod result;
+pub mod storage;

@@ -92,11 +92,13 @@ pub enum SectionKind {
     ModelBias = 13,
     /// Term associations: [`AssocRecord`]s sorted by source key.
     Associations = 14,
+    /// Per-layer expansion vectors: [`FeatureValue`]s addressed by ranges from layers.
+    Expansion = 15,
 }
 
 impl SectionKind {
     /// Every kind, in the order they are written.
-    pub const ALL: [SectionKind; 14] = [
+    pub const ALL: [SectionKind; 15] = [
         SectionKind::Strings,
         SectionKind::Meta,
         SectionKind::Dimensions,
@@ -111,6 +113,7 @@ impl SectionKind {
         SectionKind::ModelPostWeight,
         SectionKind::ModelBias,
         SectionKind::Associations,
+        SectionKind::Expansion,
     ];
 
     /// The kind for a code read from a file.
@@ -135,6 +138,7 @@ impl SectionKind {
             | SectionKind::ModelPostWeight
             | SectionKind::ModelBias => 4,
             SectionKind::Associations => size_of::<AssocRecord>(),
+            SectionKind::Expansion => size_of::<FeatureValue>(),
         }
     }
 }
@@ -232,6 +236,8 @@ pub struct LayerRecord {
     pub learned: Range32,
     /// Examples in the example table.
     pub examples: Range32,
+    /// The layer's expansion vector in the expansion table.
+    pub expansion: Range32,
     /// Depth, 0 for roots.
     pub depth: u32,
     /// Frequency in Hz.
@@ -260,8 +266,18 @@ pub struct AssocRecord {
     pub target: StrRef,
     /// Strength in (0, 1].
     pub strength: f32,
-    /// Reserved, zero.
-    pub reserved: u32,
+    /// Model feature row of the target term, so expansion needs no parsing at query time.
+    pub target_row: u32,
+}
+
+/// A model feature row with a value: one entry of a sparse feature vector.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq)]
+pub struct FeatureValue {
+    /// Row in the model's feature table.
+    pub row: u32,
+    /// Value (already weighted).
+    pub value: f32,
 }
 
 /// The fixed part of the manifest (`CURRENT`), followed by the file name bytes and a footer.

@@ -134,6 +134,11 @@ impl Snapshot {
         self.records(SectionKind::Associations)
     }
 
+    /// Expansion vector entries (addressed by each layer's `expansion` range).
+    pub fn expansion(&self) -> &[FeatureValue] {
+        self.records(SectionKind::Expansion)
+    }
+
     /// The learned model's arrays, borrowed from the map.
     pub fn model(&self) -> ModelArrays<'_> {
         ModelArrays {
@@ -260,6 +265,7 @@ fn validate_records(region: &Region, sections: &Sections) -> Result<RegistryMeta
     let layers: &[LayerRecord] = cast(view(SectionKind::Layers))?;
     let terms: &[TermRecord] = cast(view(SectionKind::Terms))?;
     let examples: &[StrRef] = cast(view(SectionKind::Examples))?;
+    let expansion: &[FeatureValue] = cast(view(SectionKind::Expansion))?;
     let in_range = |r: Range32, n: usize| (r.start as usize).checked_add(r.count as usize).is_some_and(|e| e <= n);
 
     let mut expected_start = 0usize;
@@ -322,6 +328,9 @@ fn validate_records(region: &Region, sections: &Sections) -> Result<RegistryMeta
         if !in_range(l.examples, examples.len()) {
             return Err(structure(format!("{what}: example range out of range")));
         }
+        if !in_range(l.expansion, expansion.len()) {
+            return Err(structure(format!("{what}: expansion range out of range")));
+        }
     }
     for (i, child) in layers.iter().enumerate() {
         if child.parent != NO_PARENT && layers[child.parent as usize].children.as_range().contains(&i) {
@@ -375,6 +384,13 @@ fn validate_records(region: &Region, sections: &Sections) -> Result<RegistryMeta
         calibrated: meta.calibrated != 0,
     };
     crate::model::validate_arrays(&model).map_err(|e| structure(format!("model: {e}")))?;
+    let features = model.keys.len();
+    if expansion.iter().any(|f| f.row as usize >= features || !f.value.is_finite()) {
+        return Err(structure("expansion entry with an unknown feature row or bad value"));
+    }
+    if assoc.iter().any(|a| a.target_row as usize >= features) {
+        return Err(structure("association with an unknown target feature row"));
+    }
     Ok(*meta)
 }
 

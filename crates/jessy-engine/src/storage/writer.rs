@@ -49,6 +49,8 @@ pub struct LayerData<'a> {
     pub learned: Vec<(String, f32)>,
     /// Training examples.
     pub examples: Vec<&'a str>,
+    /// Expansion vector: feature rows of the layer's terms, weighted.
+    pub expansion: Vec<FeatureValue>,
 }
 
 /// The learned model as flat arrays (see `learn` for their meaning).
@@ -93,8 +95,8 @@ pub struct SnapshotData<'a> {
     pub out_of_scope: Vec<&'a str>,
     /// The learned model.
     pub model: ModelArrays<'a>,
-    /// Associations `(source key, target term, strength)`, any order.
-    pub associations: Vec<(u64, String, f32)>,
+    /// Associations `(source key, target term, target feature row, strength)`, any order.
+    pub associations: Vec<(u64, String, u32, f32)>,
 }
 
 /// Interns strings into one blob; equal strings are stored once.
@@ -134,6 +136,7 @@ pub fn encode(data: &SnapshotData<'_>, generation: u64) -> Vec<u8> {
     let mut strings = StringBlob::default();
     let mut terms: Vec<TermRecord> = Vec::new();
     let mut examples: Vec<StrRef> = Vec::new();
+    let mut expansion: Vec<FeatureValue> = Vec::new();
     let term = |strings: &mut StringBlob, t: &str, weight: f32| TermRecord {
         term: strings.add(t),
         weight,
@@ -164,6 +167,8 @@ pub fn encode(data: &SnapshotData<'_>, generation: u64) -> Vec<u8> {
         }
         let examples_start = examples.len();
         examples.extend(l.examples.iter().map(|e| strings.add(e)));
+        let expansion_start = expansion.len();
+        expansion.extend_from_slice(&l.expansion);
         layers.push(LayerRecord {
             id: strings.add(l.id),
             name: strings.add(l.name),
@@ -174,6 +179,7 @@ pub fn encode(data: &SnapshotData<'_>, generation: u64) -> Vec<u8> {
             keywords: range(keywords_start, l.keywords.len()),
             learned: range(learned_start, l.learned.len()),
             examples: range(examples_start, l.examples.len()),
+            expansion: range(expansion_start, l.expansion.len()),
             depth: l.depth,
             frequency: l.frequency,
         });
@@ -182,11 +188,11 @@ pub fn encode(data: &SnapshotData<'_>, generation: u64) -> Vec<u8> {
     let mut associations: Vec<AssocRecord> = data
         .associations
         .iter()
-        .map(|(key, target, strength)| AssocRecord {
+        .map(|(key, target, row, strength)| AssocRecord {
             source_key: *key,
             target: strings.add(target),
             strength: *strength,
-            reserved: 0,
+            target_row: *row,
         })
         .collect();
     associations.sort_by(|a, b| a.source_key.cmp(&b.source_key).then(b.strength.total_cmp(&a.strength)));
@@ -217,6 +223,7 @@ pub fn encode(data: &SnapshotData<'_>, generation: u64) -> Vec<u8> {
         (SectionKind::ModelPostWeight, bytes_of(m.post_weight)),
         (SectionKind::ModelBias, bytes_of(m.bias)),
         (SectionKind::Associations, bytes_of(&associations)),
+        (SectionKind::Expansion, bytes_of(&expansion)),
     ];
     assemble(generation, &sections)
 }

@@ -1,0 +1,253 @@
+//! The Convergence Processor: scan, navigate, interfere — and repeat with an expanded query
+//! until the selection is stable.
+//!
+//! Iteration 1 scores the query's own features. Each later iteration adds the expansion
+//! vectors of the layers selected in the previous one (their keywords and learned terms,
+//! weighted by the selection's confidence) and the query words' associations, then re-scores.
+//! The loop stops when the cosine similarity between consecutive selections reaches
+//! [`CONVERGED_AT`], or after `max_iterations` (at most [`MAX_ITERATIONS`]).
+//!
+//! The no-match decision is taken on iteration 1, on the calibrated confidence of the query as
+//! written: expansion only ever adds evidence for what was already selected, so deciding after
+//! it would let an out-of-scope query talk itself into a match.
+//!
+//! Everything here works in the [`Scratch`] buffers; in steady state it does not allocate.
+
+use std::time::Instant;
+
+use crate::interference::{interfere, FrequencyState};
+use crate::model;
+use crate::navigation::{navigate, score, ScanStrategy};
+use crate::pool::{Candidate, IterationRecord, Scratch, MAX_CANDIDATES};
+use crate::storage::format::LayerRecord;
+use crate::storage::Snapshot;
+
+/// Hard cap on iterations (the seed's "up to 9 refinement iterations").
+pub const MAX_ITERATIONS: u32 = 9;
+/// Similarity between consecutive selections at which the loop stops.
+pub const CONVERGED_AT: f32 = 0.95;
+/// More active dimensions than this triggers "return to source".
+pub const RETURN_TO_SOURCE_ABOVE: usize = 6;
+/// Weight of expansion features relative to the query's own (which sum to 1 after
+/// normalization): enough to settle a tie between close layers, too little to overturn a
+/// clear decision.
+pub const EXPANSION_WEIGHT: f32 = 0.25;
+/// A secondary dimension is active when its amplitude reaches this share of the strongest
+/// one's (and the registry's threshold). Multi-label routing: "an anxious message about an exam
+/// tomorrow" activates both emotion and temporal.
+pub const SECONDARY_SHARE: f32 = 0.35;
+/// Associations followed per query word.
+const ASSOCIATIONS_PER_TERM: usize = 3;
+
+/// Why a query did not match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoMatchReason {
+    /// No query feature is known to the registry.
+    UnknownTerms,
+    /// The best layer's confidence is below the calibrated threshold.
+    BelowThreshold,
+    /// The out-of-scope class is more likely than any layer.
+    OutOfScope,
+}
+
+/// The routing decision, held in scratch and summarized by the caller.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Routing {
+    /// `None` when matched.
+    pub no_match: Option<NoMatchReason>,
+    /// Best layer confidence on iteration 1 (the calibrated quantity).
+    pub top_confidence: f32,
+    /// Iterations run.
+    pub iterations: u32,
+    /// Whether the selection stabilized.
+    pub converged: bool,
+    /// Whether more than six dimensions were active and the selection was reduced.
+    pub return_to_source: bool,
+    /// Microseconds in the scanner + navigator.
+    pub scan_us: f64,
+    /// Microseconds in interference.
+    pub interference_us: f64,
+    /// Microseconds in expansion and similarity bookkeeping.
+    pub convergence_us: f64,
+}
+
+/// Runs the iterations for a query already parsed into `scratch.parsed`.
+///
+/// On return, `scratch.candidates` holds the active dimensions strongest first (empty on no
+/// match), `scratch.confidence` the final per-layer confidences, `scratch.interference` the
+/// final interference and `scratch.iterations` the trace.
+pub fn route(
+    snapshot: &Snapshot,
+    scratch: &mut Scratch,
+    max_iterations: u32,
+    strategy: ScanStrategy,
+) -> Routing {
+    let m = snapshot.model();
+    let dims = snapshot.dimension_records();
+    let layers = snapshot.layer_records();
+    let n_layers = layers.len();
+    let threshold = m.threshold;
+    let max_iterations = max_iterations.clamp(1, MAX_ITERATIONS);
+
+    let mut routing = Routing {
+        no_match: None,
+        top_confidence: 0.0,
+        iterations: 0,
+        converged: false,
+        return_to_source: false,
+        scan_us: 0.0,
+        interference_us: 0.0,
+        convergence_us: 0.0,
+    };
+    scratch.iterations.clear();
+    scratch.base_features.clear();
+    model::featurize_query(&m, &scratch.parsed, &mut scratch.base_features);
+    if scratch.base_features.is_empty() {
+        routing.no_match = Some(NoMatchReason::UnknownTerms);
+    }
+
+    for iteration in 1..=max_iterations {
+        let t = Instant::now();
+        scratch.features.clear();
+        scratch.features.extend_from_slice(&scratch.base_features);
+        if iteration > 1 {
+            expand(snapshot, scratch);
+        }
+        model::finish(&mut scratch.features);
+        let t_expand = t.elapsed();
+
+        score(&m, dims, &scratch.features, strategy, &mut scratch.logits);
+        scratch.confidence.clear();
+        scratch.confidence.extend(scratch.logits.iter().take(n_layers).map(|&l| model::confidence(&m, l)));
+        navigate(dims, layers, &scratch.confidence, &mut scratch.reach, &mut scratch.dimensions);
+        let t_scan = t.elapsed();
+
+        if iteration == 1 {
+            let top = scratch.confidence.iter().copied().fold(0.0f32, f32::max);
+            routing.top_confidence = top;
+            let oos = scratch.logits.get(n_layers).map(|&l| model::confidence(&m, l));
+            if routing.no_match.is_none() {
+                if oos.is_some_and(|o| o > top) {
+                    routing.no_match = Some(NoMatchReason::OutOfScope);
+                } else if top < threshold {
+                    routing.no_match = Some(NoMatchReason::BelowThreshold);
+                }
+            }
+        }
+
+        select(scratch, layers, threshold, &mut routing);
+        let t_interfere = t.elapsed();
+
+        let similarity = record_iteration(scratch);
+        routing.iterations = iteration;
+        routing.convergence_us += (t_expand + (t.elapsed() - t_interfere)).as_secs_f64() * 1e6;
+        routing.scan_us += (t_scan - t_expand).as_secs_f64() * 1e6;
+        routing.interference_us += (t_interfere - t_scan).as_secs_f64() * 1e6;
+        if iteration > 1 && similarity >= CONVERGED_AT {
+            routing.converged = true;
+            break;
+        }
+        if routing.no_match.is_some() {
+            // Nothing to refine: a query that does not match is not expanded toward a guess.
+            routing.converged = true;
+            break;
+        }
+    }
+    if routing.no_match.is_some() {
+        scratch.candidates.clear();
+    }
+    routing
+}
+
+/// Interference over the strongest dimensions, then the active set (with return to source).
+fn select(scratch: &mut Scratch, layers: &[LayerRecord], threshold: f32, routing: &mut Routing) {
+    let Scratch { dimensions, candidates, states, interference, interfered, .. } = scratch;
+    candidates.clear();
+    let best = dimensions.iter().map(|d| d.activation).fold(0.0f32, f32::max);
+    // Candidates: anything within reach of being active once interference has run.
+    let floor = (threshold * 0.5).max(best * SECONDARY_SHARE * 0.5);
+    candidates.extend(
+        dimensions
+            .iter()
+            .filter(|d| d.activation >= floor && d.activation > 0.0)
+            .map(|&state| Candidate { state, amplitude: state.activation }),
+    );
+    candidates.sort_by(|a, b| b.state.activation.total_cmp(&a.state.activation));
+    candidates.truncate(MAX_CANDIDATES);
+
+    states.clear();
+    interfered.clear();
+    for c in candidates.iter() {
+        let frequency = layers.get(c.state.layer() as usize).map_or(0.0, |l| l.frequency);
+        states.push(FrequencyState { frequency, amplitude: c.state.activation });
+        interfered.push(c.state.dimension);
+    }
+    interfere(states, interference);
+    for (c, &a) in candidates.iter_mut().zip(&interference.amplitudes) {
+        c.amplitude = a;
+    }
+    candidates.sort_by(|a, b| b.amplitude.total_cmp(&a.amplitude));
+    let Some(top) = candidates.first().map(|c| c.amplitude) else { return };
+    let active_floor = threshold.max(top * SECONDARY_SHARE);
+    let mut kept = 0;
+    candidates.retain(|c| {
+        kept += 1;
+        kept == 1 || c.amplitude >= active_floor
+    });
+    if candidates.len() > RETURN_TO_SOURCE_ABOVE {
+        routing.return_to_source = true;
+        let keep = if candidates[2].amplitude >= 0.5 * top { 3 } else { 2 };
+        candidates.truncate(keep);
+    }
+}
+
+/// Records the current selection and returns its similarity to the previous one.
+fn record_iteration(scratch: &mut Scratch) -> f32 {
+    let mut record = IterationRecord::default();
+    for c in scratch.candidates.iter().take(MAX_CANDIDATES) {
+        record.selection[record.len] = (c.state.layer(), c.amplitude);
+        record.len += 1;
+    }
+    record.similarity = match scratch.iterations.last() {
+        Some(prev) => cosine(&prev.selection[..prev.len], &record.selection[..record.len]),
+        None => 0.0,
+    };
+    let similarity = record.similarity;
+    scratch.iterations.push(record);
+    similarity
+}
+
+/// Cosine similarity of two sparse selections keyed by layer.
+pub fn cosine(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
+    let dot: f32 = a.iter().map(|(la, va)| b.iter().find(|(lb, _)| lb == la).map_or(0.0, |(_, vb)| va * vb)).sum();
+    let na: f32 = a.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
+    if na == 0.0 && nb == 0.0 {
+        1.0
+    } else if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        (dot / (na * nb)).clamp(0.0, 1.0)
+    }
+}
+
+/// Adds the selected layers' expansion vectors and the query words' associations.
+fn expand(snapshot: &Snapshot, scratch: &mut Scratch) {
+    let layers = snapshot.layer_records();
+    let expansion = snapshot.expansion();
+    if let Some(prev) = scratch.iterations.last() {
+        for &(layer, amplitude) in &prev.selection[..prev.len] {
+            let Some(record) = layers.get(layer as usize) else { continue };
+            for fv in expansion.get(record.expansion.as_range()).unwrap_or(&[]) {
+                scratch.features.push((fv.row, fv.value * amplitude * EXPANSION_WEIGHT));
+            }
+        }
+    }
+    let associations = snapshot.associations();
+    for key in scratch.parsed.term_keys() {
+        let start = associations.partition_point(|a| a.source_key < key);
+        for a in associations[start..].iter().take_while(|a| a.source_key == key).take(ASSOCIATIONS_PER_TERM) {
+            scratch.features.push((a.target_row, a.strength * EXPANSION_WEIGHT));
+        }
+    }
+}

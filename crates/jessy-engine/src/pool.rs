@@ -1,0 +1,125 @@
+//! The Memory Pool: per-query scratch buffers, reused across queries.
+//!
+//! Every buffer a query needs for scoring lives in one [`Scratch`]. After a few queries the
+//! buffers have grown to the registry's size and stop allocating: in steady state the scoring
+//! path makes no heap allocation (proved by the counting-allocator test in
+//! `tests/allocations.rs`). Scratches are kept in a small free list; a query takes one, and the
+//! [`PooledScratch`] guard returns it when dropped. A mutex-protected `Vec` is enough: it is held
+//! for a push or a pop, far shorter than the query itself.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Mutex;
+
+use crate::interference::{FrequencyState, Interference};
+use crate::navigation::DimensionState;
+use crate::parser::ParsedQuery;
+
+/// Most scratches kept for reuse: one per concurrently running query is enough; beyond that
+/// they are dropped instead of hoarded.
+const MAX_POOLED: usize = 64;
+
+/// The most dimensions carried into interference and convergence per iteration.
+pub const MAX_CANDIDATES: usize = 16;
+
+/// A dimension that survived the scanner's floor, with its amplitude after interference.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Candidate {
+    /// The navigated dimension.
+    pub state: DimensionState,
+    /// Amplitude after interference.
+    pub amplitude: f32,
+}
+
+/// One convergence iteration, recorded without allocating.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IterationRecord {
+    /// Selected `(layer, confidence)`, strongest first; `len` entries used.
+    pub selection: [(u32, f32); MAX_CANDIDATES],
+    /// Entries used.
+    pub len: usize,
+    /// Cosine similarity to the previous iteration.
+    pub similarity: f32,
+}
+
+/// Buffers for one query.
+#[derive(Default)]
+pub struct Scratch {
+    /// The parsed query.
+    pub parsed: ParsedQuery,
+    /// The query's own features `(row, value)`.
+    pub base_features: Vec<(u32, f32)>,
+    /// Features of the current iteration (base plus expansion).
+    pub features: Vec<(u32, f32)>,
+    /// Logit per class.
+    pub logits: Vec<f32>,
+    /// Confidence per layer.
+    pub confidence: Vec<f32>,
+    /// Best confidence in each layer's subtree.
+    pub reach: Vec<f32>,
+    /// One navigated state per dimension.
+    pub dimensions: Vec<DimensionState>,
+    /// Dimensions entering interference, then the active ones.
+    pub candidates: Vec<Candidate>,
+    /// Interference input.
+    pub states: Vec<FrequencyState>,
+    /// Interference output.
+    pub interference: Interference,
+    /// Dimension index of each interference state (parallel to `states`).
+    pub interfered: Vec<u32>,
+    /// The convergence trace.
+    pub iterations: Vec<IterationRecord>,
+}
+
+/// A free list of scratches.
+#[derive(Default)]
+pub struct Pool {
+    free: Mutex<Vec<Box<Scratch>>>,
+}
+
+impl Pool {
+    /// An empty pool.
+    pub fn new() -> Pool {
+        Pool::default()
+    }
+
+    /// Takes a scratch (a reused one when available).
+    pub fn take(&self) -> PooledScratch<'_> {
+        let scratch = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+        PooledScratch { pool: self, scratch: Some(scratch) }
+    }
+
+    /// Scratches waiting for reuse.
+    pub fn available(&self) -> usize {
+        self.free.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// A scratch on loan from a [`Pool`]; returned on drop.
+pub struct PooledScratch<'a> {
+    pool: &'a Pool,
+    scratch: Option<Box<Scratch>>,
+}
+
+impl Deref for PooledScratch<'_> {
+    type Target = Scratch;
+    fn deref(&self) -> &Scratch {
+        self.scratch.as_deref().expect("present until drop")
+    }
+}
+
+impl DerefMut for PooledScratch<'_> {
+    fn deref_mut(&mut self) -> &mut Scratch {
+        self.scratch.as_deref_mut().expect("present until drop")
+    }
+}
+
+impl Drop for PooledScratch<'_> {
+    fn drop(&mut self) {
+        if let Some(scratch) = self.scratch.take() {
+            let mut free = self.pool.free.lock().unwrap_or_else(|e| e.into_inner());
+            if free.len() < MAX_POOLED {
+                free.push(scratch);
+            }
+        }
+    }
+}
