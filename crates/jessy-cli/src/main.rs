@@ -1,1 +1,105 @@
-fn main() {}
+//! `jessy` — the command-line face of the engine: query, build, verify, import, eval, serve.
+//!
+//! Exit codes: 0 success; 1 any error (the message and its causes go to stderr). A query that
+//! routes nowhere is a successful run that prints `no_match`.
+
+mod commands;
+mod report;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Jessy: which layers of knowledge apply to a query, and what context they give.
+#[derive(Parser)]
+#[command(name = "jessy", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Route a query and print the result.
+    Query {
+        /// The query text.
+        text: OsString,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Snapshot directory (default: the embedded default registry, built in memory).
+        #[arg(long, env = "JESSY_REGISTRY")]
+        registry: Option<PathBuf>,
+        /// Token budget of the assembled context.
+        #[arg(long, default_value_t = jessy_engine::pipeline::DEFAULT_TOKEN_BUDGET)]
+        budget: u32,
+        /// Convergence iteration cap (1–9).
+        #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u32).range(1..=9))]
+        max_iterations: u32,
+    },
+    /// Compile a registry source directory into a snapshot generation.
+    Build {
+        /// Source directory (registry.toml + dimensions/*.toml).
+        source: PathBuf,
+        /// Snapshot directory to publish into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Labeled JSONL validation file to calibrate the no-match threshold on.
+        #[arg(long)]
+        calibrate: Option<PathBuf>,
+    },
+    /// Check a snapshot directory: manifest, magic, version, CRC, every offset and length.
+    Verify {
+        /// Snapshot directory.
+        snapshot: PathBuf,
+    },
+    /// Turn labeled JSONL into a registry source directory.
+    Import {
+        /// Labeled JSONL file: {"text", "dimension", "layer"} per line; layer null = out of scope.
+        file: PathBuf,
+        /// Source directory to create (must not exist or be empty).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Evaluate routing on a labeled JSONL test file.
+    Eval {
+        /// Snapshot directory.
+        #[arg(long)]
+        registry: PathBuf,
+        /// Labeled JSONL test file.
+        file: PathBuf,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run jessy-core and jessy-api together in this process, with a development API key.
+    Serve(commands::serve::ServeArgs),
+    /// Exit 0 when URL answers HTTP 200 within the timeout, 1 otherwise (container health checks).
+    Healthcheck {
+        /// URL to GET, e.g. http://127.0.0.1:8080/health.
+        url: String,
+        /// Timeout in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Query { text, json, registry, budget, max_iterations } => {
+            commands::query(&text, json, registry.as_deref(), budget, max_iterations)
+        }
+        Command::Build { source, out, calibrate } => commands::build(&source, &out, calibrate.as_deref()),
+        Command::Verify { snapshot } => commands::verify(&snapshot),
+        Command::Import { file, out } => commands::import(&file, &out),
+        Command::Eval { registry, file, json } => commands::eval(&registry, &file, json),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Healthcheck { url, timeout_ms } => commands::healthcheck(&url, timeout_ms),
+    };
+    if let Err(err) = outcome {
+        eprintln!("jessy: error: {err:#}");
+        std::process::exit(1);
+    }
+}

@@ -20,6 +20,7 @@
 //!
 //! [`Engine`] runs the stages in order.
 pub mod dataset;
+pub mod import;
 pub mod interference;
 pub mod model;
 pub mod navigation;

@@ -1,0 +1,141 @@
+//! One function per subcommand; `main` only parses arguments and reports errors.
+
+pub mod healthcheck;
+pub mod serve;
+
+use std::ffi::OsStr;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::{bail, Context as _};
+use jessy_engine::build::{self, BuildOptions};
+use jessy_engine::pipeline::{Engine, QueryOptions};
+use jessy_engine::registry::RegistrySource;
+use jessy_engine::{dataset, eval as evaluation, import as importer, storage};
+
+pub use healthcheck::healthcheck;
+
+use crate::report;
+
+/// Opens a snapshot directory, or the embedded default registry in memory.
+pub fn open_engine(registry: Option<&Path>) -> anyhow::Result<Engine> {
+    Ok(match registry {
+        Some(dir) => Engine::open(dir)?,
+        None => Engine::default_in_memory().context("building the embedded default registry")?,
+    })
+}
+
+/// `jessy query`.
+pub fn query(text: &OsStr, json: bool, registry: Option<&Path>, budget: u32, max_iterations: u32) -> anyhow::Result<()> {
+    let Some(text) = text.to_str() else {
+        bail!("the query is not valid UTF-8; pass text in a UTF-8 locale or encoding");
+    };
+    let engine = open_engine(registry)?;
+    let options = QueryOptions { max_iterations, token_budget: budget, include_content: true };
+    let result = engine.query(text, &options).context("invalid query")?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if json {
+        serde_json::to_writer(&mut out, &result)?;
+        writeln!(out)?;
+    } else {
+        report::print_result(&mut out, &result, std::io::stdout().is_terminal())?;
+    }
+    Ok(())
+}
+
+/// `jessy build`.
+pub fn build(source: &Path, out: &Path, calibrate: Option<&Path>) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let registry = RegistrySource::read_dir(source)?;
+    let options = match calibrate {
+        Some(path) => BuildOptions::calibrate_on(path)?,
+        None => BuildOptions::default(),
+    };
+    let compiled = build::compile(&registry, &options)?;
+    let generation = build::publish_compiled(&compiled, out)?;
+    let snapshot = storage::open_current(out)?;
+    let calibration = compiled.calibration();
+    eprintln!(
+        "built {} → {} generation {generation}: {} dimensions, {} layers, {} training utterances, {} bytes, threshold {:.4}{} in {:.1}s",
+        source.display(),
+        out.display(),
+        snapshot.dimension_records().len(),
+        snapshot.layer_records().len(),
+        compiled.training_examples,
+        snapshot.len_bytes(),
+        calibration.threshold,
+        if calibration.calibrated { " (calibrated)" } else { " (default)" },
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `jessy verify`.
+pub fn verify(dir: &Path) -> anyhow::Result<()> {
+    let snapshot = storage::open_current(dir)?;
+    let stale: Vec<u64> = storage::publish::generation_files(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .into_iter()
+        .filter(|&g| g != snapshot.generation())
+        .collect();
+    println!(
+        "ok: {} generation {} ({} bytes, {} regions, {} dimensions, {} layers, CRC {:#010x})",
+        snapshot.path().display(),
+        snapshot.generation(),
+        snapshot.len_bytes(),
+        snapshot.region_count(),
+        snapshot.dimension_records().len(),
+        snapshot.layer_records().len(),
+        snapshot.stored_crc()
+    );
+    if !stale.is_empty() {
+        println!("note: unreferenced generation files {stale:?} will be removed by the next publish");
+    }
+    Ok(())
+}
+
+/// `jessy import`.
+pub fn import(file: &Path, out: &Path) -> anyhow::Result<()> {
+    let source = importer::import_file(file, out)?;
+    let layers: usize = source.dimensions.iter().map(|d| d.layers.len()).sum();
+    let examples: usize = source.dimensions.iter().flat_map(|d| &d.layers).map(|l| l.examples.len()).sum();
+    eprintln!(
+        "imported {} → {}: {} dimensions, {layers} layers, {examples} examples, {} out-of-scope examples",
+        file.display(),
+        out.display(),
+        source.dimensions.len(),
+        source.out_of_scope.len()
+    );
+    Ok(())
+}
+
+/// `jessy eval`.
+pub fn eval(registry: &Path, file: &Path, json: bool) -> anyhow::Result<()> {
+    let engine = Engine::open(registry)?;
+    let examples = dataset::read_jsonl(file)?;
+    let bar = (!json && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(examples.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let report = evaluation::evaluate(&engine, &examples, |n| {
+        if let Some(bar) = &bar {
+            if n % 64 == 0 || n == examples.len() {
+                bar.set_position(n as u64);
+            }
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        report::print_eval(&mut std::io::stdout().lock(), &report)?;
+    }
+    Ok(())
+}

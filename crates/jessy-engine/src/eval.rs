@@ -1,0 +1,130 @@
+//! Evaluation: route every line of a labeled file through the full pipeline and score it.
+//!
+//! Definitions (each in-scope line has a gold `dimension/layer`; out-of-scope lines have none):
+//! - `in_scope_accuracy`: in-scope lines whose answer is `matched` with the gold layer as the
+//!   chosen layer of the strongest dimension. Answering `no_match` counts as wrong.
+//! - `top3_accuracy`: in-scope lines whose gold layer is among the three most confident layers
+//!   (a ranking measure, independent of the no-match decision).
+//! - `dimension_accuracy`: in-scope lines answered `matched` with the gold dimension strongest.
+//! - `oos_recall`: out-of-scope lines answered `no_match`; `oos_precision`: of all `no_match`
+//!   answers, the share that were out of scope.
+//! - `p50_us`, `p99_us`: wall time of [`Engine::query`] per line, single thread, in process.
+//!
+//! Labels are compared through [`crate::import::slugify`], the mapping `jessy import` used.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::LabeledExample;
+use crate::import::slugify;
+use crate::pipeline::{Engine, QueryOptions};
+use crate::result::Outcome;
+
+/// The evaluation report (`jessy eval --json` prints it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// Lines evaluated.
+    pub examples: usize,
+    /// In-scope lines.
+    pub in_scope: usize,
+    /// Out-of-scope lines.
+    pub out_of_scope: usize,
+    /// Top-1 layer accuracy on in-scope lines (no_match counts wrong).
+    pub in_scope_accuracy: f64,
+    /// Gold layer within the top 3 on in-scope lines.
+    pub top3_accuracy: f64,
+    /// Strongest dimension correct on in-scope lines (no_match counts wrong).
+    pub dimension_accuracy: f64,
+    /// Out-of-scope lines answered no_match.
+    pub oos_recall: f64,
+    /// Share of no_match answers that were out of scope.
+    pub oos_precision: f64,
+    /// Lines whose query the parser rejected (counted as no_match).
+    pub rejected: usize,
+    /// Median latency per query (µs).
+    pub p50_us: f64,
+    /// 99th percentile latency per query (µs).
+    pub p99_us: f64,
+}
+
+fn ratio(n: usize, d: usize) -> f64 {
+    if d == 0 {
+        0.0
+    } else {
+        n as f64 / d as f64
+    }
+}
+
+/// Percentile of sorted samples (nearest rank).
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Evaluates `engine` on `examples`; `progress` is called after each line.
+pub fn evaluate(engine: &Engine, examples: &[LabeledExample], mut progress: impl FnMut(usize)) -> EvalReport {
+    let options = QueryOptions { include_content: false, ..QueryOptions::default() };
+    let mut latencies = Vec::with_capacity(examples.len());
+    let (mut in_scope, mut correct, mut top3, mut dim_correct) = (0, 0, 0, 0);
+    let (mut oos, mut oos_rejected, mut no_match_answers, mut rejected) = (0, 0, 0, 0);
+    for (i, ex) in examples.iter().enumerate() {
+        let started = Instant::now();
+        let result = engine.query(&ex.text, &options);
+        latencies.push(started.elapsed().as_secs_f64() * 1e6);
+        let gold = ex.layer.as_ref().map(|l| (slugify(ex.dimension.as_deref().unwrap_or("")), slugify(l)));
+        let (matched, top_dim, top_layer, ranked) = match &result {
+            Ok(r) => (
+                r.outcome == Outcome::Matched,
+                r.dimensions.first().map(|d| d.id.clone()),
+                r.dimensions.first().and_then(|d| d.layers.last()).map(|l| l.id.clone()),
+                r.top_layers.iter().take(3).map(|t| (t.dimension.clone(), t.layer.clone())).collect::<Vec<_>>(),
+            ),
+            Err(_) => {
+                rejected += 1;
+                (false, None, None, Vec::new())
+            }
+        };
+        if !matched {
+            no_match_answers += 1;
+        }
+        match gold {
+            Some((dimension, layer)) => {
+                in_scope += 1;
+                if matched && top_dim.as_deref() == Some(dimension.as_str()) {
+                    dim_correct += 1;
+                    if top_layer.as_deref() == Some(layer.as_str()) {
+                        correct += 1;
+                    }
+                }
+                if ranked.iter().any(|(d, l)| *d == dimension && *l == layer) {
+                    top3 += 1;
+                }
+            }
+            None => {
+                oos += 1;
+                if !matched {
+                    oos_rejected += 1;
+                }
+            }
+        }
+        progress(i + 1);
+    }
+    latencies.sort_by(f64::total_cmp);
+    EvalReport {
+        examples: examples.len(),
+        in_scope,
+        out_of_scope: oos,
+        in_scope_accuracy: ratio(correct, in_scope),
+        top3_accuracy: ratio(top3, in_scope),
+        dimension_accuracy: ratio(dim_correct, in_scope),
+        oos_recall: ratio(oos_rejected, oos),
+        oos_precision: ratio(oos_rejected, no_match_answers),
+        rejected,
+        p50_us: percentile(&latencies, 50.0),
+        p99_us: percentile(&latencies, 99.0),
+    }
+}

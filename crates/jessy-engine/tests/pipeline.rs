@@ -1,0 +1,161 @@
+//! The pipeline end to end: robustness on any input, source round trips, live writes, and the
+//! import → build → eval path on a slice of CLINC150.
+
+use std::path::Path;
+
+use jessy_engine::build::{self, BuildOptions};
+use jessy_engine::pipeline::{Engine, QueryOptions};
+use jessy_engine::registry::{self, Keyword, LayerSource};
+use jessy_engine::result::Outcome;
+use jessy_engine::storage::Store;
+use jessy_engine::{dataset, eval, import};
+use proptest::prelude::*;
+
+fn default_engine() -> &'static Engine {
+    static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    ENGINE.get_or_init(|| Engine::default_in_memory().unwrap())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn any_string_is_a_result_or_a_typed_error(text in "\\PC{0,200}|[\\x00-\\x1f ]{0,20}|\\w{0,12}( \\w{0,12}){0,30}") {
+        let _ = default_engine().query(&text, &QueryOptions::default());
+    }
+
+    #[test]
+    fn any_options_are_respected(iterations in 1u32..=9, budget in 0u32..5000) {
+        let options = QueryOptions { max_iterations: iterations, token_budget: budget, include_content: true };
+        let result = default_engine().query("I keep putting off my work and feel guilty", &options).unwrap();
+        prop_assert!(result.convergence.iterations <= iterations);
+        prop_assert!(result.context.tokens <= budget);
+    }
+}
+
+#[test]
+fn oversized_and_empty_queries_are_typed_errors() {
+    let engine = default_engine();
+    assert!(engine.query("   \t\n ", &QueryOptions::default()).is_err());
+    assert!(engine.query(&"word ".repeat(2_001), &QueryOptions::default()).is_err());
+}
+
+#[test]
+fn source_round_trips_through_a_snapshot() {
+    let source = registry::default_source().unwrap();
+    let bytes = build::build_bytes(&source, &BuildOptions::default(), 1).unwrap();
+    let store = Store::in_memory(&bytes).unwrap();
+    let back = build::source_of(&store.current());
+    assert_eq!(back.name, source.name);
+    assert_eq!(back.out_of_scope, source.out_of_scope);
+    assert_eq!(back.dimensions.len(), source.dimensions.len());
+    for (a, b) in source.dimensions.iter().zip(&back.dimensions) {
+        assert_eq!((&a.id, &a.name, &a.description, a.frequency), (&b.id, &b.name, &b.description, b.frequency));
+        let mut la = a.layers.clone();
+        let mut lb = b.layers.clone();
+        la.sort_by(|x, y| x.id.cmp(&y.id));
+        lb.sort_by(|x, y| x.id.cmp(&y.id));
+        assert_eq!(la, lb, "dimension {}", a.id);
+    }
+}
+
+#[test]
+fn a_written_layer_is_routable_by_the_next_query_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open_or_init_default(dir.path()).unwrap();
+    let before = engine.stats().generation;
+    let layer = LayerSource {
+        id: "sourdough".into(),
+        name: "Sourdough baking".into(),
+        parent: None,
+        frequency: 2.0,
+        keywords: vec![Keyword::Plain("sourdough".into()), Keyword::Plain("starter".into()), Keyword::Plain("levain".into())],
+        examples: vec!["my sourdough starter smells like acetone".into(), "how often should I feed my levain".into()],
+        content: "Ask about hydration and feeding schedule before suggesting fixes.".into(),
+    };
+    let generation = engine.upsert_layer("creative", layer).unwrap();
+    assert!(generation > before);
+    let result = engine.query("why is my sourdough starter not rising", &QueryOptions::default()).unwrap();
+    assert_eq!(result.outcome, Outcome::Matched);
+    assert_eq!(result.dimensions[0].layers.last().unwrap().id, "sourdough");
+    drop(engine);
+
+    let reopened = Engine::open(dir.path()).unwrap();
+    assert_eq!(reopened.stats().generation, generation);
+    let snapshot = reopened.snapshot();
+    assert!(snapshot.layer_records().iter().any(|l| snapshot.str(l.id) == "sourdough"));
+    reopened.delete_layer("creative", "sourdough").unwrap();
+    let snapshot = reopened.snapshot();
+    assert!(!snapshot.layer_records().iter().any(|l| snapshot.str(l.id) == "sourdough"));
+    assert!(reopened.delete_layer("creative", "sourdough").is_err());
+    let bad = LayerSource { frequency: 9.0, ..LayerSource { id: "x".into(), name: "X".into(), parent: Some("nope".into()), frequency: 1.0, keywords: vec![], examples: vec![], content: String::new() } };
+    let err = reopened.upsert_layer("creative", bad).unwrap_err().to_string();
+    assert!(err.contains("unknown parent") && err.contains("outside") && err.contains("keyword"), "{err}");
+}
+
+/// The first `per_layer` lines of each layer of a CLINC150 file, plus `oos` out-of-scope lines.
+fn clinc_slice(file: &str, layers: usize, per_layer: usize, oos: usize, out: &Path) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/clinc150").join(file);
+    let examples = dataset::read_jsonl(&path).expect("CLINC150 data set in ../shared/datasets/clinc150");
+    let mut kept_layers: Vec<String> = Vec::new();
+    let mut counts = std::collections::HashMap::new();
+    let mut oos_kept = 0;
+    let mut lines = Vec::new();
+    for ex in examples {
+        match &ex.layer {
+            Some(layer) => {
+                if !kept_layers.contains(layer) {
+                    if kept_layers.len() == layers {
+                        continue;
+                    }
+                    kept_layers.push(layer.clone());
+                }
+                let n = counts.entry(layer.clone()).or_insert(0);
+                if *n < per_layer {
+                    *n += 1;
+                    lines.push(serde_json::json!({"text": ex.text, "dimension": ex.dimension, "layer": layer}));
+                }
+            }
+            None if oos_kept < oos => {
+                oos_kept += 1;
+                lines.push(serde_json::json!({"text": ex.text, "dimension": null, "layer": null}));
+            }
+            None => {}
+        }
+    }
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(out, text).unwrap();
+}
+
+#[test]
+fn import_build_eval_on_a_clinc150_slice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, val, test) = (tmp.path().join("train.jsonl"), tmp.path().join("val.jsonl"), tmp.path().join("test.jsonl"));
+    clinc_slice("train.jsonl", 150, 20, 60, &train);
+    clinc_slice("val.jsonl", 150, 5, 60, &val);
+    clinc_slice("test.jsonl", 150, 5, 100, &test);
+    let src = tmp.path().join("src");
+    let snap = tmp.path().join("snap");
+    let source = import::import_file(&train, &src).unwrap();
+    assert_eq!(source.dimensions.len(), 10);
+    assert_eq!(source.dimensions.iter().map(|d| d.layers.len()).sum::<usize>(), 150);
+    let read = registry::RegistrySource::read_dir(&src).unwrap();
+    build::build_dir(&read, &snap, &BuildOptions::calibrate_on(&val).unwrap()).unwrap();
+    let engine = Engine::open(&snap).unwrap();
+    let examples = dataset::read_jsonl(&test).unwrap();
+    let report = eval::evaluate(&engine, &examples, |_| {});
+    assert_eq!(report.examples, examples.len());
+    assert_eq!(report.in_scope + report.out_of_scope, report.examples);
+    assert_eq!(report.out_of_scope, 100);
+    for v in [report.in_scope_accuracy, report.top3_accuracy, report.dimension_accuracy, report.oos_recall, report.oos_precision] {
+        assert!((0.0..=1.0).contains(&v));
+    }
+    assert!(report.top3_accuracy >= report.in_scope_accuracy);
+    assert!(report.dimension_accuracy >= report.in_scope_accuracy);
+    // Sanity, far below the full-data bar: 20 examples per intent still route most lines.
+    assert!(report.in_scope_accuracy > 0.6, "{report:?}");
+    assert!(report.oos_recall > 0.1, "{report:?}");
+    assert!(report.p50_us > 0.0 && report.p99_us >= report.p50_us);
+    // Import refuses to write into a non-empty directory and leaves it untouched.
+    assert!(import::import_file(&train, &src).is_err());
+}
