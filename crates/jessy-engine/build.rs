@@ -12,7 +12,10 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest_dir.join("../../registry/default");
     println!("cargo:rerun-if-changed={}", root.display());
-    println!("cargo:rerun-if-changed={}", root.join("dimensions").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("dimensions").display()
+    );
 
     let mut files: Vec<(String, PathBuf)> = Vec::new();
     let registry = root.join("registry.toml");
@@ -31,14 +34,19 @@ fn main() {
         }
     }
 
-    let mut out = String::from("/// The embedded default registry source: `(relative path, file text)`.\n");
+    let mut out =
+        String::from("/// The embedded default registry source: `(relative path, file text)`.\n");
     out.push_str("pub(super) const FILES: &[(&str, &str)] = &[\n");
     for (name, path) in &files {
         let path = canonical(path);
-        out.push_str(&format!("    ({name:?}, include_str!({:?})),\n", path.display().to_string()));
+        out.push_str(&format!(
+            "    ({name:?}, include_str!({:?})),\n",
+            path.display().to_string()
+        ));
     }
     out.push_str("];\n");
-    let dest = PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("default_registry.rs");
+    let dest =
+        PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("default_registry.rs");
     fs::write(dest, out).expect("write generated file list");
 }
 

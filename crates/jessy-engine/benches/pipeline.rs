@@ -34,14 +34,23 @@ pub fn generated(dims: usize, per_dim: usize) -> RegistrySource {
     for d in 0..dims {
         let mut layers = Vec::new();
         for l in 0..per_dim {
-            let parent = if l % 4 == 0 { None } else { Some(format!("l{}", l - 1)) };
-            let words: Vec<String> = (0..6).map(|_| vocab[(next() % vocab.len() as u64) as usize].clone()).collect();
+            let parent = if l % 4 == 0 {
+                None
+            } else {
+                Some(format!("l{}", l - 1))
+            };
+            let words: Vec<String> = (0..6)
+                .map(|_| vocab[(next() % vocab.len() as u64) as usize].clone())
+                .collect();
             layers.push(LayerSource {
                 id: format!("l{l}"),
                 name: format!("Layer {l}"),
                 parent,
                 frequency: 0.5 + (d % 8) as f32 * 0.5,
-                keywords: words[..3].iter().map(|w| Keyword::Plain(w.clone())).collect(),
+                keywords: words[..3]
+                    .iter()
+                    .map(|w| Keyword::Plain(w.clone()))
+                    .collect(),
                 examples: vec![words.join(" "), format!("{} {} please", words[1], words[4])],
                 content: format!("Guidance for layer {l} of dimension {d}."),
             });
@@ -55,7 +64,12 @@ pub fn generated(dims: usize, per_dim: usize) -> RegistrySource {
             file: format!("d{d}.toml").into(),
         });
     }
-    RegistrySource { name: "generated".into(), description: String::new(), out_of_scope: vec![], dimensions }
+    RegistrySource {
+        name: "generated".into(),
+        description: String::new(),
+        out_of_scope: vec![],
+        dimensions,
+    }
 }
 
 fn bench_engine(c: &mut Criterion, name: &str, engine: &Engine, queries: &[String]) {
@@ -76,19 +90,36 @@ fn benches(c: &mut Criterion) {
 
     let source = generated(100, 100);
     let bytes = build::build_bytes(&source, &BuildOptions::default(), 1).unwrap();
-    let big_queries: Vec<String> =
-        source.dimensions.iter().take(20).map(|d| d.layers[1].examples[0].clone()).collect();
+    let big_queries: Vec<String> = source
+        .dimensions
+        .iter()
+        .take(20)
+        .map(|d| d.layers[1].examples[0].clone())
+        .collect();
     for (label, strategy) in [
         ("sequential", ScanStrategy::Sequential),
         ("parallel", ScanStrategy::Parallel),
         ("auto", ScanStrategy::Auto),
     ] {
         let engine = Engine::new(Store::in_memory(&bytes).unwrap()).with_strategy(strategy);
-        bench_engine(c, &format!("pipeline/10k_layers/{label}"), &engine, &big_queries);
+        bench_engine(
+            c,
+            &format!("pipeline/10k_layers/{label}"),
+            &engine,
+            &big_queries,
+        );
     }
-    for (label, strategy) in [("sequential", ScanStrategy::Sequential), ("parallel", ScanStrategy::Parallel)] {
+    for (label, strategy) in [
+        ("sequential", ScanStrategy::Sequential),
+        ("parallel", ScanStrategy::Parallel),
+    ] {
         let engine = Engine::default_in_memory().unwrap().with_strategy(strategy);
-        bench_engine(c, &format!("pipeline/default_registry/{label}"), &engine, &everyday);
+        bench_engine(
+            c,
+            &format!("pipeline/default_registry/{label}"),
+            &engine,
+            &everyday,
+        );
     }
 }
 

@@ -81,7 +81,12 @@ fn write_big_snapshot(dir: &Path) {
     };
     std::fs::create_dir_all(dir).unwrap();
     let _lock = jessy_engine::storage::publish::lock_writer(dir).unwrap();
-    jessy_engine::storage::publish::publish_locked(dir, |g| writer::encode(&data, g), |_, _| Ok(())).unwrap();
+    jessy_engine::storage::publish::publish_locked(
+        dir,
+        |g| writer::encode(&data, g),
+        |_, _| Ok(()),
+    )
+    .unwrap();
 }
 
 fn benches(c: &mut Criterion) {
@@ -106,8 +111,12 @@ fn benches(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("open");
     group.sample_size(20);
-    group.bench_function("default_registry", |b| b.iter(|| Store::open(default_dir.path()).unwrap()));
-    group.bench_function("generated_1gib", |b| b.iter(|| Store::open(big_dir.path()).unwrap()));
+    group.bench_function("default_registry", |b| {
+        b.iter(|| Store::open(default_dir.path()).unwrap())
+    });
+    group.bench_function("generated_1gib", |b| {
+        b.iter(|| Store::open(big_dir.path()).unwrap())
+    });
     group.finish();
 
     let mut group = c.benchmark_group("layer_content");
@@ -129,7 +138,11 @@ fn benches(c: &mut Criterion) {
                 j = (j + 7919) % BIG_LAYERS;
                 j
             },
-            |k| big_snapshot.str(big_snapshot.layer_records()[k].content).len(),
+            |k| {
+                big_snapshot
+                    .str(big_snapshot.layer_records()[k].content)
+                    .len()
+            },
             BatchSize::SmallInput,
         )
     });

@@ -14,6 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
 use crate::dataset::{self, DatasetError, LabeledExample};
+use crate::import::slugify;
 use crate::model::{self, Example, OwnedModel};
 use crate::navigation::associations::{AssociationMemory, BASE_STRENGTH};
 use crate::registry::{self, DimensionSource, Keyword, LayerSource, RegistryError, RegistrySource};
@@ -90,7 +91,10 @@ impl BuildOptions {
     /// Options that calibrate on the labeled JSONL file at `path`.
     pub fn calibrate_on(path: &Path) -> Result<BuildOptions, BuildError> {
         let examples = dataset::read_jsonl(path)?;
-        Ok(BuildOptions { calibrate: Some((path.display().to_string(), examples)), keep_calibration: None })
+        Ok(BuildOptions {
+            calibrate: Some((path.display().to_string(), examples)),
+            keep_calibration: None,
+        })
     }
 }
 
@@ -147,7 +151,11 @@ impl Compiled {
                     children: self.children[i],
                     depth: self.depths[i],
                     frequency: layer.frequency,
-                    keywords: layer.keywords.iter().map(|k| (k.term(), k.weight())).collect(),
+                    keywords: layer
+                        .keywords
+                        .iter()
+                        .map(|k| (k.term(), k.weight()))
+                        .collect(),
                     learned: self.learned[i].clone(),
                     examples: layer.examples.iter().map(String::as_str).collect(),
                     expansion: self.expansion[i].clone(),
@@ -160,7 +168,9 @@ impl Compiled {
             dimensions,
             layers,
             out_of_scope: s.out_of_scope.iter().map(String::as_str).collect(),
-            model: self.model.arrays(self.calibration.threshold, self.calibration.calibrated),
+            model: self
+                .model
+                .arrays(self.calibration.threshold, self.calibration.calibrated),
             associations: self.associations.clone(),
         };
         storage::writer::encode(&data, generation)
@@ -168,7 +178,9 @@ impl Compiled {
 }
 
 /// Breadth-first order of each dimension's layers: `(dimension, layer index in source)`.
-fn order_layers(source: &RegistrySource) -> (Vec<(usize, usize)>, Vec<u32>, Vec<(u32, u32)>, Vec<u32>) {
+fn order_layers(
+    source: &RegistrySource,
+) -> (Vec<(usize, usize)>, Vec<u32>, Vec<(u32, u32)>, Vec<u32>) {
     let mut order = Vec::new();
     let mut parents = Vec::new();
     let mut depths = Vec::new();
@@ -206,21 +218,41 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
     let class_of: HashMap<(&str, &str), u32> = order
         .iter()
         .enumerate()
-        .map(|(i, &(d, l))| ((source.dimensions[d].id.as_str(), source.dimensions[d].layers[l].id.as_str()), i as u32))
+        .map(|(i, &(d, l))| {
+            (
+                (
+                    source.dimensions[d].id.as_str(),
+                    source.dimensions[d].layers[l].id.as_str(),
+                ),
+                i as u32,
+            )
+        })
         .collect();
 
     let mut examples: Vec<Example> = Vec::new();
     for (class, &(d, l)) in order.iter().enumerate() {
         let layer = &source.dimensions[d].layers[l];
         for text in &layer.examples {
-            examples.push(Example { text: text.clone(), label: Some(class as u32), weight: 1.0 });
+            examples.push(Example {
+                text: text.clone(),
+                label: Some(class as u32),
+                weight: 1.0,
+            });
         }
         for k in &layer.keywords {
-            examples.push(Example { text: k.term().to_string(), label: Some(class as u32), weight: KEYWORD_WEIGHT * k.weight() });
+            examples.push(Example {
+                text: k.term().to_string(),
+                label: Some(class as u32),
+                weight: KEYWORD_WEIGHT * k.weight(),
+            });
         }
     }
     for text in &source.out_of_scope {
-        examples.push(Example { text: text.clone(), label: None, weight: 1.0 });
+        examples.push(Example {
+            text: text.clone(),
+            label: None,
+            weight: 1.0,
+        });
     }
     let model = model::train(&examples, order.len() as u32);
 
@@ -229,17 +261,38 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
             let mut labeled = Vec::with_capacity(val.len());
             for ex in val {
                 let label = match (&ex.dimension, &ex.layer) {
-                    (Some(d), Some(l)) => Some(*class_of.get(&(d.as_str(), l.as_str())).ok_or_else(|| {
-                        BuildError::UnknownLabel { path: path.clone(), line: ex.line, dimension: d.clone(), layer: l.clone() }
-                    })?),
+                    (Some(d), Some(l)) => {
+                        let exact = class_of.get(&(d.as_str(), l.as_str())).copied();
+                        let slug = || {
+                            class_of
+                                .get(&(slugify(d).as_str(), slugify(l).as_str()))
+                                .copied()
+                        };
+                        Some(
+                            exact
+                                .or_else(slug)
+                                .ok_or_else(|| BuildError::UnknownLabel {
+                                    path: path.clone(),
+                                    line: ex.line,
+                                    dimension: d.clone(),
+                                    layer: l.clone(),
+                                })?,
+                        )
+                    }
                     _ => None,
                 };
                 labeled.push((ex.text.as_str(), label));
             }
-            Calibration { threshold: model::calibrate(&model.arrays(0.0, false), &labeled), calibrated: true }
+            Calibration {
+                threshold: model::calibrate(&model.arrays(0.0, false), &labeled),
+                calibrated: true,
+            }
         }
         (None, Some(kept)) => kept,
-        (None, None) => Calibration { threshold: model::DEFAULT_THRESHOLD, calibrated: false },
+        (None, None) => Calibration {
+            threshold: model::DEFAULT_THRESHOLD,
+            calibrated: false,
+        },
     };
 
     let learned = model::learned_terms(&examples, &model, LEARNED_TERMS);
@@ -261,7 +314,10 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
             let mut features = model::featurize_text(&arrays, &text);
             features.sort_by(|a, b| b.1.total_cmp(&a.1));
             features.truncate(EXPANSION_FEATURES);
-            features.into_iter().map(|(row, value)| FeatureValue { row, value }).collect()
+            features
+                .into_iter()
+                .map(|(row, value)| FeatureValue { row, value })
+                .collect()
         })
         .collect();
 
@@ -281,7 +337,10 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
             // Only links that grew beyond a single co-occurrence carry signal; the target must
             // be a known feature so expansion can add it without parsing.
             (strength > BASE_STRENGTH)
-                .then(|| model::term_row(&arrays, &to).map(|row| (model::term_key(&from), to, row, strength)))
+                .then(|| {
+                    model::term_row(&arrays, &to)
+                        .map(|row| (model::term_key(&from), to, row, strength))
+                })
                 .flatten()
         })
         .collect();
@@ -302,12 +361,20 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
 }
 
 /// Compiles `source` into the bytes of generation `generation`.
-pub fn build_bytes(source: &RegistrySource, options: &BuildOptions, generation: u64) -> Result<Vec<u8>, BuildError> {
+pub fn build_bytes(
+    source: &RegistrySource,
+    options: &BuildOptions,
+    generation: u64,
+) -> Result<Vec<u8>, BuildError> {
     Ok(compile(source, options)?.encode(generation))
 }
 
 /// Compiles `source` and publishes it into `dir` (created if missing) as a new generation.
-pub fn build_dir(source: &RegistrySource, dir: &Path, options: &BuildOptions) -> Result<Compiled, BuildError> {
+pub fn build_dir(
+    source: &RegistrySource,
+    dir: &Path,
+    options: &BuildOptions,
+) -> Result<Compiled, BuildError> {
     let compiled = compile(source, options)?;
     publish_compiled(&compiled, dir)?;
     Ok(compiled)
@@ -315,8 +382,10 @@ pub fn build_dir(source: &RegistrySource, dir: &Path, options: &BuildOptions) ->
 
 /// Publishes an already compiled registry into `dir` (created if missing).
 pub fn publish_compiled(compiled: &Compiled, dir: &Path) -> Result<u64, BuildError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| BuildError::Output { path: dir.display().to_string(), message: e.to_string() })?;
+    std::fs::create_dir_all(dir).map_err(|e| BuildError::Output {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
     let _lock = storage::publish::lock_writer(dir)?;
     let manifest = storage::publish::publish_locked(
         dir,
@@ -347,13 +416,17 @@ pub fn source_of(snapshot: &Snapshot) -> RegistrySource {
                 .map(|l| LayerSource {
                     id: snapshot.str(l.id).to_string(),
                     name: snapshot.str(l.name).to_string(),
-                    parent: (l.parent != NO_PARENT).then(|| snapshot.str(layers[l.parent as usize].id).to_string()),
+                    parent: (l.parent != NO_PARENT)
+                        .then(|| snapshot.str(layers[l.parent as usize].id).to_string()),
                     frequency: l.frequency,
                     keywords: terms[l.keywords.as_range()]
                         .iter()
                         .map(|t| Keyword::new(snapshot.str(t.term), t.weight))
                         .collect(),
-                    examples: examples[l.examples.as_range()].iter().map(|e| snapshot.str(*e).to_string()).collect(),
+                    examples: examples[l.examples.as_range()]
+                        .iter()
+                        .map(|e| snapshot.str(*e).to_string())
+                        .collect(),
                     content: snapshot.str(l.content).to_string(),
                 })
                 .collect(),
@@ -362,7 +435,11 @@ pub fn source_of(snapshot: &Snapshot) -> RegistrySource {
     RegistrySource {
         name: snapshot.str(meta.name).to_string(),
         description: snapshot.str(meta.description).to_string(),
-        out_of_scope: snapshot.out_of_scope_refs().iter().map(|e| snapshot.str(*e).to_string()).collect(),
+        out_of_scope: snapshot
+            .out_of_scope_refs()
+            .iter()
+            .map(|e| snapshot.str(*e).to_string())
+            .collect(),
         dimensions,
     }
 }
@@ -370,5 +447,8 @@ pub fn source_of(snapshot: &Snapshot) -> RegistrySource {
 /// The calibration stored in a snapshot.
 pub fn calibration_of(snapshot: &Snapshot) -> Calibration {
     let m = snapshot.model();
-    Calibration { threshold: m.threshold, calibrated: m.calibrated }
+    Calibration {
+        threshold: m.threshold,
+        calibrated: m.calibrated,
+    }
 }

@@ -30,21 +30,31 @@ pub fn estimate_tokens(text: &str) -> u32 {
     tokens + run.div_ceil(4)
 }
 
-/// The longest prefix of `text`, cut after a whole word, that fits in `budget` tokens.
+/// The longest prefix of `text`, cut after a whole word, that fits in `budget` tokens. One
+/// pass: tokens are counted as in [`estimate_tokens`], and the last word end within budget wins.
 fn fit(text: &str, budget: u32) -> &str {
-    if estimate_tokens(text) <= budget {
-        return text;
-    }
-    let mut best = 0;
+    let (mut tokens, mut run, mut best) = (0u32, 0u32, 0usize);
     for (i, c) in text.char_indices() {
+        if c.is_alphanumeric() {
+            run += 1;
+            continue;
+        }
+        tokens += run.div_ceil(4);
+        run = 0;
+        if tokens > budget {
+            return text[..best].trim_end();
+        }
         if c.is_whitespace() {
-            if estimate_tokens(&text[..i]) > budget {
-                break;
-            }
             best = i;
+        } else {
+            tokens += 1;
         }
     }
-    text[..best].trim_end()
+    if tokens + run.div_ceil(4) <= budget {
+        text
+    } else {
+        text[..best].trim_end()
+    }
 }
 
 /// Assembles the context for the active dimensions in `candidates`.
@@ -52,7 +62,11 @@ pub fn assemble(snapshot: &Snapshot, candidates: &[Candidate], budget: u32) -> C
     let dims = snapshot.dimension_records();
     let layers = snapshot.layer_records();
     let mut order: Vec<(usize, u32)> = Vec::new();
-    let max_depth = candidates.iter().map(|c| c.state.path().len()).max().unwrap_or(0);
+    let max_depth = candidates
+        .iter()
+        .map(|c| c.state.path().len())
+        .max()
+        .unwrap_or(0);
     // Pass k takes the k-th layer from the end of every path: chosen layers first, then parents.
     for k in 0..max_depth {
         for (d, c) in candidates.iter().enumerate() {
@@ -62,10 +76,15 @@ pub fn assemble(snapshot: &Snapshot, candidates: &[Candidate], budget: u32) -> C
             }
         }
     }
-    let mut out = Context { budget, ..Context::default() };
+    let mut out = Context {
+        budget,
+        ..Context::default()
+    };
     let mut used = 0u32;
     for (d, layer) in order {
-        let Some(l) = layers.get(layer as usize) else { continue };
+        let Some(l) = layers.get(layer as usize) else {
+            continue;
+        };
         let content = snapshot.str(l.content).trim();
         if content.is_empty() {
             continue;
@@ -120,7 +139,7 @@ mod tests {
     fn fit_cuts_at_words_within_budget() {
         let text = "one two three four five six";
         let cut = fit(text, 3);
-        assert_eq!(cut, "one two three");
+        assert_eq!(cut, "one two", "\"three\" is two tokens");
         assert!(estimate_tokens(cut) <= 3);
         assert_eq!(fit(text, 100), text);
     }

@@ -63,6 +63,8 @@ pub struct Routing {
     pub converged: bool,
     /// Whether more than six dimensions were active and the selection was reduced.
     pub return_to_source: bool,
+    /// Microseconds in the parser (set by the caller, which parses).
+    pub parse_us: f64,
     /// Microseconds in the scanner + navigator.
     pub scan_us: f64,
     /// Microseconds in interference.
@@ -95,6 +97,7 @@ pub fn route(
         iterations: 0,
         converged: false,
         return_to_source: false,
+        parse_us: 0.0,
         scan_us: 0.0,
         interference_us: 0.0,
         convergence_us: 0.0,
@@ -118,14 +121,29 @@ pub fn route(
 
         score(&m, dims, &scratch.features, strategy, &mut scratch.logits);
         scratch.confidence.clear();
-        scratch.confidence.extend(scratch.logits.iter().take(n_layers).map(|&l| model::confidence(&m, l)));
-        navigate(dims, layers, &scratch.confidence, &mut scratch.reach, &mut scratch.dimensions);
+        scratch.confidence.extend(
+            scratch
+                .logits
+                .iter()
+                .take(n_layers)
+                .map(|&l| model::confidence(&m, l)),
+        );
+        navigate(
+            dims,
+            layers,
+            &scratch.confidence,
+            &mut scratch.reach,
+            &mut scratch.dimensions,
+        );
         let t_scan = t.elapsed();
 
         if iteration == 1 {
             let top = scratch.confidence.iter().copied().fold(0.0f32, f32::max);
             routing.top_confidence = top;
-            let oos = scratch.logits.get(n_layers).map(|&l| model::confidence(&m, l));
+            let oos = scratch
+                .logits
+                .get(n_layers)
+                .map(|&l| model::confidence(&m, l));
             if routing.no_match.is_none() {
                 if oos.is_some_and(|o| o > top) {
                     routing.no_match = Some(NoMatchReason::OutOfScope);
@@ -161,16 +179,29 @@ pub fn route(
 
 /// Interference over the strongest dimensions, then the active set (with return to source).
 fn select(scratch: &mut Scratch, layers: &[LayerRecord], threshold: f32, routing: &mut Routing) {
-    let Scratch { dimensions, candidates, states, interference, interfered, .. } = scratch;
+    let Scratch {
+        dimensions,
+        candidates,
+        states,
+        interference,
+        interfered,
+        ..
+    } = scratch;
     candidates.clear();
-    let best = dimensions.iter().map(|d| d.activation).fold(0.0f32, f32::max);
+    let best = dimensions
+        .iter()
+        .map(|d| d.activation)
+        .fold(0.0f32, f32::max);
     // Candidates: anything within reach of being active once interference has run.
     let floor = (threshold * 0.5).max(best * SECONDARY_SHARE * 0.5);
     candidates.extend(
         dimensions
             .iter()
             .filter(|d| d.activation >= floor && d.activation > 0.0)
-            .map(|&state| Candidate { state, amplitude: state.activation }),
+            .map(|&state| Candidate {
+                state,
+                amplitude: state.activation,
+            }),
     );
     candidates.sort_by(|a, b| b.state.activation.total_cmp(&a.state.activation));
     candidates.truncate(MAX_CANDIDATES);
@@ -178,8 +209,13 @@ fn select(scratch: &mut Scratch, layers: &[LayerRecord], threshold: f32, routing
     states.clear();
     interfered.clear();
     for c in candidates.iter() {
-        let frequency = layers.get(c.state.layer() as usize).map_or(0.0, |l| l.frequency);
-        states.push(FrequencyState { frequency, amplitude: c.state.activation });
+        let frequency = layers
+            .get(c.state.layer() as usize)
+            .map_or(0.0, |l| l.frequency);
+        states.push(FrequencyState {
+            frequency,
+            amplitude: c.state.activation,
+        });
         interfered.push(c.state.dimension);
     }
     interfere(states, interference);
@@ -187,7 +223,9 @@ fn select(scratch: &mut Scratch, layers: &[LayerRecord], threshold: f32, routing
         c.amplitude = a;
     }
     candidates.sort_by(|a, b| b.amplitude.total_cmp(&a.amplitude));
-    let Some(top) = candidates.first().map(|c| c.amplitude) else { return };
+    let Some(top) = candidates.first().map(|c| c.amplitude) else {
+        return;
+    };
     let active_floor = threshold.max(top * SECONDARY_SHARE);
     let mut kept = 0;
     candidates.retain(|c| {
@@ -196,7 +234,11 @@ fn select(scratch: &mut Scratch, layers: &[LayerRecord], threshold: f32, routing
     });
     if candidates.len() > RETURN_TO_SOURCE_ABOVE {
         routing.return_to_source = true;
-        let keep = if candidates[2].amplitude >= 0.5 * top { 3 } else { 2 };
+        let keep = if candidates[2].amplitude >= 0.5 * top {
+            3
+        } else {
+            2
+        };
         candidates.truncate(keep);
     }
 }
@@ -219,7 +261,14 @@ fn record_iteration(scratch: &mut Scratch) -> f32 {
 
 /// Cosine similarity of two sparse selections keyed by layer.
 pub fn cosine(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
-    let dot: f32 = a.iter().map(|(la, va)| b.iter().find(|(lb, _)| lb == la).map_or(0.0, |(_, vb)| va * vb)).sum();
+    let dot: f32 = a
+        .iter()
+        .map(|(la, va)| {
+            b.iter()
+                .find(|(lb, _)| lb == la)
+                .map_or(0.0, |(_, vb)| va * vb)
+        })
+        .sum();
     let na: f32 = a.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
     let nb: f32 = b.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
     if na == 0.0 && nb == 0.0 {
@@ -237,17 +286,27 @@ fn expand(snapshot: &Snapshot, scratch: &mut Scratch) {
     let expansion = snapshot.expansion();
     if let Some(prev) = scratch.iterations.last() {
         for &(layer, amplitude) in &prev.selection[..prev.len] {
-            let Some(record) = layers.get(layer as usize) else { continue };
+            let Some(record) = layers.get(layer as usize) else {
+                continue;
+            };
             for fv in expansion.get(record.expansion.as_range()).unwrap_or(&[]) {
-                scratch.features.push((fv.row, fv.value * amplitude * EXPANSION_WEIGHT));
+                scratch
+                    .features
+                    .push((fv.row, fv.value * amplitude * EXPANSION_WEIGHT));
             }
         }
     }
     let associations = snapshot.associations();
-    for key in scratch.parsed.term_keys() {
+    for key in model::term_keys(&scratch.parsed) {
         let start = associations.partition_point(|a| a.source_key < key);
-        for a in associations[start..].iter().take_while(|a| a.source_key == key).take(ASSOCIATIONS_PER_TERM) {
-            scratch.features.push((a.target_row, a.strength * EXPANSION_WEIGHT));
+        for a in associations[start..]
+            .iter()
+            .take_while(|a| a.source_key == key)
+            .take(ASSOCIATIONS_PER_TERM)
+        {
+            scratch
+                .features
+                .push((a.target_row, a.strength * EXPANSION_WEIGHT));
         }
     }
 }

@@ -61,7 +61,10 @@ struct RawLine {
 
 /// Reads every line of `path`; blank lines are skipped, any bad line is an error.
 pub fn read_jsonl(path: &Path) -> Result<Vec<LabeledExample>, DatasetError> {
-    let bytes = std::fs::read(path).map_err(|source| DatasetError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse_jsonl(&bytes, path)
 }
 
@@ -70,12 +73,18 @@ pub fn parse_jsonl(bytes: &[u8], path: &Path) -> Result<Vec<LabeledExample>, Dat
     let mut out = Vec::new();
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let line = i + 1;
-        let bad = |message: String| DatasetError::Line { path: path.to_path_buf(), line, message };
-        let text = std::str::from_utf8(raw).map_err(|e| bad(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
+        let bad = |message: String| DatasetError::Line {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let text = std::str::from_utf8(raw)
+            .map_err(|e| bad(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
         if text.trim().is_empty() {
             continue;
         }
-        let parsed: RawLine = serde_json::from_str(text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        let parsed: RawLine =
+            serde_json::from_str(text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
         let utterance = parsed.text.ok_or_else(|| bad("missing \"text\"".into()))?;
         if utterance.trim().is_empty() {
             return Err(bad("empty \"text\"".into()));
@@ -83,7 +92,12 @@ pub fn parse_jsonl(bytes: &[u8], path: &Path) -> Result<Vec<LabeledExample>, Dat
         if parsed.layer.is_some() && parsed.dimension.is_none() {
             return Err(bad("a layer without a dimension".into()));
         }
-        out.push(LabeledExample { text: utterance, dimension: parsed.dimension, layer: parsed.layer, line });
+        out.push(LabeledExample {
+            text: utterance,
+            dimension: parsed.dimension,
+            layer: parsed.layer,
+            line,
+        });
     }
     Ok(out)
 }
@@ -100,8 +114,14 @@ mod tests {
         assert!(got[1].is_out_of_scope());
         assert_eq!(got[1].line, 3);
         let err = parse_jsonl(b"{\"text\":\"a\"}\n{oops}\n", Path::new("f.jsonl")).unwrap_err();
-        assert!(err.to_string().starts_with("f.jsonl: line 2: invalid JSON"), "{err}");
+        assert!(
+            err.to_string().starts_with("f.jsonl: line 2: invalid JSON"),
+            "{err}"
+        );
         let err = parse_jsonl(b"{\"dimension\":\"a\"}\n", Path::new("f.jsonl")).unwrap_err();
-        assert!(err.to_string().contains("line 1: missing \"text\""), "{err}");
+        assert!(
+            err.to_string().contains("line 1: missing \"text\""),
+            "{err}"
+        );
     }
 }

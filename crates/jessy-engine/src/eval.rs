@@ -10,14 +10,15 @@
 //!   answers, the share that were out of scope.
 //! - `p50_us`, `p99_us`: wall time of [`Engine::query`] per line, single thread, in process.
 //!
-//! Labels are compared through [`crate::import::slugify`], the mapping `jessy import` used.
+//! Labels are compared through [`crate::import::id_matches_label`]: the id itself or the slug
+//! `jessy import` made of it.
 
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::LabeledExample;
-use crate::import::slugify;
+use crate::import::id_matches_label;
 use crate::pipeline::{Engine, QueryOptions};
 use crate::result::Outcome;
 
@@ -66,8 +67,15 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Evaluates `engine` on `examples`; `progress` is called after each line.
-pub fn evaluate(engine: &Engine, examples: &[LabeledExample], mut progress: impl FnMut(usize)) -> EvalReport {
-    let options = QueryOptions { include_content: false, ..QueryOptions::default() };
+pub fn evaluate(
+    engine: &Engine,
+    examples: &[LabeledExample],
+    mut progress: impl FnMut(usize),
+) -> EvalReport {
+    let options = QueryOptions {
+        include_content: false,
+        ..QueryOptions::default()
+    };
     let mut latencies = Vec::with_capacity(examples.len());
     let (mut in_scope, mut correct, mut top3, mut dim_correct) = (0, 0, 0, 0);
     let (mut oos, mut oos_rejected, mut no_match_answers, mut rejected) = (0, 0, 0, 0);
@@ -75,13 +83,23 @@ pub fn evaluate(engine: &Engine, examples: &[LabeledExample], mut progress: impl
         let started = Instant::now();
         let result = engine.query(&ex.text, &options);
         latencies.push(started.elapsed().as_secs_f64() * 1e6);
-        let gold = ex.layer.as_ref().map(|l| (slugify(ex.dimension.as_deref().unwrap_or("")), slugify(l)));
+        let gold = ex
+            .layer
+            .as_deref()
+            .map(|l| (ex.dimension.as_deref().unwrap_or(""), l));
         let (matched, top_dim, top_layer, ranked) = match &result {
             Ok(r) => (
                 r.outcome == Outcome::Matched,
                 r.dimensions.first().map(|d| d.id.clone()),
-                r.dimensions.first().and_then(|d| d.layers.last()).map(|l| l.id.clone()),
-                r.top_layers.iter().take(3).map(|t| (t.dimension.clone(), t.layer.clone())).collect::<Vec<_>>(),
+                r.dimensions
+                    .first()
+                    .and_then(|d| d.layers.last())
+                    .map(|l| l.id.clone()),
+                r.top_layers
+                    .iter()
+                    .take(3)
+                    .map(|t| (t.dimension.clone(), t.layer.clone()))
+                    .collect::<Vec<_>>(),
             ),
             Err(_) => {
                 rejected += 1;
@@ -94,13 +112,23 @@ pub fn evaluate(engine: &Engine, examples: &[LabeledExample], mut progress: impl
         match gold {
             Some((dimension, layer)) => {
                 in_scope += 1;
-                if matched && top_dim.as_deref() == Some(dimension.as_str()) {
+                if matched
+                    && top_dim
+                        .as_deref()
+                        .is_some_and(|d| id_matches_label(d, dimension))
+                {
                     dim_correct += 1;
-                    if top_layer.as_deref() == Some(layer.as_str()) {
+                    if top_layer
+                        .as_deref()
+                        .is_some_and(|l| id_matches_label(l, layer))
+                    {
                         correct += 1;
                     }
                 }
-                if ranked.iter().any(|(d, l)| *d == dimension && *l == layer) {
+                if ranked
+                    .iter()
+                    .any(|(d, l)| id_matches_label(d, dimension) && id_matches_label(l, layer))
+                {
                     top3 += 1;
                 }
             }

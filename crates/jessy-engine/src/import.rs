@@ -76,10 +76,22 @@ pub fn slugify(label: &str) -> String {
     out
 }
 
+/// Whether a registry id stands for a data set label: the label itself, or its slug (the id
+/// `jessy import` gave it).
+pub fn id_matches_label(id: &str, label: &str) -> bool {
+    id == label || id == slugify(label)
+}
+
 /// Builds a registry source from labeled examples.
-pub fn source_from_examples(examples: &[LabeledExample], path: &Path) -> Result<RegistrySource, ImportError> {
+pub fn source_from_examples(
+    examples: &[LabeledExample],
+    path: &Path,
+) -> Result<RegistrySource, ImportError> {
     let mut source = RegistrySource {
-        name: path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        name: path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         description: format!("Imported from {}", path.display()),
         ..RegistrySource::default()
     };
@@ -88,7 +100,11 @@ pub fn source_from_examples(examples: &[LabeledExample], path: &Path) -> Result<
     let mut layers: HashMap<String, (String, usize, usize)> = HashMap::new();
     let mut dim_labels: HashMap<String, String> = HashMap::new();
     let mut layer_labels: HashMap<String, String> = HashMap::new();
-    let line_err = |line: usize, message: String| ImportError::Line { path: path.to_path_buf(), line, message };
+    let line_err = |line: usize, message: String| ImportError::Line {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
     for ex in examples {
         let (Some(dimension), Some(layer)) = (&ex.dimension, &ex.layer) else {
             source.out_of_scope.push(ex.text.clone());
@@ -96,10 +112,16 @@ pub fn source_from_examples(examples: &[LabeledExample], path: &Path) -> Result<
         };
         let dim_id = slugify(dimension);
         let layer_id = slugify(layer);
-        for (seen, label, id) in [(&mut dim_labels, dimension, &dim_id), (&mut layer_labels, layer, &layer_id)] {
+        for (seen, label, id) in [
+            (&mut dim_labels, dimension, &dim_id),
+            (&mut layer_labels, layer, &layer_id),
+        ] {
             let first = seen.entry(id.clone()).or_insert_with(|| label.clone());
             if first != label {
-                return Err(line_err(ex.line, format!("labels {first:?} and {label:?} both become id {id:?}")));
+                return Err(line_err(
+                    ex.line,
+                    format!("labels {first:?} and {label:?} both become id {id:?}"),
+                ));
             }
         }
         let d = *dims.entry(dim_id.clone()).or_insert_with(|| {
@@ -134,7 +156,9 @@ pub fn source_from_examples(examples: &[LabeledExample], path: &Path) -> Result<
                 ),
             ));
         }
-        source.dimensions[d].layers[*l].examples.push(ex.text.clone());
+        source.dimensions[d].layers[*l]
+            .examples
+            .push(ex.text.clone());
     }
     if source.dimensions.is_empty() {
         return Err(ImportError::Empty(path.to_path_buf()));
@@ -150,15 +174,27 @@ pub fn import_file(input: &Path, out: &Path) -> Result<RegistrySource, ImportErr
     let examples = dataset::read_jsonl(input)?;
     let source = source_from_examples(&examples, input)?;
     crate::registry::validate(&source)?;
-    if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true) {
+    if out.exists()
+        && std::fs::read_dir(out)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
         return Err(ImportError::OutputNotEmpty(out.to_path_buf()));
     }
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let io = |e: std::io::Error, p: &Path| RegistryError::Io { path: p.to_path_buf(), source: e };
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let io = |e: std::io::Error, p: &Path| RegistryError::Io {
+        path: p.to_path_buf(),
+        source: e,
+    };
     std::fs::create_dir_all(parent).map_err(|e| io(e, parent))?;
     let tmp = parent.join(format!(
         ".{}.import-{}",
-        out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        out.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&tmp);
@@ -180,7 +216,12 @@ mod tests {
     use super::*;
 
     fn ex(line: usize, text: &str, d: Option<&str>, l: Option<&str>) -> LabeledExample {
-        LabeledExample { text: text.into(), dimension: d.map(Into::into), layer: l.map(Into::into), line }
+        LabeledExample {
+            text: text.into(),
+            dimension: d.map(Into::into),
+            layer: l.map(Into::into),
+            line,
+        }
     }
 
     #[test]
@@ -205,14 +246,20 @@ mod tests {
         .unwrap();
         assert_eq!(src.dimensions.len(), 1);
         assert_eq!(src.dimensions[0].layers.len(), 2);
-        assert_eq!(src.dimensions[0].layers[0].examples, vec!["move money", "send cash"]);
+        assert_eq!(
+            src.dimensions[0].layers[0].examples,
+            vec!["move money", "send cash"]
+        );
         assert_eq!(src.out_of_scope, vec!["tell a joke"]);
     }
 
     #[test]
     fn a_layer_under_two_dimensions_names_the_line() {
         let err = source_from_examples(
-            &[ex(1, "a", Some("x"), Some("shared")), ex(7, "b", Some("y"), Some("shared"))],
+            &[
+                ex(1, "a", Some("x"), Some("shared")),
+                ex(7, "b", Some("y"), Some("shared")),
+            ],
             Path::new("x.jsonl"),
         )
         .unwrap_err();

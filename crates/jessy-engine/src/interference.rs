@@ -141,7 +141,8 @@ pub struct Interference {
 pub fn interfere(states: &[FrequencyState], out: &mut Interference) {
     out.amplitudes.clear();
     out.pairs.clear();
-    out.amplitudes.extend(states.iter().map(|s| s.amplitude.clamp(0.0, 1.0)));
+    out.amplitudes
+        .extend(states.iter().map(|s| s.amplitude.clamp(0.0, 1.0)));
     let mut delta = [0f32; 16];
     let n = states.len().min(delta.len());
     let (mut destructive, mut other) = (0usize, 0usize);
@@ -165,7 +166,12 @@ pub fn interfere(states: &[FrequencyState], out: &mut Interference) {
             let (ai, aj) = (out.amplitudes[i], out.amplitudes[j]);
             delta[i] += gain * ai * aj;
             delta[j] += gain * ai * aj;
-            out.pairs.push(Pair { a: i, b: j, kind, interval });
+            out.pairs.push(Pair {
+                a: i,
+                b: j,
+                kind,
+                interval,
+            });
         }
     }
     for (a, d) in out.amplitudes.iter_mut().zip(delta.iter()) {
@@ -175,7 +181,12 @@ pub fn interfere(states: &[FrequencyState], out: &mut Interference) {
     }
     let total: f32 = out.amplitudes.iter().sum();
     out.dominant_frequency = if total > 0.0 {
-        states.iter().zip(&out.amplitudes).map(|(s, a)| s.frequency * a).sum::<f32>() / total
+        states
+            .iter()
+            .zip(&out.amplitudes)
+            .map(|(s, a)| s.frequency * a)
+            .sum::<f32>()
+            / total
     } else {
         0.0
     };
@@ -192,8 +203,13 @@ mod tests {
     use super::*;
 
     fn run(states: &[(f32, f32)]) -> Interference {
-        let states: Vec<_> =
-            states.iter().map(|&(frequency, amplitude)| FrequencyState { frequency, amplitude }).collect();
+        let states: Vec<_> = states
+            .iter()
+            .map(|&(frequency, amplitude)| FrequencyState {
+                frequency,
+                amplitude,
+            })
+            .collect();
         let mut out = Interference::default();
         interfere(&states, &mut out);
         out
@@ -203,10 +219,22 @@ mod tests {
     fn classifies_pairs_by_frequency_difference_and_ratio() {
         assert_eq!(classify(1.0, 1.1).0, PairKind::Constructive);
         assert_eq!(classify(0.5, 3.0).0, PairKind::Destructive);
-        assert_eq!(classify(1.0, 2.0), (PairKind::Harmonic, Some(Interval::Octave)));
-        assert_eq!(classify(2.0, 3.0), (PairKind::Harmonic, Some(Interval::Fifth)));
-        assert_eq!(classify(3.0, 4.0), (PairKind::Harmonic, Some(Interval::Fourth)));
-        assert_eq!(classify(2.0, 2.5), (PairKind::Harmonic, Some(Interval::MajorThird)));
+        assert_eq!(
+            classify(1.0, 2.0),
+            (PairKind::Harmonic, Some(Interval::Octave))
+        );
+        assert_eq!(
+            classify(2.0, 3.0),
+            (PairKind::Harmonic, Some(Interval::Fifth))
+        );
+        assert_eq!(
+            classify(3.0, 4.0),
+            (PairKind::Harmonic, Some(Interval::Fourth))
+        );
+        assert_eq!(
+            classify(2.0, 2.5),
+            (PairKind::Harmonic, Some(Interval::MajorThird))
+        );
         assert_eq!(classify(1.0, 1.9).0, PairKind::Neutral);
         assert_eq!(harmonic(1.0, 2.09), Some(Interval::Octave), "within 5 %");
         assert_eq!(harmonic(1.0, 2.2), None);
@@ -226,7 +254,11 @@ mod tests {
     fn interference_can_reorder_dimensions() {
         // B starts weaker than A but has a constructive partner C, while A is cancelled by C.
         let out = run(&[(0.3, 0.50), (2.7, 0.48), (2.75, 0.6)]);
-        assert!(out.amplitudes[1] > out.amplitudes[0], "{:?}", out.amplitudes);
+        assert!(
+            out.amplitudes[1] > out.amplitudes[0],
+            "{:?}",
+            out.amplitudes
+        );
     }
 
     #[test]

@@ -19,11 +19,22 @@
 //!    trace and timings.
 //!
 //! [`Engine`] runs the stages in order.
+pub mod build;
+pub mod context;
+pub mod convergence;
 pub mod dataset;
+pub mod eval;
 pub mod import;
 pub mod interference;
 pub mod model;
 pub mod navigation;
+pub mod parser;
+pub mod pipeline;
+pub mod pool;
 pub mod registry;
 pub mod result;
 pub mod storage;
+
+pub use parser::ParseError;
+pub use pipeline::{Engine, EngineError, QueryOptions, WriteError};
+pub use result::{Outcome, QueryResult};

@@ -1,6 +1,382 @@
-//! Glue between the learned model's arrays as stored in a snapshot and the scorer.
+//! The routing model's interface to the rest of the engine: training at build time, and
+//! featurizing and scoring at query time over the arrays stored in a snapshot.
+//!
+//! Features are word unigrams and bigrams of stems and character 3–5-grams of the surface
+//! words, hashed to stable 64-bit keys; values are sublinear TF × IDF, L2-normalized. The
+//! classifier is an IDF-weighted centroid per layer (cosine similarity), stored as a sparse
+//! inverted index `feature → (layer, weight)`.
 
+use std::collections::HashMap;
+
+use crate::parser::ParsedQuery;
 use crate::storage::ModelArrays;
+
+/// No-match threshold for registries built without a validation file.
+pub const DEFAULT_THRESHOLD: f32 = 0.2;
+
+/// One training utterance.
+#[derive(Debug, Clone)]
+pub struct Example {
+    /// The text.
+    pub text: String,
+    /// Its class (layer index), `None` for out of scope.
+    pub label: Option<u32>,
+    /// Relative weight.
+    pub weight: f32,
+}
+
+/// A trained model owning its arrays.
+#[derive(Debug, Clone, Default)]
+pub struct OwnedModel {
+    num_classes: u32,
+    keys: Vec<u64>,
+    idf: Vec<f32>,
+    rows: Vec<u32>,
+    post_class: Vec<u32>,
+    post_weight: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl OwnedModel {
+    /// The arrays as stored in a snapshot.
+    pub fn arrays(&self, threshold: f32, calibrated: bool) -> ModelArrays<'_> {
+        ModelArrays {
+            num_classes: self.num_classes,
+            keys: &self.keys,
+            idf: &self.idf,
+            rows: &self.rows,
+            post_class: &self.post_class,
+            post_weight: &self.post_weight,
+            bias: &self.bias,
+            feature_params: [0; 8],
+            model_params: [0.0; 8],
+            threshold,
+            calibrated,
+        }
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv(namespace: u8, parts: &[&[u8]]) -> u64 {
+    let mut h = FNV_OFFSET;
+    for b in std::iter::once(namespace).chain(parts.iter().enumerate().flat_map(|(i, p)| {
+        let sep: &[u8] = if i == 0 { &[] } else { &[0xff] };
+        sep.iter().chain(p.iter()).copied()
+    })) {
+        h ^= b as u64;
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// Stable key of a stem's unigram feature (also the key of association sources).
+pub fn term_key(stem: &str) -> u64 {
+    fnv(b'u', &[stem.as_bytes()])
+}
+
+/// Calls `f` with the key of every feature of a parsed text.
+fn for_each_key(q: &ParsedQuery, mut f: impl FnMut(u64)) {
+    let mut prev: Option<&str> = None;
+    for stem in q.stems() {
+        f(term_key(stem));
+        if let Some(p) = prev {
+            f(fnv(b'b', &[p.as_bytes(), stem.as_bytes()]));
+        }
+        prev = Some(stem);
+    }
+    for word in q.words() {
+        char_ngrams(word, &mut f);
+    }
+}
+
+/// Longest word (in chars) whose character n-grams are taken; longer words are rare and their
+/// leading 48 characters are enough.
+const MAX_NGRAM_CHARS: usize = 48;
+
+/// Calls `f` with the key of every character 3-, 4- and 5-gram of `<word>` (the word padded
+/// with boundary marks), without allocating.
+fn char_ngrams(word: &str, f: &mut impl FnMut(u64)) {
+    let mut bounds = [0usize; MAX_NGRAM_CHARS + 1];
+    let mut len = 0;
+    for (b, _) in word.char_indices().take(MAX_NGRAM_CHARS) {
+        bounds[len] = b;
+        len += 1;
+    }
+    bounds[len] = if len == MAX_NGRAM_CHARS {
+        bounds[len - 1]
+            + word[bounds[len - 1]..]
+                .chars()
+                .next()
+                .map_or(0, char::len_utf8)
+    } else {
+        word.len()
+    };
+    let padded = len + 2;
+    let bytes = word.as_bytes();
+    for n in 3..=5usize {
+        if padded < n {
+            continue;
+        }
+        for i in 0..=padded - n {
+            let last = i + n - 1;
+            let left = i == 0;
+            let right = last == padded - 1;
+            // Inner chars, as indices into the word: padded position p is word char p - 1.
+            let first_char = if left { 0 } else { i - 1 };
+            let end_char = if right { len } else { last };
+            let flags = [left as u8, right as u8];
+            f(fnv(
+                b'c',
+                &[&flags, &bytes[bounds[first_char]..bounds[end_char]]],
+            ));
+        }
+    }
+}
+
+fn parse(text: &str) -> Option<ParsedQuery> {
+    crate::parser::parse(text).ok()
+}
+
+/// Sorted, merged `(key, tf)` of a text.
+fn key_counts(q: &ParsedQuery) -> Vec<(u64, f32)> {
+    let mut keys = Vec::new();
+    for_each_key(q, |k| keys.push(k));
+    keys.sort_unstable();
+    let mut out: Vec<(u64, f32)> = Vec::new();
+    for k in keys {
+        match out.last_mut() {
+            Some((last, n)) if *last == k => *n += 1.0,
+            _ => out.push((k, 1.0)),
+        }
+    }
+    out
+}
+
+/// Trains the model on `examples` for `num_classes` layers (plus an out-of-scope class when
+/// out-of-scope examples exist).
+pub fn train(examples: &[Example], num_classes: u32) -> OwnedModel {
+    let docs: Vec<(Vec<(u64, f32)>, Option<u32>, f32)> = examples
+        .iter()
+        .filter_map(|e| parse(&e.text).map(|q| (key_counts(&q), e.label, e.weight)))
+        .collect();
+    let mut df: HashMap<u64, f32> = HashMap::new();
+    for (keys, _, _) in &docs {
+        for (k, _) in keys {
+            *df.entry(*k).or_default() += 1.0;
+        }
+    }
+    let n = docs.len().max(1) as f32;
+    let mut keys: Vec<u64> = df.keys().copied().collect();
+    keys.sort_unstable();
+    let idf: Vec<f32> = keys
+        .iter()
+        .map(|k| ((1.0 + n) / (1.0 + df[k])).ln() + 1.0)
+        .collect();
+    let row_of: HashMap<u64, u32> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (*k, i as u32))
+        .collect();
+    let has_oos = docs.iter().any(|d| d.1.is_none());
+    let classes = num_classes as usize + has_oos as usize;
+    let mut centroids: Vec<HashMap<u32, f32>> = vec![HashMap::new(); classes];
+    for (doc, label, weight) in &docs {
+        let class = label.map_or(num_classes as usize, |l| l as usize);
+        let mut v: Vec<(u32, f32)> = doc
+            .iter()
+            .map(|(k, tf)| (row_of[k], (1.0 + tf.ln()) * idf[row_of[k] as usize]))
+            .collect();
+        normalize(&mut v);
+        for (r, x) in v {
+            *centroids[class].entry(r).or_default() += x * weight;
+        }
+    }
+    let mut postings: Vec<Vec<(u32, f32)>> = vec![Vec::new(); keys.len()];
+    for (c, centroid) in centroids.iter().enumerate() {
+        let norm = centroid
+            .values()
+            .map(|x| x * x)
+            .sum::<f32>()
+            .sqrt()
+            .max(1e-9);
+        for (&r, &x) in centroid {
+            postings[r as usize].push((c as u32, x / norm));
+        }
+    }
+    let mut rows = Vec::with_capacity(keys.len() + 1);
+    let (mut post_class, mut post_weight) = (Vec::new(), Vec::new());
+    rows.push(0);
+    for mut p in postings {
+        p.sort_by_key(|x| x.0);
+        for (c, w) in p {
+            post_class.push(c);
+            post_weight.push(w);
+        }
+        rows.push(post_class.len() as u32);
+    }
+    OwnedModel {
+        num_classes,
+        keys,
+        idf,
+        rows,
+        post_class,
+        post_weight,
+        bias: vec![0.0; classes],
+    }
+}
+
+fn normalize(v: &mut [(u32, f32)]) {
+    let norm = v.iter().map(|(_, x)| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        for (_, x) in v.iter_mut() {
+            *x /= norm;
+        }
+    }
+}
+
+fn row(m: &ModelArrays<'_>, key: u64) -> Option<u32> {
+    m.keys.binary_search(&key).ok().map(|r| r as u32)
+}
+
+/// Appends the query's known features `(row, tf·idf)` to `out` (not normalized: see [`finish`]).
+pub fn featurize_query(m: &ModelArrays<'_>, q: &ParsedQuery, out: &mut Vec<(u32, f32)>) {
+    for_each_key(q, |k| {
+        if let Some(r) = row(m, k) {
+            out.push((r, m.idf[r as usize]));
+        }
+    });
+    finish(out);
+}
+
+/// Merges duplicate rows (sublinear tf) and L2-normalizes, in place, without allocating.
+pub fn finish(out: &mut Vec<(u32, f32)>) {
+    out.sort_unstable_by_key(|x| x.0);
+    let mut w = 0;
+    for i in 0..out.len() {
+        if w > 0 && out[w - 1].0 == out[i].0 {
+            out[w - 1].1 += out[i].1;
+        } else {
+            out[w] = out[i];
+            w += 1;
+        }
+    }
+    out.truncate(w);
+    let norm = out.iter().map(|(_, x)| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        for (_, x) in out.iter_mut() {
+            *x /= norm;
+        }
+    }
+}
+
+/// A layer's confidence from its logit.
+pub fn confidence(_m: &ModelArrays<'_>, logit: f32) -> f32 {
+    logit.clamp(0.0, 1.0)
+}
+
+/// Features of a text (build time).
+pub fn featurize_text(m: &ModelArrays<'_>, text: &str) -> Vec<(u32, f32)> {
+    let mut out = Vec::new();
+    if let Some(q) = parse(text) {
+        featurize_query(m, &q, &mut out);
+    }
+    out
+}
+
+/// The distinct stems of a text (build time).
+pub fn terms(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = parse(text)
+        .map(|q| q.stems().map(str::to_string).collect())
+        .unwrap_or_default();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The model row of a stem's unigram feature.
+pub fn term_row(m: &ModelArrays<'_>, stem: &str) -> Option<u32> {
+    row(m, term_key(stem))
+}
+
+/// Keys of the query's stems (association sources), without allocating.
+pub fn term_keys(q: &ParsedQuery) -> impl Iterator<Item = u64> + '_ {
+    q.stems().map(term_key)
+}
+
+/// Per class, the `n` stems with the highest weight in the class model.
+pub fn learned_terms(
+    examples: &[Example],
+    model: &OwnedModel,
+    n: usize,
+) -> Vec<Vec<(String, f32)>> {
+    let m = model.arrays(0.0, false);
+    let mut out = vec![Vec::<(String, f32)>::new(); model.num_classes as usize];
+    let mut seen: Vec<std::collections::HashSet<String>> = vec![Default::default(); out.len()];
+    for e in examples {
+        let Some(class) = e.label else { continue };
+        for t in terms(&e.text) {
+            if !seen[class as usize].insert(t.clone()) {
+                continue;
+            }
+            if let Some(r) = term_row(&m, &t) {
+                let span = m.rows[r as usize] as usize..m.rows[r as usize + 1] as usize;
+                if let Some(p) = m.post_class[span.clone()].iter().position(|&c| c == class) {
+                    out[class as usize].push((t, m.post_weight[span.start + p]));
+                }
+            }
+        }
+    }
+    for terms in &mut out {
+        terms.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        terms.truncate(n);
+    }
+    out
+}
+
+/// Chooses the no-match threshold on labeled validation texts: the value maximizing the mean of
+/// in-scope accuracy (no-match counting wrong) and out-of-scope recall.
+pub fn calibrate(m: &ModelArrays<'_>, val: &[(&str, Option<u32>)]) -> f32 {
+    let mut scored: Vec<(f32, bool, bool)> = Vec::new();
+    let mut feats = Vec::new();
+    let mut logits = Vec::new();
+    for (text, label) in val {
+        let Some(q) = parse(text) else { continue };
+        feats.clear();
+        featurize_query(m, &q, &mut feats);
+        crate::navigation::scanner::score_all(m, &feats, &mut logits);
+        let n = m.num_classes as usize;
+        let (best, top) =
+            logits[..n]
+                .iter()
+                .enumerate()
+                .fold(
+                    (0usize, f32::MIN),
+                    |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc },
+                );
+        let oos_wins = logits.get(n).is_some_and(|&o| o > top);
+        let top = if oos_wins { 0.0 } else { confidence(m, top) };
+        scored.push((top, label.is_none(), *label == Some(best as u32)));
+    }
+    let (ins, oos) = (
+        scored.iter().filter(|s| !s.1).count().max(1) as f32,
+        scored.iter().filter(|s| s.1).count().max(1) as f32,
+    );
+    let mut best = (f32::MIN, DEFAULT_THRESHOLD);
+    let mut candidates: Vec<f32> = scored.iter().map(|s| s.0).collect();
+    candidates.sort_by(f32::total_cmp);
+    candidates.dedup();
+    for t in candidates {
+        let acc = scored.iter().filter(|s| !s.1 && s.2 && s.0 >= t).count() as f32 / ins;
+        let rec = scored.iter().filter(|s| s.1 && s.0 < t).count() as f32 / oos;
+        let score = (acc + rec) / 2.0;
+        if score > best.0 {
+            best = (score, t);
+        }
+    }
+    best.1
+}
 
 /// Checks the model arrays' internal invariants, so a corrupt snapshot is refused at open.
 pub fn validate_arrays(m: &ModelArrays<'_>) -> Result<(), String> {
@@ -27,6 +403,12 @@ pub fn validate_arrays(m: &ModelArrays<'_>) -> Result<(), String> {
     }
     if m.post_class.iter().any(|&c| c as usize >= classes) {
         return Err("posting class out of range".into());
+    }
+    for r in 0..n {
+        let span = &m.post_class[m.rows[r] as usize..m.rows[r + 1] as usize];
+        if span.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(format!("postings of feature {r} are not sorted by class"));
+        }
     }
     let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
     if !finite(m.idf) || !finite(m.post_weight) || !finite(m.bias) || !m.threshold.is_finite() {

@@ -32,7 +32,11 @@ pub struct QueryOptions {
 
 impl Default for QueryOptions {
     fn default() -> QueryOptions {
-        QueryOptions { max_iterations: MAX_ITERATIONS, token_budget: DEFAULT_TOKEN_BUDGET, include_content: true }
+        QueryOptions {
+            max_iterations: MAX_ITERATIONS,
+            token_budget: DEFAULT_TOKEN_BUDGET,
+            include_content: true,
+        }
     }
 }
 
@@ -87,7 +91,12 @@ pub struct Engine {
 impl Engine {
     /// An engine over an opened store.
     pub fn new(store: Store) -> Engine {
-        Engine { store, pool: Pool::new(), strategy: ScanStrategy::Auto, write_lock: Default::default() }
+        Engine {
+            store,
+            pool: Pool::new(),
+            strategy: ScanStrategy::Auto,
+            write_lock: Default::default(),
+        }
     }
 
     /// Opens the published snapshot in `dir`.
@@ -162,7 +171,8 @@ impl Engine {
         let t = Instant::now();
         scratch.parsed.parse_into(text)?;
         let parse_us = t.elapsed().as_secs_f64() * 1e6;
-        let mut routing = convergence::route(snapshot, scratch, options.max_iterations, self.strategy);
+        let mut routing =
+            convergence::route(snapshot, scratch, options.max_iterations, self.strategy);
         routing.parse_us = parse_us;
         Ok(routing)
     }
@@ -186,7 +196,10 @@ impl Engine {
             let before = dim.layers.len();
             dim.layers.retain(|l| l.id != layer);
             if dim.layers.len() == before {
-                return Err(WriteError::UnknownLayer { dimension: dim.id.clone(), layer: layer.to_string() });
+                return Err(WriteError::UnknownLayer {
+                    dimension: dim.id.clone(),
+                    layer: layer.to_string(),
+                });
             }
             Ok(())
         })
@@ -207,9 +220,14 @@ impl Engine {
             .ok_or_else(|| WriteError::UnknownDimension(dimension.to_string()))?;
         change(dim)?;
         registry::validate(&source)?;
-        let options = BuildOptions { keep_calibration: Some(build::calibration_of(&current)), ..Default::default() };
+        let options = BuildOptions {
+            keep_calibration: Some(build::calibration_of(&current)),
+            ..Default::default()
+        };
         let compiled = build::compile(&source, &options)?;
-        let snapshot = self.store.publish(|generation| compiled.encode(generation))?;
+        let snapshot = self
+            .store
+            .publish(|generation| compiled.encode(generation))?;
         Ok(snapshot.generation())
     }
 }
@@ -221,7 +239,9 @@ fn reason_text(reason: NoMatchReason, routing: &Routing, threshold: f32) -> Stri
             "best layer confidence {:.3} is below the registry's threshold {:.3}",
             routing.top_confidence, threshold
         ),
-        NoMatchReason::OutOfScope => "the query is closer to the registry's out-of-scope examples than to any layer".into(),
+        NoMatchReason::OutOfScope => {
+            "the query is closer to the registry's out-of-scope examples than to any layer".into()
+        }
     }
 }
 
@@ -237,7 +257,10 @@ fn summarize(
     let layers = snapshot.layer_records();
     let layer_ref = |i: u32| {
         let l = &layers[i as usize];
-        (snapshot.str(dims[l.dimension as usize].id).to_string(), snapshot.str(l.id).to_string())
+        (
+            snapshot.str(dims[l.dimension as usize].id).to_string(),
+            snapshot.str(l.id).to_string(),
+        )
     };
     let dimensions: Vec<ActiveDimension> = scratch
         .candidates
@@ -282,19 +305,38 @@ fn summarize(
         .iter()
         .map(|&(i, confidence)| {
             let (dimension, layer) = layer_ref(i);
-            RankedLayer { dimension, layer, confidence }
+            RankedLayer {
+                dimension,
+                layer,
+                confidence,
+            }
         })
         .collect();
 
     // Interference summary over the dimensions that stayed active.
-    let active: Vec<u32> = scratch.candidates.iter().map(|c| c.state.dimension).collect();
-    let dim_id = |i: usize| snapshot.str(dims[scratch.interfered[i] as usize].id).to_string();
+    let active: Vec<u32> = scratch
+        .candidates
+        .iter()
+        .map(|c| c.state.dimension)
+        .collect();
+    let dim_id = |i: usize| {
+        snapshot
+            .str(dims[scratch.interfered[i] as usize].id)
+            .to_string()
+    };
     let pairs: Vec<PairSummary> = scratch
         .interference
         .pairs
         .iter()
-        .filter(|p| active.contains(&scratch.interfered[p.a]) && active.contains(&scratch.interfered[p.b]))
-        .map(|p| PairSummary { a: dim_id(p.a), b: dim_id(p.b), kind: p.kind, interval: p.interval })
+        .filter(|p| {
+            active.contains(&scratch.interfered[p.a]) && active.contains(&scratch.interfered[p.b])
+        })
+        .map(|p| PairSummary {
+            a: dim_id(p.a),
+            b: dim_id(p.b),
+            kind: p.kind,
+            interval: p.interval,
+        })
         .collect();
     let matched = routing.no_match.is_none();
     let interference = if matched {
@@ -321,7 +363,11 @@ fn summarize(
                 .iter()
                 .map(|&(i, confidence)| {
                     let (dimension, layer) = layer_ref(i);
-                    RankedLayer { dimension, layer, confidence }
+                    RankedLayer {
+                        dimension,
+                        layer,
+                        confidence,
+                    }
                 })
                 .collect(),
             similarity: rec.similarity,
@@ -332,12 +378,21 @@ fn summarize(
     let context = if matched && options.include_content {
         context::assemble(snapshot, &scratch.candidates, options.token_budget)
     } else {
-        Context { budget: options.token_budget, ..Context::default() }
+        Context {
+            budget: options.token_budget,
+            ..Context::default()
+        }
     };
     QueryResult {
         query: text.to_string(),
-        outcome: if matched { Outcome::Matched } else { Outcome::NoMatch },
-        no_match_reason: routing.no_match.map(|r| reason_text(r, routing, snapshot.model().threshold)),
+        outcome: if matched {
+            Outcome::Matched
+        } else {
+            Outcome::NoMatch
+        },
+        no_match_reason: routing
+            .no_match
+            .map(|r| reason_text(r, routing, snapshot.model().threshold)),
         generation: snapshot.generation(),
         dimensions,
         top_layers,
@@ -365,17 +420,28 @@ pub const SECURITY_DIMENSION: &str = "security";
 
 fn safety(snapshot: &Snapshot, scratch: &Scratch) -> Safety {
     let dims = snapshot.dimension_records();
-    let Some(index) = dims.iter().position(|d| snapshot.str(d.id) == SECURITY_DIMENSION) else {
+    let Some(index) = dims
+        .iter()
+        .position(|d| snapshot.str(d.id) == SECURITY_DIMENSION)
+    else {
         return Safety::default();
     };
-    let state = scratch.dimensions.iter().find(|s| s.dimension as usize == index);
-    let flagged = scratch.candidates.iter().any(|c| c.state.dimension as usize == index);
+    let state = scratch
+        .dimensions
+        .iter()
+        .find(|s| s.dimension as usize == index);
+    let flagged = scratch
+        .candidates
+        .iter()
+        .any(|c| c.state.dimension as usize == index);
     Safety {
         evaluated: true,
         activation: state.map_or(0.0, |s| s.activation),
         flagged,
-        layer: state
-            .filter(|_| flagged)
-            .map(|s| snapshot.str(snapshot.layer_records()[s.layer() as usize].id).to_string()),
+        layer: state.filter(|_| flagged).map(|s| {
+            snapshot
+                .str(snapshot.layer_records()[s.layer() as usize].id)
+                .to_string()
+        }),
     }
 }

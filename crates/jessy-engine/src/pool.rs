@@ -84,8 +84,16 @@ impl Pool {
 
     /// Takes a scratch (a reused one when available).
     pub fn take(&self) -> PooledScratch<'_> {
-        let scratch = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
-        PooledScratch { pool: self, scratch: Some(scratch) }
+        let scratch = self
+            .free
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default();
+        PooledScratch {
+            pool: self,
+            scratch: Some(scratch),
+        }
     }
 
     /// Scratches waiting for reuse.

@@ -69,5 +69,9 @@ fn steady_state_scoring_does_not_allocate() {
     }
     COUNTING.store(false, Ordering::SeqCst);
     assert_eq!(routed, 40, "four valid queries routed ten times");
-    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0, "heap allocations on the scoring path");
+    assert_eq!(
+        ALLOCATIONS.load(Ordering::SeqCst),
+        0,
+        "heap allocations on the scoring path"
+    );
 }

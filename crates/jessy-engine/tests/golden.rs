@@ -24,7 +24,10 @@ fn cases() -> Vec<(String, Case)> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("golden-")))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("golden-"))
+        })
         .collect();
     files.sort();
     let mut out = Vec::new();
@@ -40,30 +43,53 @@ fn cases() -> Vec<(String, Case)> {
 fn golden_queries_route_as_expected() {
     let engine = Engine::default_in_memory().unwrap();
     let cases = cases();
-    assert!(cases.len() >= 40, "at least 40 golden cases, found {}", cases.len());
-    assert!(cases.iter().any(|(_, c)| c.no_match), "some cases must expect no match");
+    assert!(
+        cases.len() >= 40,
+        "at least 40 golden cases, found {}",
+        cases.len()
+    );
+    assert!(
+        cases.iter().any(|(_, c)| c.no_match),
+        "some cases must expect no match"
+    );
     let mut failures = Vec::new();
     for (file, case) in &cases {
         let result = engine.query(&case.query, &QueryOptions::default()).unwrap();
         let active: Vec<&str> = result.dimensions.iter().map(|d| d.id.as_str()).collect();
         if case.no_match {
             if result.outcome != Outcome::NoMatch {
-                failures.push(format!("{file}: {:?} should not match, got {active:?}", case.query));
+                failures.push(format!(
+                    "{file}: {:?} should not match, got {active:?}",
+                    case.query
+                ));
             }
-        } else if result.outcome != Outcome::Matched || !case.activate.iter().all(|d| active.contains(&d.as_str())) {
+        } else if result.outcome != Outcome::Matched
+            || !case.activate.iter().all(|d| active.contains(&d.as_str()))
+        {
             failures.push(format!(
                 "{file}: {:?} should activate {:?}, got {active:?} ({:?})",
                 case.query, case.activate, result.no_match_reason
             ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} golden cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} golden cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn results_carry_context_safety_interference_and_trace() {
     let engine = Engine::default_in_memory().unwrap();
-    let result = engine.query("I'm so anxious about my exam tomorrow", &QueryOptions::default()).unwrap();
+    let result = engine
+        .query(
+            "I'm so anxious about my exam tomorrow",
+            &QueryOptions::default(),
+        )
+        .unwrap();
     assert_eq!(result.outcome, Outcome::Matched);
     assert!(result.safety.evaluated);
     assert!(!result.context.text.is_empty() && result.context.tokens > 0);
@@ -71,17 +97,34 @@ fn results_carry_context_safety_interference_and_trace() {
     assert!(!result.context.sources.is_empty());
     assert!(result.interference.dominant_frequency > 0.0);
     assert!(result.convergence.iterations >= 1 && result.convergence.iterations <= 9);
-    assert_eq!(result.convergence.trace.len() as u32, result.convergence.iterations);
+    assert_eq!(
+        result.convergence.trace.len() as u32,
+        result.convergence.iterations
+    );
     let tight = engine
-        .query("I'm so anxious about my exam tomorrow", &QueryOptions { token_budget: 40, ..QueryOptions::default() })
+        .query(
+            "I'm so anxious about my exam tomorrow",
+            &QueryOptions {
+                token_budget: 40,
+                ..QueryOptions::default()
+            },
+        )
         .unwrap();
-    assert!(tight.context.tokens <= 40, "budget respected: {}", tight.context.tokens);
+    assert!(
+        tight.context.tokens <= 40,
+        "budget respected: {}",
+        tight.context.tokens
+    );
 }
 
 #[test]
 fn a_security_query_is_flagged() {
     let engine = Engine::default_in_memory().unwrap();
-    let result =
-        engine.query("someone keeps emailing me asking for my bank password", &QueryOptions::default()).unwrap();
+    let result = engine
+        .query(
+            "someone keeps emailing me asking for my bank password",
+            &QueryOptions::default(),
+        )
+        .unwrap();
     assert!(result.safety.flagged, "{:?}", result.safety);
 }

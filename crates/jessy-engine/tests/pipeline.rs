@@ -37,7 +37,9 @@ proptest! {
 fn oversized_and_empty_queries_are_typed_errors() {
     let engine = default_engine();
     assert!(engine.query("   \t\n ", &QueryOptions::default()).is_err());
-    assert!(engine.query(&"word ".repeat(2_001), &QueryOptions::default()).is_err());
+    assert!(engine
+        .query(&"word ".repeat(2_001), &QueryOptions::default())
+        .is_err());
 }
 
 #[test]
@@ -50,7 +52,10 @@ fn source_round_trips_through_a_snapshot() {
     assert_eq!(back.out_of_scope, source.out_of_scope);
     assert_eq!(back.dimensions.len(), source.dimensions.len());
     for (a, b) in source.dimensions.iter().zip(&back.dimensions) {
-        assert_eq!((&a.id, &a.name, &a.description, a.frequency), (&b.id, &b.name, &b.description, b.frequency));
+        assert_eq!(
+            (&a.id, &a.name, &a.description, a.frequency),
+            (&b.id, &b.name, &b.description, b.frequency)
+        );
         let mut la = a.layers.clone();
         let mut lb = b.layers.clone();
         la.sort_by(|x, y| x.id.cmp(&y.id));
@@ -69,13 +74,25 @@ fn a_written_layer_is_routable_by_the_next_query_and_survives_reopen() {
         name: "Sourdough baking".into(),
         parent: None,
         frequency: 2.0,
-        keywords: vec![Keyword::Plain("sourdough".into()), Keyword::Plain("starter".into()), Keyword::Plain("levain".into())],
-        examples: vec!["my sourdough starter smells like acetone".into(), "how often should I feed my levain".into()],
+        keywords: vec![
+            Keyword::Plain("sourdough".into()),
+            Keyword::Plain("starter".into()),
+            Keyword::Plain("levain".into()),
+        ],
+        examples: vec![
+            "my sourdough starter smells like acetone".into(),
+            "how often should I feed my levain".into(),
+        ],
         content: "Ask about hydration and feeding schedule before suggesting fixes.".into(),
     };
     let generation = engine.upsert_layer("creative", layer).unwrap();
     assert!(generation > before);
-    let result = engine.query("why is my sourdough starter not rising", &QueryOptions::default()).unwrap();
+    let result = engine
+        .query(
+            "why is my sourdough starter not rising",
+            &QueryOptions::default(),
+        )
+        .unwrap();
     assert_eq!(result.outcome, Outcome::Matched);
     assert_eq!(result.dimensions[0].layers.last().unwrap().id, "sourdough");
     drop(engine);
@@ -83,20 +100,46 @@ fn a_written_layer_is_routable_by_the_next_query_and_survives_reopen() {
     let reopened = Engine::open(dir.path()).unwrap();
     assert_eq!(reopened.stats().generation, generation);
     let snapshot = reopened.snapshot();
-    assert!(snapshot.layer_records().iter().any(|l| snapshot.str(l.id) == "sourdough"));
+    assert!(snapshot
+        .layer_records()
+        .iter()
+        .any(|l| snapshot.str(l.id) == "sourdough"));
     reopened.delete_layer("creative", "sourdough").unwrap();
     let snapshot = reopened.snapshot();
-    assert!(!snapshot.layer_records().iter().any(|l| snapshot.str(l.id) == "sourdough"));
+    assert!(!snapshot
+        .layer_records()
+        .iter()
+        .any(|l| snapshot.str(l.id) == "sourdough"));
     assert!(reopened.delete_layer("creative", "sourdough").is_err());
-    let bad = LayerSource { frequency: 9.0, ..LayerSource { id: "x".into(), name: "X".into(), parent: Some("nope".into()), frequency: 1.0, keywords: vec![], examples: vec![], content: String::new() } };
-    let err = reopened.upsert_layer("creative", bad).unwrap_err().to_string();
-    assert!(err.contains("unknown parent") && err.contains("outside") && err.contains("keyword"), "{err}");
+    let bad = LayerSource {
+        frequency: 9.0,
+        ..LayerSource {
+            id: "x".into(),
+            name: "X".into(),
+            parent: Some("nope".into()),
+            frequency: 1.0,
+            keywords: vec![],
+            examples: vec![],
+            content: String::new(),
+        }
+    };
+    let err = reopened
+        .upsert_layer("creative", bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown parent") && err.contains("outside") && err.contains("keyword"),
+        "{err}"
+    );
 }
 
 /// The first `per_layer` lines of each layer of a CLINC150 file, plus `oos` out-of-scope lines.
 fn clinc_slice(file: &str, layers: usize, per_layer: usize, oos: usize, out: &Path) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/clinc150").join(file);
-    let examples = dataset::read_jsonl(&path).expect("CLINC150 data set in ../shared/datasets/clinc150");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/datasets/clinc150")
+        .join(file);
+    let examples =
+        dataset::read_jsonl(&path).expect("CLINC150 data set in ../shared/datasets/clinc150");
     let mut kept_layers: Vec<String> = Vec::new();
     let mut counts = std::collections::HashMap::new();
     let mut oos_kept = 0;
@@ -130,7 +173,11 @@ fn clinc_slice(file: &str, layers: usize, per_layer: usize, oos: usize, out: &Pa
 #[test]
 fn import_build_eval_on_a_clinc150_slice() {
     let tmp = tempfile::tempdir().unwrap();
-    let (train, val, test) = (tmp.path().join("train.jsonl"), tmp.path().join("val.jsonl"), tmp.path().join("test.jsonl"));
+    let (train, val, test) = (
+        tmp.path().join("train.jsonl"),
+        tmp.path().join("val.jsonl"),
+        tmp.path().join("test.jsonl"),
+    );
     clinc_slice("train.jsonl", 150, 20, 60, &train);
     clinc_slice("val.jsonl", 150, 5, 60, &val);
     clinc_slice("test.jsonl", 150, 5, 100, &test);
@@ -138,7 +185,14 @@ fn import_build_eval_on_a_clinc150_slice() {
     let snap = tmp.path().join("snap");
     let source = import::import_file(&train, &src).unwrap();
     assert_eq!(source.dimensions.len(), 10);
-    assert_eq!(source.dimensions.iter().map(|d| d.layers.len()).sum::<usize>(), 150);
+    assert_eq!(
+        source
+            .dimensions
+            .iter()
+            .map(|d| d.layers.len())
+            .sum::<usize>(),
+        150
+    );
     let read = registry::RegistrySource::read_dir(&src).unwrap();
     build::build_dir(&read, &snap, &BuildOptions::calibrate_on(&val).unwrap()).unwrap();
     let engine = Engine::open(&snap).unwrap();
@@ -147,7 +201,13 @@ fn import_build_eval_on_a_clinc150_slice() {
     assert_eq!(report.examples, examples.len());
     assert_eq!(report.in_scope + report.out_of_scope, report.examples);
     assert_eq!(report.out_of_scope, 100);
-    for v in [report.in_scope_accuracy, report.top3_accuracy, report.dimension_accuracy, report.oos_recall, report.oos_precision] {
+    for v in [
+        report.in_scope_accuracy,
+        report.top3_accuracy,
+        report.dimension_accuracy,
+        report.oos_recall,
+        report.oos_precision,
+    ] {
         assert!((0.0..=1.0).contains(&v));
     }
     assert!(report.top3_accuracy >= report.in_scope_accuracy);

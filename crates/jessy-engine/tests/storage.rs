@@ -9,7 +9,8 @@ use std::time::Duration;
 use jessy_engine::storage::format::NO_PARENT;
 use jessy_engine::storage::publish::{self, Manifest, MANIFEST};
 use jessy_engine::storage::{
-    open_current, writer, DimensionData, LayerData, ModelArrays, OpenError, Snapshot, SnapshotData, Store,
+    open_current, writer, DimensionData, LayerData, ModelArrays, OpenError, Snapshot, SnapshotData,
+    Store,
 };
 use proptest::prelude::*;
 
@@ -89,7 +90,9 @@ fn small_shape() -> Shape {
             vec![format!("example {i}"), "another example".to_string()],
         )
     };
-    Shape { dims: vec![(0..5).map(layer).collect(), (5..9).map(layer).collect()] }
+    Shape {
+        dims: vec![(0..5).map(layer).collect(), (5..9).map(layer).collect()],
+    }
 }
 
 fn bytes_of(shape: &Shape, generation: u64) -> Vec<u8> {
@@ -111,7 +114,10 @@ fn read_back(snapshot: &Snapshot) -> Shape {
                             snapshot.str(l.id).to_string(),
                             snapshot.str(l.name).to_string(),
                             snapshot.str(l.content).to_string(),
-                            examples[l.examples.as_range()].iter().map(|e| snapshot.str(*e).to_string()).collect(),
+                            examples[l.examples.as_range()]
+                                .iter()
+                                .map(|e| snapshot.str(*e).to_string())
+                                .collect(),
                         )
                     })
                     .collect()
@@ -131,7 +137,9 @@ fn shape_strategy() -> impl Strategy<Value = Shape> {
                 layers
                     .into_iter()
                     .enumerate()
-                    .map(|(i, (_, name, content, examples))| (format!("l{d}-{i}"), name, content, examples))
+                    .map(|(i, (_, name, content, examples))| {
+                        (format!("l{d}-{i}"), name, content, examples)
+                    })
                     .collect()
             })
             .collect(),
@@ -178,10 +186,16 @@ fn every_bit_flip_and_truncation_of_a_generation_file_is_a_typed_error() {
             corrupt[at] ^= 1 << rng.below(8);
         }
         let err = Snapshot::from_bytes(&corrupt, Path::new("gen-x.snap")).err();
-        assert!(matches!(err, Some(OpenError::Corrupt { .. })), "case {case}: flip not detected");
+        assert!(
+            matches!(err, Some(OpenError::Corrupt { .. })),
+            "case {case}: flip not detected"
+        );
         let cut = rng.below(bytes.len());
         let err = Snapshot::from_bytes(&bytes[..cut], Path::new("gen-x.snap")).err();
-        assert!(matches!(err, Some(OpenError::Corrupt { .. })), "truncation to {cut} not detected");
+        assert!(
+            matches!(err, Some(OpenError::Corrupt { .. })),
+            "truncation to {cut} not detected"
+        );
     }
 }
 
@@ -209,7 +223,12 @@ fn structural_checks_catch_corruption_with_a_valid_checksum() {
 
 #[test]
 fn manifest_corruption_is_a_typed_error() {
-    let manifest = Manifest { generation: 4, file: publish::generation_file(4), data_len: 100, data_crc: 7 };
+    let manifest = Manifest {
+        generation: 4,
+        file: publish::generation_file(4),
+        data_len: 100,
+        data_crc: 7,
+    };
     let bytes = manifest.encode();
     assert_eq!(Manifest::decode(&bytes).unwrap(), manifest);
     let mut rng = Rng(7);
@@ -237,19 +256,26 @@ fn store_on_disk_reports_the_corrupt_file_by_name() {
     std::fs::write(&file, &bytes).unwrap();
     let err = Store::open(dir.path()).err().expect("corruption detected");
     let message = err.to_string();
-    assert!(message.contains(&manifest.file) && message.contains("CRC32"), "{message}");
+    assert!(
+        message.contains(&manifest.file) && message.contains("CRC32"),
+        "{message}"
+    );
 
     std::fs::write(dir.path().join(MANIFEST), b"JESSYMAN garbage").unwrap();
     let err = Store::open(dir.path()).err().unwrap();
     assert!(err.to_string().contains("CURRENT"), "{err}");
 
     let empty = tempfile::tempdir().unwrap();
-    assert!(matches!(Store::open(empty.path()), Err(OpenError::NoSnapshot { .. })));
+    assert!(matches!(
+        Store::open(empty.path()),
+        Err(OpenError::NoSnapshot { .. })
+    ));
 }
 
 fn publish_into(dir: &Path, bytes: &dyn Fn(u64) -> Vec<u8>) -> u64 {
     let _lock = publish::lock_writer(dir).unwrap();
-    let manifest = publish::publish_locked(dir, bytes, |b, p| Snapshot::from_bytes(b, p).map(drop)).unwrap();
+    let manifest =
+        publish::publish_locked(dir, bytes, |b, p| Snapshot::from_bytes(b, p).map(drop)).unwrap();
     manifest.generation
 }
 
@@ -267,7 +293,10 @@ fn readers_keep_their_generation_and_unused_files_are_collected() {
     store.publish(|g| bytes_of(&bigger, g)).unwrap();
     assert_eq!(store.current().generation(), 2);
     // The old reader still sees its generation, content intact, and its file is kept.
-    assert_eq!(first.str(first.layer_records()[0].content), small_shape().dims[0][0].2);
+    assert_eq!(
+        first.str(first.layer_records()[0].content),
+        small_shape().dims[0][0].2
+    );
     assert_eq!(publish::generation_files(dir.path()).unwrap(), vec![1, 2]);
     assert_eq!(store.stats().live_generations, 2);
 
@@ -276,7 +305,10 @@ fn readers_keep_their_generation_and_unused_files_are_collected() {
     assert_eq!(publish::generation_files(dir.path()).unwrap(), vec![3]);
     assert_eq!(store.stats().generation, 3);
     let current = store.current();
-    assert_eq!(current.str(current.layer_records()[0].content), small_shape().dims[0][0].2);
+    assert_eq!(
+        current.str(current.layer_records()[0].content),
+        small_shape().dims[0][0].2
+    );
 }
 
 #[test]
@@ -284,7 +316,11 @@ fn a_leftover_partial_file_never_blocks_or_corrupts_a_publish() {
     let dir = tempfile::tempdir().unwrap();
     publish_into(dir.path(), &|g| bytes_of(&small_shape(), g));
     // A crashed writer left generation 2 half-written and a stale manifest temp file.
-    std::fs::write(dir.path().join(publish::generation_file(2)), b"JESSYSNP half").unwrap();
+    std::fs::write(
+        dir.path().join(publish::generation_file(2)),
+        b"JESSYSNP half",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("CURRENT.tmp"), b"stale").unwrap();
     assert_eq!(open_current(dir.path()).unwrap().generation(), 1);
     let store = Store::open(dir.path()).unwrap();
@@ -297,7 +333,9 @@ fn a_leftover_partial_file_never_blocks_or_corrupts_a_publish() {
 #[test]
 #[ignore = "run as a child process by crash_during_publish_leaves_a_complete_generation"]
 fn crash_child_publisher() {
-    let Some(dir) = std::env::var_os("JESSY_CRASH_DIR") else { return };
+    let Some(dir) = std::env::var_os("JESSY_CRASH_DIR") else {
+        return;
+    };
     let dir = Path::new(&dir);
     let store = Store::open(dir).unwrap();
     let mut shape = small_shape();
@@ -317,7 +355,12 @@ fn crash_during_publish_leaves_a_complete_generation() {
     let mut last = 1;
     for round in 0..40 {
         let mut child = Command::new(&exe)
-            .args(["--ignored", "--exact", "crash_child_publisher", "--nocapture"])
+            .args([
+                "--ignored",
+                "--exact",
+                "crash_child_publisher",
+                "--nocapture",
+            ])
             .env("JESSY_CRASH_DIR", dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -61,7 +61,10 @@ impl AssociationMemory {
                     catch_up(l, period);
                     l.strength = (l.strength * GROWTH).min(1.0);
                 })
-                .or_insert(Link { strength: BASE_STRENGTH, period });
+                .or_insert(Link {
+                    strength: BASE_STRENGTH,
+                    period,
+                });
             link.period = period;
         }
     }
@@ -106,7 +109,11 @@ impl AssociationMemory {
         let mut out = Vec::with_capacity(all.len());
         let mut count = 0;
         for (i, link) in all.into_iter().enumerate() {
-            count = if i > 0 && out.last().is_some_and(|l: &(String, String, f32)| l.0 == link.0) {
+            count = if i > 0
+                && out
+                    .last()
+                    .is_some_and(|l: &(String, String, f32)| l.0 == link.0)
+            {
                 count + 1
             } else {
                 0

@@ -68,15 +68,23 @@ pub fn navigate(
             }
         }
         let Some(mut node) = best else { continue };
-        let mut state = DimensionState { dimension: d as u32, activation: reach[node], ..Default::default() };
+        let mut state = DimensionState {
+            dimension: d as u32,
+            activation: reach[node],
+            ..Default::default()
+        };
         loop {
             state.path[state.path_len as usize] = node as u32;
             state.path_len += 1;
-            if confidence.get(node).copied().unwrap_or(0.0) >= reach[node] || state.path_len as usize == MAX_PATH {
+            if confidence.get(node).copied().unwrap_or(0.0) >= reach[node]
+                || state.path_len as usize == MAX_PATH
+            {
                 break;
             }
             let children = layers[node].children.as_range();
-            let next = children.clone().max_by(|&a, &b| reach[a].total_cmp(&reach[b]).then(b.cmp(&a)));
+            let next = children
+                .clone()
+                .max_by(|&a, &b| reach[a].total_cmp(&reach[b]).then(b.cmp(&a)));
             match next {
                 Some(child) => node = child,
                 None => break,
@@ -98,10 +106,14 @@ mod tests {
             content: StrRef::default(),
             dimension,
             parent,
-            children: Range32 { start: children.0, count: children.1 },
+            children: Range32 {
+                start: children.0,
+                count: children.1,
+            },
             keywords: Range32::default(),
             learned: Range32::default(),
             examples: Range32::default(),
+            expansion: Range32::default(),
             depth,
             frequency: 1.0,
         }
@@ -126,12 +138,30 @@ mod tests {
             layers: Range32 { start: 0, count: 5 },
         }];
         let (mut reach, mut out) = (Vec::new(), Vec::new());
-        navigate(&dims, &layers, &[0.2, 0.5, 0.1, 0.1, 0.9], &mut reach, &mut out);
+        navigate(
+            &dims,
+            &layers,
+            &[0.2, 0.5, 0.1, 0.1, 0.9],
+            &mut reach,
+            &mut out,
+        );
         assert_eq!(out[0].path(), &[0, 2, 3, 4]);
         assert_eq!(out[0].activation, 0.9);
-        navigate(&dims, &layers, &[0.2, 0.5, 0.1, 0.1, 0.3], &mut reach, &mut out);
+        navigate(
+            &dims,
+            &layers,
+            &[0.2, 0.5, 0.1, 0.1, 0.3],
+            &mut reach,
+            &mut out,
+        );
         assert_eq!(out[0].path(), &[0, 1]);
-        navigate(&dims, &layers, &[0.8, 0.5, 0.1, 0.1, 0.3], &mut reach, &mut out);
+        navigate(
+            &dims,
+            &layers,
+            &[0.8, 0.5, 0.1, 0.1, 0.3],
+            &mut reach,
+            &mut out,
+        );
         assert_eq!(out[0].path(), &[0], "stops where the layer itself is best");
     }
 }

@@ -57,6 +57,13 @@ pub fn score(
     }
 }
 
+/// Logits of every class, one thread: bias plus postings (used by calibration and tests).
+pub fn score_all(model: &ModelArrays<'_>, features: &[(u32, f32)], logits: &mut Vec<f32>) {
+    logits.clear();
+    logits.extend_from_slice(model.bias);
+    score_sequential(model, features, logits);
+}
+
 fn row(model: &ModelArrays<'_>, r: u32) -> std::ops::Range<usize> {
     let r = r as usize;
     match (model.rows.get(r), model.rows.get(r + 1)) {

@@ -12,7 +12,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use default::default_source;
-pub use source::{DimensionSource, Keyword, LayerSource, RegistrySource, DIMENSIONS_DIR, REGISTRY_FILE};
+pub use source::{
+    DimensionSource, Keyword, LayerSource, RegistrySource, DIMENSIONS_DIR, REGISTRY_FILE,
+};
 pub use validate::{is_slug, validate, MAX_DEPTH, MAX_FREQUENCY, MIN_FREQUENCY};
 
 /// One problem found in a registry source, naming the file it is in.
@@ -29,14 +31,28 @@ pub struct ValidationError {
 impl ValidationError {
     /// A problem in `file`.
     pub fn new(file: &Path, message: impl Into<String>) -> ValidationError {
-        ValidationError { file: file.to_path_buf(), line: None, message: message.into() }
+        ValidationError {
+            file: file.to_path_buf(),
+            line: None,
+            message: message.into(),
+        }
     }
 
     /// Adds the line number of a byte span of `text`, when known.
-    pub fn with_span(mut self, text: &str, span: Option<std::ops::Range<usize>>) -> ValidationError {
+    pub fn with_span(
+        mut self,
+        text: &str,
+        span: Option<std::ops::Range<usize>>,
+    ) -> ValidationError {
         if let Some(span) = span {
             let end = span.start.min(text.len());
-            self.line = Some(text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1);
+            self.line = Some(
+                text.as_bytes()[..end]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count()
+                    + 1,
+            );
         }
         self
     }

@@ -233,7 +233,8 @@ struct RegistrySettingsOut<'a> {
 }
 
 fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ValidationError> {
-    let bytes = fs::read(path).map_err(|e| ValidationError::new(path, format!("cannot read: {e}")))?;
+    let bytes =
+        fs::read(path).map_err(|e| ValidationError::new(path, format!("cannot read: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         ValidationError::new(
             path,
@@ -243,6 +244,11 @@ fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Validatio
     parse_toml(path, &text)
 }
 
-fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ValidationError> {
-    toml::from_str(text).map_err(|e| ValidationError::new(path, e.message().trim().to_string()).with_span(text, e.span()))
+fn parse_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, ValidationError> {
+    toml::from_str(text).map_err(|e| {
+        ValidationError::new(path, e.message().trim().to_string()).with_span(text, e.span())
+    })
 }

@@ -43,9 +43,13 @@ pub fn validate(source: &RegistrySource) -> Result<(), RegistryError> {
         }
     }
     for dimension in &source.dimensions {
-        let mut problem = |message: String| problems.push(ValidationError::new(&dimension.file, message));
+        let mut problem =
+            |message: String| problems.push(ValidationError::new(&dimension.file, message));
         if !is_slug(&dimension.id) {
-            problem(format!("dimension id {:?} is not a slug ([a-z0-9][a-z0-9_-]*, ≤ 64 bytes)", dimension.id));
+            problem(format!(
+                "dimension id {:?} is not a slug ([a-z0-9][a-z0-9_-]*, ≤ 64 bytes)",
+                dimension.id
+            ));
         }
         if !dimension_ids.insert(dimension.id.as_str()) {
             problem(format!("duplicate dimension id {:?}", dimension.id));
@@ -69,15 +73,24 @@ pub fn validate(source: &RegistrySource) -> Result<(), RegistryError> {
         for layer in &dimension.layers {
             let at = format!("layer {:?}", layer.id);
             if !is_slug(&layer.id) {
-                problem(format!("{at}: id is not a slug ([a-z0-9][a-z0-9_-]*, ≤ 64 bytes)"));
+                problem(format!(
+                    "{at}: id is not a slug ([a-z0-9][a-z0-9_-]*, ≤ 64 bytes)"
+                ));
             }
-            if parents.insert(layer.id.as_str(), layer.parent.as_deref()).is_some() {
-                problem(format!("{at}: duplicate layer id in dimension {:?}", dimension.id));
+            if parents
+                .insert(layer.id.as_str(), layer.parent.as_deref())
+                .is_some()
+            {
+                problem(format!(
+                    "{at}: duplicate layer id in dimension {:?}",
+                    dimension.id
+                ));
             }
             if layer.name.trim().is_empty() {
                 problem(format!("{at}: empty name"));
             }
-            if !layer.frequency.is_finite() || (range_ok && !(min..=max).contains(&layer.frequency)) {
+            if !layer.frequency.is_finite() || (range_ok && !(min..=max).contains(&layer.frequency))
+            {
                 problem(format!(
                     "{at}: frequency {} Hz is outside the dimension's range [{min}, {max}]",
                     layer.frequency
@@ -112,9 +125,9 @@ pub fn validate(source: &RegistrySource) -> Result<(), RegistryError> {
             }
             match depth_of(&layer.id, &parents) {
                 Depth::Cycle => problem(format!("{at}: parent links form a cycle")),
-                Depth::Of(depth) if depth > MAX_DEPTH as usize => {
-                    problem(format!("{at}: depth {depth} exceeds the maximum depth {MAX_DEPTH}"))
-                }
+                Depth::Of(depth) if depth > MAX_DEPTH as usize => problem(format!(
+                    "{at}: depth {depth} exceeds the maximum depth {MAX_DEPTH}"
+                )),
                 _ => {}
             }
         }
@@ -227,7 +240,9 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
-        assert!(messages.iter().all(|m| m.starts_with("dimensions/dim.toml: ")));
+        assert!(messages
+            .iter()
+            .all(|m| m.starts_with("dimensions/dim.toml: ")));
     }
 
     #[test]

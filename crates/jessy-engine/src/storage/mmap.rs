@@ -45,7 +45,10 @@ impl Region {
     /// Zero-length files are refused before mapping (mapping them fails on some systems and
     /// they cannot hold a header anyway).
     pub fn map(path: &Path) -> Result<Region, OpenError> {
-        let io = |source| OpenError::Io { path: path.to_path_buf(), source };
+        let io = |source| OpenError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         if len < 64 {
@@ -57,14 +60,20 @@ impl Region {
         // SAFETY: see the module documentation: the file is a published, write-once snapshot
         // file that Jessy never modifies or truncates; its length was just checked non-zero.
         let map = unsafe { Mmap::map(&file) }.map_err(io)?;
-        Ok(Region { backing: Backing::Mapped(map), utf8: 0..0 })
+        Ok(Region {
+            backing: Backing::Mapped(map),
+            utf8: 0..0,
+        })
     }
 
     /// Copies `bytes` into an aligned heap buffer.
     pub fn from_bytes(bytes: &[u8]) -> Region {
         let mut words = vec![0u64; bytes.len().div_ceil(8)];
         bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
-        Region { backing: Backing::Heap(words, bytes.len()), utf8: 0..0 }
+        Region {
+            backing: Backing::Heap(words, bytes.len()),
+            utf8: 0..0,
+        }
     }
 
     /// All bytes of the region.

@@ -91,15 +91,23 @@ impl Store {
     ///
     /// The bytes are validated exactly as a reader would before anything touches the disk.
     /// Concurrent publishers (threads or processes) are serialized by the directory lock.
-    pub fn publish(&self, encode: impl FnOnce(u64) -> Vec<u8>) -> Result<Arc<Snapshot>, PublishError> {
+    pub fn publish(
+        &self,
+        encode: impl FnOnce(u64) -> Vec<u8>,
+    ) -> Result<Arc<Snapshot>, PublishError> {
         let snapshot = match &self.dir {
             None => {
                 let generation = self.current().generation() + 1;
-                Arc::new(Snapshot::from_bytes(&encode(generation), Path::new("<memory>"))?)
+                Arc::new(Snapshot::from_bytes(
+                    &encode(generation),
+                    Path::new("<memory>"),
+                )?)
             }
             Some(dir) => {
                 let _lock = publish::lock_writer(dir)?;
-                publish::publish_locked(dir, encode, |bytes, path| Snapshot::from_bytes(bytes, path).map(drop))?;
+                publish::publish_locked(dir, encode, |bytes, path| {
+                    Snapshot::from_bytes(bytes, path).map(drop)
+                })?;
                 Arc::new(open_current(dir)?)
             }
         };
@@ -116,7 +124,9 @@ impl Store {
     /// Removes generation files that are neither current nor held by a reader of this process.
     /// Returns the generations removed.
     pub fn collect_garbage(&self) -> Vec<u64> {
-        let Some(dir) = &self.dir else { return Vec::new() };
+        let Some(dir) = &self.dir else {
+            return Vec::new();
+        };
         let in_use = self.live_generations();
         publish::collect_garbage(dir, self.current().generation(), &in_use)
     }
@@ -124,7 +134,10 @@ impl Store {
     fn live_generations(&self) -> Vec<u64> {
         let mut handed_out = self.handed_out.lock().unwrap_or_else(|e| e.into_inner());
         handed_out.retain(|w| w.strong_count() > 0);
-        handed_out.iter().filter_map(|w| w.upgrade().map(|s| s.generation())).collect()
+        handed_out
+            .iter()
+            .filter_map(|w| w.upgrade().map(|s| s.generation()))
+            .collect()
     }
 
     /// Generation, regions and mapped bytes.
@@ -156,7 +169,10 @@ pub fn open_current(dir: &Path) -> Result<Snapshot, OpenError> {
             }
             Err(e) => return Err(e),
             Ok(snapshot) => {
-                let corrupt = |problem| OpenError::Corrupt { path: path.clone(), problem };
+                let corrupt = |problem| OpenError::Corrupt {
+                    path: path.clone(),
+                    problem,
+                };
                 if snapshot.len_bytes() as u64 != manifest.data_len {
                     return Err(corrupt(Corruption::Length {
                         recorded: manifest.data_len,

@@ -62,7 +62,8 @@ pub fn generation_file(n: u64) -> String {
 /// The generation number of a generation file name.
 pub fn parse_generation_file(name: &str) -> Option<u64> {
     let digits = name.strip_prefix("gen-")?.strip_suffix(".snap")?;
-    (digits.len() == 16 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
+    (digits.len() == 16 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())?
 }
 
 /// The manifest's contents.
@@ -102,7 +103,9 @@ impl Manifest {
     pub fn decode(bytes: &[u8]) -> Result<Manifest, Corruption> {
         let header_len = std::mem::size_of::<ManifestHeader>();
         if bytes.len() < header_len + FOOTER_LEN {
-            return Err(Corruption::TooShort { len: bytes.len() as u64 });
+            return Err(Corruption::TooShort {
+                len: bytes.len() as u64,
+            });
         }
         let header: ManifestHeader = bytemuck::pod_read_unaligned(&bytes[..header_len]);
         if header.magic != MANIFEST_MAGIC {
@@ -112,14 +115,19 @@ impl Manifest {
             });
         }
         if header.version != FORMAT_VERSION {
-            return Err(Corruption::Version { expected: FORMAT_VERSION, found: header.version });
+            return Err(Corruption::Version {
+                expected: FORMAT_VERSION,
+                found: header.version,
+            });
         }
         check_footer(bytes)?;
         let name = bytes
             .get(header_len..header_len + header.name_len as usize)
             .filter(|_| header_len + header.name_len as usize + FOOTER_LEN == bytes.len())
             .and_then(|b| std::str::from_utf8(b).ok())
-            .ok_or_else(|| Corruption::Structure("manifest file name length or UTF-8 invalid".into()))?;
+            .ok_or_else(|| {
+                Corruption::Structure("manifest file name length or UTF-8 invalid".into())
+            })?;
         if parse_generation_file(name) != Some(header.generation) {
             return Err(Corruption::Structure(format!(
                 "manifest names {name:?}, which is not the file of generation {}",
@@ -141,7 +149,9 @@ pub fn read_current(dir: &Path) -> Result<Manifest, OpenError> {
     let bytes = match fs::read(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(OpenError::NoSnapshot { dir: dir.to_path_buf() })
+            return Err(OpenError::NoSnapshot {
+                dir: dir.to_path_buf(),
+            })
         }
         Err(source) => return Err(OpenError::Io { path, source }),
     };
@@ -156,8 +166,16 @@ pub struct WriterLock {
 /// Takes the exclusive writer lock of `dir` (blocking until the current writer finishes).
 pub fn lock_writer(dir: &Path) -> Result<WriterLock, PublishError> {
     let path = dir.join(LOCK);
-    let io = |source| PublishError::Io { path: path.clone(), source };
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+    let io = |source| PublishError::Io {
+        path: path.clone(),
+        source,
+    };
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
     file.lock().map_err(io)?;
     Ok(WriterLock { _file: file })
 }
@@ -202,7 +220,11 @@ pub fn publish_locked(
     let data_path = dir.join(&file_name);
     verify(&bytes, &data_path)?;
 
-    let mut file = OpenOptions::new().write(true).create_new(true).open(&data_path).map_err(io(&data_path))?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&data_path)
+        .map_err(io(&data_path))?;
     file.write_all(&bytes).map_err(io(&data_path))?;
     file.sync_all().map_err(io(&data_path))?;
     drop(file);
@@ -215,7 +237,12 @@ pub fn publish_locked(
         data_crc: u32::from_le_bytes(bytes[body_len..body_len + 4].try_into().expect("4 bytes")),
     };
     let tmp = dir.join(MANIFEST_TMP);
-    let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(io(&tmp))?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
     f.write_all(&manifest.encode()).map_err(io(&tmp))?;
     f.sync_all().map_err(io(&tmp))?;
     drop(f);
@@ -231,7 +258,10 @@ pub fn collect_garbage(dir: &Path, keep: u64, in_use: &[u64]) -> Vec<u64> {
     let mut removed = Vec::new();
     if let Ok(files) = generation_files(dir) {
         for n in files {
-            if n != keep && !in_use.contains(&n) && fs::remove_file(dir.join(generation_file(n))).is_ok() {
+            if n != keep
+                && !in_use.contains(&n)
+                && fs::remove_file(dir.join(generation_file(n))).is_ok()
+            {
                 removed.push(n);
             }
         }

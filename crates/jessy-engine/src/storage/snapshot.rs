@@ -26,7 +26,10 @@ pub struct Snapshot {
 type Sections = [(usize, usize); SectionKind::ALL.len()];
 
 fn index_of(kind: SectionKind) -> usize {
-    SectionKind::ALL.iter().position(|k| *k == kind).expect("every kind is in ALL")
+    SectionKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .expect("every kind is in ALL")
 }
 
 impl Snapshot {
@@ -41,14 +44,26 @@ impl Snapshot {
     }
 
     fn from_region(mut region: Region, path: &Path) -> Result<Snapshot, OpenError> {
-        let corrupt = |problem: Corruption| OpenError::Corrupt { path: path.to_path_buf(), problem };
+        let corrupt = |problem: Corruption| OpenError::Corrupt {
+            path: path.to_path_buf(),
+            problem,
+        };
         let (generation, sections) = validate_layout(region.bytes()).map_err(corrupt)?;
         let (offset, len) = sections[index_of(SectionKind::Strings)];
         region.mark_utf8(offset..offset + len).map_err(|e| {
-            corrupt(structure(format!("string blob is not UTF-8 at byte {}", e.valid_up_to())))
+            corrupt(structure(format!(
+                "string blob is not UTF-8 at byte {}",
+                e.valid_up_to()
+            )))
         })?;
         let meta = validate_records(&region, &sections).map_err(corrupt)?;
-        Ok(Snapshot { region, path: path.to_path_buf(), generation, sections, meta })
+        Ok(Snapshot {
+            region,
+            path: path.to_path_buf(),
+            generation,
+            sections,
+            meta,
+        })
     }
 
     /// The generation number recorded in the file.
@@ -76,6 +91,13 @@ impl Snapshot {
         let bytes = self.region.bytes();
         let at = bytes.len() - FOOTER_LEN;
         u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
+    }
+
+    /// Whether `text` is borrowed from this snapshot's bytes (proof of a zero-copy read).
+    pub fn contains(&self, text: &str) -> bool {
+        let bytes = self.region.bytes().as_ptr_range();
+        let text = text.as_bytes().as_ptr_range();
+        bytes.start as usize <= text.start as usize && text.end as usize <= bytes.end as usize
     }
 
     /// Number of sections (regions of the file).
@@ -185,10 +207,16 @@ fn validate_layout(bytes: &[u8]) -> Result<(u64, Sections), Corruption> {
         });
     }
     if header.version != FORMAT_VERSION {
-        return Err(Corruption::Version { expected: FORMAT_VERSION, found: header.version });
+        return Err(Corruption::Version {
+            expected: FORMAT_VERSION,
+            found: header.version,
+        });
     }
     if header.file_len != len as u64 {
-        return Err(Corruption::Length { recorded: header.file_len, actual: len as u64 });
+        return Err(Corruption::Length {
+            recorded: header.file_len,
+            actual: len as u64,
+        });
     }
     check_footer(bytes)?;
 
@@ -207,7 +235,8 @@ fn validate_layout(bytes: &[u8]) -> Result<(u64, Sections), Corruption> {
     let mut sections: Sections = [(0, 0); SectionKind::ALL.len()];
     let mut seen = [false; SectionKind::ALL.len()];
     for i in 0..count {
-        let entry: SectionEntry = read(bytes, header_len + i * std::mem::size_of::<SectionEntry>())?;
+        let entry: SectionEntry =
+            read(bytes, header_len + i * std::mem::size_of::<SectionEntry>())?;
         let kind = SectionKind::from_code(entry.kind)
             .ok_or_else(|| structure(format!("unknown section kind {}", entry.kind)))?;
         let idx = index_of(kind);
@@ -221,16 +250,21 @@ fn validate_layout(bytes: &[u8]) -> Result<(u64, Sections), Corruption> {
                 kind.record_size()
             )));
         }
-        let offset = usize::try_from(entry.offset).map_err(|_| structure("section offset overflows"))?;
+        let offset =
+            usize::try_from(entry.offset).map_err(|_| structure("section offset overflows"))?;
         let slen = usize::try_from(entry.len).map_err(|_| structure("section length overflows"))?;
-        let end = offset.checked_add(slen).ok_or_else(|| structure("section end overflows"))?;
+        let end = offset
+            .checked_add(slen)
+            .ok_or_else(|| structure("section end overflows"))?;
         if offset < table_end || end > body_end || offset % SECTION_ALIGN != 0 {
             return Err(structure(format!(
                 "section {kind:?} at {offset}+{slen} is outside the body [{table_end}, {body_end}) or misaligned"
             )));
         }
         if slen % kind.record_size() != 0 {
-            return Err(structure(format!("section {kind:?} length {slen} is not a whole number of records")));
+            return Err(structure(format!(
+                "section {kind:?} length {slen} is not a whole number of records"
+            )));
         }
         sections[idx] = (offset, slen);
     }
@@ -246,17 +280,26 @@ fn validate_records(region: &Region, sections: &Sections) -> Result<RegistryMeta
         &bytes[o..o + l]
     };
     fn cast<T: Pod>(b: &[u8]) -> Result<&[T], Corruption> {
-        bytemuck::try_cast_slice(b).map_err(|e| Corruption::Structure(format!("cannot view records: {e}")))
+        bytemuck::try_cast_slice(b)
+            .map_err(|e| Corruption::Structure(format!("cannot view records: {e}")))
     }
     let blob = region.utf8_blob();
     let check_str = |r: &StrRef, what: &str| {
         Region::str_at(blob, r.offset, r.len)
             .map(|_| ())
-            .ok_or_else(|| structure(format!("{what}: string {}+{} out of range or splits a character", r.offset, r.len)))
+            .ok_or_else(|| {
+                structure(format!(
+                    "{what}: string {}+{} out of range or splits a character",
+                    r.offset, r.len
+                ))
+            })
     };
     let metas: &[RegistryMeta] = cast(view(SectionKind::Meta))?;
     let [meta] = metas else {
-        return Err(structure(format!("{} meta records, expected 1", metas.len())));
+        return Err(structure(format!(
+            "{} meta records, expected 1",
+            metas.len()
+        )));
     };
     check_str(&meta.name, "registry name")?;
     check_str(&meta.description, "registry description")?;
@@ -266,7 +309,11 @@ fn validate_records(region: &Region, sections: &Sections) -> Result<RegistryMeta
     let terms: &[TermRecord] = cast(view(SectionKind::Terms))?;
     let examples: &[StrRef] = cast(view(SectionKind::Examples))?;
     let expansion: &[FeatureValue] = cast(view(SectionKind::Expansion))?;
-    let in_range = |r: Range32, n: usize| (r.start as usize).checked_add(r.count as usize).is_some_and(|e| e <= n);
+    let in_range = |r: Range32, n: usize| {
+        (r.start as usize)
+            .checked_add(r.count as usize)
+            .is_some_and(|e| e <= n)
+    };
 
     let mut expected_start = 0usize;
     for (i, d) in dimensions.iter().enumerate() {
@@ -278,7 +325,9 @@ fn validate_records(region: &Region, sections: &Sections) -> Result<RegistryMeta
             return Err(structure(format!("{what}: bad frequency range")));
         }
         if d.layers.start as usize != expected_start || !in_range(d.layers, layers.len()) {
-            return Err(structure(format!("{what}: layer range does not tile the layer table")));
+            return Err(structure(format!(
+                "{what}: layer range does not tile the layer table"
+            )));
         }
         expected_start += d.layers.count as usize;
     }
@@ -290,26 +339,40 @@ fn validate_records(region: &Region, sections: &Sections) -> Result<RegistryMeta
         check_str(&l.id, &what)?;
         check_str(&l.name, &what)?;
         check_str(&l.content, &what)?;
-        let dim = dimensions
-            .get(l.dimension as usize)
-            .ok_or_else(|| structure(format!("{what}: dimension index {} out of range", l.dimension)))?;
+        let dim = dimensions.get(l.dimension as usize).ok_or_else(|| {
+            structure(format!(
+                "{what}: dimension index {} out of range",
+                l.dimension
+            ))
+        })?;
         if !dim.layers.as_range().contains(&i) {
-            return Err(structure(format!("{what}: not inside its dimension's range")));
+            return Err(structure(format!(
+                "{what}: not inside its dimension's range"
+            )));
         }
         if l.parent != NO_PARENT {
             let p = l.parent as usize;
-            let parent = layers.get(p).filter(|_| p < i && dim.layers.as_range().contains(&p));
+            let parent = layers
+                .get(p)
+                .filter(|_| p < i && dim.layers.as_range().contains(&p));
             let Some(parent) = parent else {
-                return Err(structure(format!("{what}: parent {p} is not an earlier layer of its dimension")));
+                return Err(structure(format!(
+                    "{what}: parent {p} is not an earlier layer of its dimension"
+                )));
             };
             if l.depth != parent.depth + 1 || !parent.children.as_range().contains(&i) {
-                return Err(structure(format!("{what}: depth or parent's child range inconsistent")));
+                return Err(structure(format!(
+                    "{what}: depth or parent's child range inconsistent"
+                )));
             }
         } else if l.depth != 0 {
             return Err(structure(format!("{what}: root with depth {}", l.depth)));
         }
         if l.depth > 3 || !l.frequency.is_finite() {
-            return Err(structure(format!("{what}: depth {} or frequency invalid", l.depth)));
+            return Err(structure(format!(
+                "{what}: depth {} or frequency invalid",
+                l.depth
+            )));
         }
         let children = l.children.as_range();
         if l.children.count > 0
@@ -333,11 +396,18 @@ fn validate_records(region: &Region, sections: &Sections) -> Result<RegistryMeta
         }
     }
     for (i, child) in layers.iter().enumerate() {
-        if child.parent != NO_PARENT && layers[child.parent as usize].children.as_range().contains(&i) {
+        if child.parent != NO_PARENT
+            && layers[child.parent as usize]
+                .children
+                .as_range()
+                .contains(&i)
+        {
             continue;
         }
         if child.parent != NO_PARENT {
-            return Err(structure(format!("layer {i}: missing from its parent's children")));
+            return Err(structure(format!(
+                "layer {i}: missing from its parent's children"
+            )));
         }
     }
     for (i, t) in terms.iter().enumerate() {
@@ -385,8 +455,13 @@ fn validate_records(region: &Region, sections: &Sections) -> Result<RegistryMeta
     };
     crate::model::validate_arrays(&model).map_err(|e| structure(format!("model: {e}")))?;
     let features = model.keys.len();
-    if expansion.iter().any(|f| f.row as usize >= features || !f.value.is_finite()) {
-        return Err(structure("expansion entry with an unknown feature row or bad value"));
+    if expansion
+        .iter()
+        .any(|f| f.row as usize >= features || !f.value.is_finite())
+    {
+        return Err(structure(
+            "expansion entry with an unknown feature row or bad value",
+        ));
     }
     if assoc.iter().any(|a| a.target_row as usize >= features) {
         return Err(structure("association with an unknown target feature row"));
@@ -409,7 +484,10 @@ pub(super) fn check_footer(bytes: &[u8]) -> Result<(), Corruption> {
     }
     let recorded = u64::from_le_bytes(foot[8..16].try_into().expect("8 bytes"));
     if recorded != len as u64 {
-        return Err(Corruption::Length { recorded, actual: len as u64 });
+        return Err(Corruption::Length {
+            recorded,
+            actual: len as u64,
+        });
     }
     let stored = u32::from_le_bytes(foot[..4].try_into().expect("4 bytes"));
     let computed = crc32fast::hash(&bytes[..len - FOOTER_LEN]);

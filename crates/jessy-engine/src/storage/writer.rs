@@ -121,14 +121,20 @@ impl StringBlob {
     }
 
     fn push(&mut self, s: &str) -> StrRef {
-        let r = StrRef { offset: self.bytes.len() as u64, len: s.len() as u64 };
+        let r = StrRef {
+            offset: self.bytes.len() as u64,
+            len: s.len() as u64,
+        };
         self.bytes.extend_from_slice(s.as_bytes());
         r
     }
 }
 
 fn range(start: usize, count: usize) -> Range32 {
-    Range32 { start: start as u32, count: count as u32 }
+    Range32 {
+        start: start as u32,
+        count: count as u32,
+    }
 }
 
 /// Lays out `data` as generation `generation` and returns the complete file bytes.
@@ -195,7 +201,11 @@ pub fn encode(data: &SnapshotData<'_>, generation: u64) -> Vec<u8> {
             target_row: *row,
         })
         .collect();
-    associations.sort_by(|a, b| a.source_key.cmp(&b.source_key).then(b.strength.total_cmp(&a.strength)));
+    associations.sort_by(|a, b| {
+        a.source_key
+            .cmp(&b.source_key)
+            .then(b.strength.total_cmp(&a.strength))
+    });
     let m = &data.model;
     let meta = RegistryMeta {
         name: strings.add(data.name),

@@ -1,0 +1,450 @@
+//! BDD suite: the scenarios in `tests/features/*.feature` at the workspace root, run by
+//! `cargo test --workspace` (this target has `harness = false`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cucumber::{given, then, when, World as _};
+use jessy_engine::build::{self, BuildOptions};
+use jessy_engine::pipeline::{Engine, QueryOptions};
+use jessy_engine::registry::{self, DimensionSource, Keyword, LayerSource, RegistrySource};
+use jessy_engine::result::{Outcome, QueryResult};
+use jessy_engine::storage::{self, OpenError, Snapshot, Store};
+
+#[derive(Default, cucumber::World)]
+struct JessyWorld {
+    engine: Option<Engine>,
+    result: Option<QueryResult>,
+    dir: Option<tempfile::TempDir>,
+    words: Vec<String>,
+    content: Option<Result<String, String>>,
+    open_error: Option<OpenError>,
+    reader: Option<Arc<Snapshot>>,
+    gateway: Option<Gateway>,
+    statuses: Vec<(u16, bool)>,
+    body: Option<serde_json::Value>,
+}
+
+impl std::fmt::Debug for JessyWorld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JessyWorld").field("result", &self.result).field("statuses", &self.statuses).finish()
+    }
+}
+
+/// In-process jessy-core and jessy-api on ephemeral ports.
+struct Gateway {
+    url: String,
+    key: String,
+    stop: tokio::sync::watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl JessyWorld {
+    fn engine(&self) -> &Engine {
+        self.engine.as_ref().expect("a registry was set up")
+    }
+    fn result(&self) -> &QueryResult {
+        self.result.as_ref().expect("a query was made")
+    }
+    fn dir(&self) -> &Path {
+        self.dir.as_ref().expect("a snapshot directory was built").path()
+    }
+    fn gateway(&self) -> &Gateway {
+        self.gateway.as_ref().expect("the services are running")
+    }
+}
+
+fn default_registry_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../registry/default")
+}
+
+// ---------------------------------------------------------------- navigation
+
+#[given("the default registry")]
+fn default_registry(w: &mut JessyWorld) {
+    w.engine = Some(Engine::default_in_memory().unwrap());
+}
+
+#[given(expr = "a registry of {int} dimensions with one distinctive word each")]
+fn distinctive_registry(w: &mut JessyWorld, n: usize) {
+    let words = ["amber", "basalt", "cobalt", "dahlia", "ember", "fjord", "garnet", "hazel", "indigo", "jasper"];
+    let dimensions = (0..n)
+        .map(|d| DimensionSource {
+            id: format!("dim-{d}"),
+            name: format!("Dimension {d}"),
+            description: String::new(),
+            frequency: [0.5, 2.0],
+            file: format!("dim-{d}.toml").into(),
+            layers: vec![LayerSource {
+                id: "only".into(),
+                name: "Only".into(),
+                parent: None,
+                frequency: 1.0,
+                keywords: vec![Keyword::Plain(words[d].into())],
+                examples: vec![format!("{} please", words[d]), format!("tell me about {}", words[d])],
+                content: format!("About {}.", words[d]),
+            }],
+        })
+        .collect();
+    let source = RegistrySource { name: "distinct".into(), description: String::new(), out_of_scope: vec![], dimensions };
+    let bytes = build::build_bytes(&source, &BuildOptions::default(), 1).unwrap();
+    w.engine = Some(Engine::new(Store::in_memory(&bytes).unwrap()));
+    w.words = words[..n].iter().map(|s| s.to_string()).collect();
+}
+
+#[when(expr = "I query {string}")]
+fn query(w: &mut JessyWorld, text: String) {
+    w.result = Some(w.engine().query(&text, &QueryOptions::default()).unwrap());
+}
+
+#[when(expr = "I query all {int} distinctive words at once")]
+fn query_all_words(w: &mut JessyWorld, n: usize) {
+    let text = w.words[..n].join(" ");
+    w.result = Some(w.engine().query(&text, &QueryOptions::default()).unwrap());
+}
+
+#[then(expr = "the outcome is {string}")]
+fn outcome_is(w: &mut JessyWorld, expected: String) {
+    let outcome = match w.result().outcome {
+        Outcome::Matched => "matched",
+        Outcome::NoMatch => "no_match",
+    };
+    assert_eq!(outcome, expected, "{:?}", w.result().no_match_reason);
+}
+
+#[then(expr = "the dimension {string} is active")]
+fn dimension_active(w: &mut JessyWorld, id: String) {
+    let active: Vec<&str> = w.result().dimensions.iter().map(|d| d.id.as_str()).collect();
+    assert!(active.contains(&id.as_str()), "{id} not in {active:?}");
+}
+
+#[then("every active dimension has a layer path starting at depth 0")]
+fn paths_start_at_roots(w: &mut JessyWorld) {
+    for d in &w.result().dimensions {
+        assert_eq!(d.layers.first().map(|l| l.depth), Some(0), "{}", d.id);
+        for (i, l) in d.layers.iter().enumerate() {
+            assert_eq!(l.depth as usize, i);
+        }
+    }
+}
+
+#[then("no dimension is active")]
+fn none_active(w: &mut JessyWorld) {
+    assert!(w.result().dimensions.is_empty());
+}
+
+#[then("the context is empty")]
+fn context_empty(w: &mut JessyWorld) {
+    assert!(w.result().context.text.is_empty() && w.result().context.sources.is_empty());
+}
+
+#[then("the result says it returned to source")]
+fn returned_to_source(w: &mut JessyWorld) {
+    assert!(w.result().convergence.return_to_source, "{:?}", w.result().dimensions);
+}
+
+#[then(expr = "at most {int} dimensions are active")]
+fn at_most_active(w: &mut JessyWorld, n: usize) {
+    let count = w.result().dimensions.len();
+    assert!((1..=n).contains(&count), "{count} active");
+}
+
+#[then("the safety signal is flagged")]
+fn safety_flagged(w: &mut JessyWorld) {
+    assert!(w.result().safety.evaluated && w.result().safety.flagged, "{:?}", w.result().safety);
+}
+
+// ---------------------------------------------------------------- layers and memory
+
+#[given("the default registry built into a snapshot directory")]
+fn built_dir(w: &mut JessyWorld) {
+    let dir = tempfile::tempdir().unwrap();
+    let source = registry::default_source().unwrap();
+    build::build_dir(&source, dir.path(), &BuildOptions::default()).unwrap();
+    w.engine = Some(Engine::open(dir.path()).unwrap());
+    w.dir = Some(dir);
+}
+
+#[when(expr = "I read the content of layer {string} in dimension {string}")]
+fn read_content(w: &mut JessyWorld, layer: String, dimension: String) {
+    let snapshot = w.engine().snapshot();
+    let dims = snapshot.dimension_records();
+    let found = dims.iter().find(|d| snapshot.str(d.id) == dimension).and_then(|d| {
+        snapshot.layer_records()[d.layers.as_range()].iter().find(|l| snapshot.str(l.id) == layer)
+    });
+    w.content = Some(match found {
+        Some(l) => {
+            let content = snapshot.str(l.content);
+            assert!(snapshot.is_mapped() && snapshot.contains(content), "content is borrowed from the map");
+            Ok(content.to_string())
+        }
+        None => Err(format!("no layer {layer} in {dimension}")),
+    });
+}
+
+#[then("the content is not empty")]
+fn content_not_empty(w: &mut JessyWorld) {
+    assert!(!w.content.as_ref().unwrap().as_ref().unwrap().trim().is_empty());
+}
+
+#[then("the content lies inside the mapped snapshot file")]
+fn content_in_map(w: &mut JessyWorld) {
+    // Checked when read (the borrow cannot outlive the step); re-check on a fresh read.
+    let snapshot = w.engine().snapshot();
+    let layer = &snapshot.layer_records()[0];
+    assert!(snapshot.contains(snapshot.str(layer.content)));
+    assert!(w.content.as_ref().unwrap().is_ok());
+}
+
+#[then("the layer is not found")]
+fn layer_not_found(w: &mut JessyWorld) {
+    assert!(w.content.as_ref().unwrap().is_err());
+}
+
+#[when("one byte of the generation file is flipped")]
+fn flip_byte(w: &mut JessyWorld) {
+    let manifest = storage::publish::read_current(w.dir()).unwrap();
+    let path = w.dir().join(&manifest.file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x10;
+    // Replace the file (a new inode) rather than writing into the mapped one.
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[when("I open the snapshot directory")]
+fn open_dir(w: &mut JessyWorld) {
+    w.open_error = Store::open(w.dir()).err();
+}
+
+#[then("opening fails with a corruption error naming the generation file")]
+fn corruption_named(w: &mut JessyWorld) {
+    let err = w.open_error.as_ref().expect("opening failed");
+    assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+    let manifest = storage::publish::read_current(w.dir()).unwrap();
+    assert!(err.to_string().contains(&manifest.file), "{err}");
+}
+
+#[given("a reader holding the current generation")]
+fn hold_reader(w: &mut JessyWorld) {
+    w.reader = Some(w.engine().snapshot());
+}
+
+#[when(expr = "a layer {string} is added to dimension {string}")]
+fn add_layer(w: &mut JessyWorld, id: String, dimension: String) {
+    let layer = LayerSource {
+        id: id.clone(),
+        name: id.clone(),
+        parent: None,
+        frequency: 2.0,
+        keywords: vec![Keyword::Plain(id.clone())],
+        examples: vec![format!("help me with {id}")],
+        content: format!("Guidance about {id}."),
+    };
+    w.engine().upsert_layer(&dimension, layer).unwrap();
+}
+
+fn has_layer(snapshot: &Snapshot, id: &str) -> bool {
+    snapshot.layer_records().iter().any(|l| snapshot.str(l.id) == id)
+}
+
+#[then("the current generation is newer than the reader's")]
+fn newer(w: &mut JessyWorld) {
+    assert!(w.engine().snapshot().generation() > w.reader.as_ref().unwrap().generation());
+}
+
+#[then(expr = "the reader's generation has no layer {string}")]
+fn reader_lacks(w: &mut JessyWorld, id: String) {
+    assert!(!has_layer(w.reader.as_ref().unwrap(), &id));
+}
+
+#[then(expr = "the current generation has the layer {string}")]
+fn current_has(w: &mut JessyWorld, id: String) {
+    assert!(has_layer(&w.engine().snapshot(), &id));
+}
+
+#[when("a build into the same directory is killed while it runs")]
+fn killed_build(w: &mut JessyWorld) {
+    for delay_ms in [5, 20, 60, 120] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_jessy"))
+            .arg("build")
+            .arg(default_registry_dir())
+            .arg("--out")
+            .arg(w.dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+    }
+}
+
+#[then("the snapshot directory verifies")]
+fn verifies(w: &mut JessyWorld) {
+    let status = Command::new(env!("CARGO_BIN_EXE_jessy")).arg("verify").arg(w.dir()).output().unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(storage::open_current(w.dir()).is_ok());
+}
+
+// ---------------------------------------------------------------- gateway
+
+#[given(expr = "jessy-core and jessy-api are running with a rate limit of {int} per second and a burst of {int}")]
+async fn services(w: &mut JessyWorld, rate: u32, burst: u32) {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("registry");
+    let core_config = jessy_core::Config::try_parse_from_args(&registry);
+    let engine = {
+        let registry = registry.clone();
+        tokio::task::spawn_blocking(move || jessy_core::load_engine(&registry)).await.unwrap().unwrap()
+    };
+    let core_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let core_addr = core_listener.local_addr().unwrap();
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    tokio::spawn(jessy_core::serve(
+        core_listener,
+        jessy_core::AppState::new(Arc::new(engine), core_config),
+        stopped(rx.clone()),
+    ));
+    let keys = dir.path().join("keys");
+    let key = jessy_api::generate_key("bdd", &keys).unwrap();
+    let api_config = <jessy_api::Config as clap::Parser>::try_parse_from([
+        "jessy-api".to_string(),
+        "--addr".into(),
+        "127.0.0.1:0".into(),
+        "--core".into(),
+        format!("http://{core_addr}"),
+        "--keys".into(),
+        keys.display().to_string(),
+        "--rate-limit".into(),
+        rate.to_string(),
+        "--burst".into(),
+        burst.to_string(),
+    ])
+    .unwrap();
+    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", api_listener.local_addr().unwrap());
+    tokio::spawn(jessy_api::serve(api_listener, api_config, stopped(rx)));
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("{url}/api/health")).send().await.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    w.gateway = Some(Gateway { url, key, stop, _dir: dir });
+}
+
+async fn post_query(w: &JessyWorld, key: Option<&str>) -> (u16, bool, Option<serde_json::Value>) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/api/v1/query", w.gateway().url))
+        .json(&serde_json::json!({"query": "I'm so anxious about my exam tomorrow"}));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let retry_after = response.headers().contains_key("retry-after");
+    (status, retry_after, response.json().await.ok())
+}
+
+#[when("I query the gateway without a key")]
+async fn gateway_no_key(w: &mut JessyWorld) {
+    let (status, retry, body) = post_query(w, None).await;
+    w.statuses = vec![(status, retry)];
+    w.body = body;
+}
+
+#[when(expr = "I query the gateway with the key {string}")]
+async fn gateway_key(w: &mut JessyWorld, key: String) {
+    let (status, retry, body) = post_query(w, Some(&key)).await;
+    w.statuses = vec![(status, retry)];
+    w.body = body;
+}
+
+#[when("I query the gateway with the good key")]
+async fn gateway_good_key(w: &mut JessyWorld) {
+    let key = w.gateway().key.clone();
+    let (status, retry, body) = post_query(w, Some(&key)).await;
+    w.statuses = vec![(status, retry)];
+    w.body = body;
+}
+
+#[when(expr = "I send {int} queries at once with the good key")]
+async fn burst(w: &mut JessyWorld, n: usize) {
+    let key = w.gateway().key.clone();
+    let calls = (0..n).map(|_| post_query(w, Some(&key)));
+    w.statuses = futures_util::future::join_all(calls).await.into_iter().map(|(s, r, _)| (s, r)).collect();
+}
+
+#[when("I ask the gateway for its health")]
+async fn health(w: &mut JessyWorld) {
+    let response = reqwest::get(format!("{}/api/health", w.gateway().url)).await.unwrap();
+    w.statuses = vec![(response.status().as_u16(), false)];
+    w.body = response.json().await.ok();
+}
+
+#[then(expr = "the gateway answers {int}")]
+fn gateway_answers(w: &mut JessyWorld, status: u16) {
+    assert_eq!(w.statuses.first().map(|s| s.0), Some(status), "{:?}", w.body);
+    if status >= 400 {
+        let code = &w.body.as_ref().expect("JSON error body")["error"]["code"];
+        assert!(code.is_string(), "{:?}", w.body);
+    }
+}
+
+#[then("the answer is a routing result")]
+fn routing_result(w: &mut JessyWorld) {
+    let body = w.body.as_ref().unwrap();
+    assert_eq!(body["outcome"], "matched", "{body}");
+    assert!(body["dimensions"].as_array().is_some_and(|d| !d.is_empty()));
+}
+
+#[then("at least one answer is 429 with a Retry-After header")]
+fn rate_limited(w: &mut JessyWorld) {
+    assert!(w.statuses.iter().any(|&(s, retry)| s == 429 && retry), "{:?}", w.statuses);
+    assert!(w.statuses.iter().any(|&(s, _)| s == 200), "some requests pass: {:?}", w.statuses);
+}
+
+#[then(expr = "the health lists {int} upstream")]
+fn health_lists(w: &mut JessyWorld, n: usize) {
+    let body = w.body.as_ref().unwrap();
+    let upstreams = body["upstreams"].as_array().expect("upstreams array");
+    assert_eq!(upstreams.len(), n, "{body}");
+}
+
+trait CoreConfigExt {
+    fn try_parse_from_args(registry: &Path) -> jessy_core::Config;
+}
+
+impl CoreConfigExt for jessy_core::Config {
+    fn try_parse_from_args(registry: &Path) -> jessy_core::Config {
+        <jessy_core::Config as clap::Parser>::try_parse_from([
+            "jessy-core".to_string(),
+            "--addr".into(),
+            "127.0.0.1:0".into(),
+            "--registry".into(),
+            registry.display().to_string(),
+        ])
+        .unwrap()
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let features = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/features");
+    JessyWorld::cucumber().fail_on_skipped().max_concurrent_scenarios(2).run_and_exit(features).await;
+}
