@@ -248,10 +248,7 @@ pub fn generate_key(name: &str, keys_file: &Path) -> anyhow::Result<String> {
     let needs_newline = existing
         .as_deref()
         .is_some_and(|text| !text.is_empty() && !text.ends_with('\n'));
-    let line = format!(
-        "{}{name}:{digest}\n",
-        if needs_newline { "\n" } else { "" }
-    );
+    let line = format!("{}{name}:{digest}\n", if needs_newline { "\n" } else { "" });
     file.write_all(line.as_bytes())
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write keys file {}", keys_file.display()))?;
@@ -272,7 +269,11 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 
 /// Middleware on `/api/v1/*`: refuses requests without a known key (401) and records the key
 /// name in request and response extensions for the rate limiter and metrics.
-pub async fn require_api_key(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn require_api_key(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let Some(name) = bearer_token(request.headers()).and_then(|key| state.keys().verify(key))
     else {
         return ApiError::Unauthorized.into_response();
@@ -302,9 +303,18 @@ mod tests {
         );
         let store = KeyStore::parse(Path::new("k"), &text).expect("parse");
         assert_eq!(store.len(), 3);
-        assert_eq!(store.verify("a1").map(|n| n.to_string()), Some("alice".into()));
-        assert_eq!(store.verify("a2").map(|n| n.to_string()), Some("alice".into()));
-        assert_eq!(store.verify("b1").map(|n| n.to_string()), Some("bob".into()));
+        assert_eq!(
+            store.verify("a1").map(|n| n.to_string()),
+            Some("alice".into())
+        );
+        assert_eq!(
+            store.verify("a2").map(|n| n.to_string()),
+            Some("alice".into())
+        );
+        assert_eq!(
+            store.verify("b1").map(|n| n.to_string()),
+            Some("bob".into())
+        );
         assert_eq!(store.verify("b2"), None);
         assert_eq!(store.verify(""), None);
     }
@@ -374,7 +384,10 @@ mod tests {
         std::fs::write(&corrupt, "garbage\n").expect("write");
         let err = generate_key("x", &corrupt).unwrap_err();
         assert!(format!("{err:#}").contains("line 1"));
-        assert_eq!(std::fs::read_to_string(&corrupt).expect("read"), "garbage\n");
+        assert_eq!(
+            std::fs::read_to_string(&corrupt).expect("read"),
+            "garbage\n"
+        );
     }
 
     #[test]

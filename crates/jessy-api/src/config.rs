@@ -16,7 +16,11 @@ use reqwest::Url;
 
 /// Command line of the `jessy-api` binary: either serve (no subcommand) or manage keys.
 #[derive(Debug, Parser)]
-#[command(name = "jessy-api", version, about = "Public HTTP gateway for jessy-core")]
+#[command(
+    name = "jessy-api",
+    version,
+    about = "Public HTTP gateway for jessy-core"
+)]
 pub struct Cli {
     /// A one-off administrative action instead of serving.
     #[command(subcommand)]

@@ -1,1 +1,49 @@
-//! placeholder crate root
+//! jessy-api: the public HTTP gateway in front of one or more jessy-core instances.
+//!
+//! The core answers queries in microseconds and trusts its callers; this crate is what makes
+//! it safe to expose. A request passes, in order:
+//!
+//! 1. [`telemetry`] — gets an `x-request-id`, a tracing span and metrics;
+//! 2. [`auth`] — needs `Authorization: Bearer <key>` whose SHA-256 is in the keys file;
+//! 3. [`rate_limit`] — takes a token from its key name's bucket;
+//! 4. [`validation`] — body size, UTF-8, JSON shape and value ranges;
+//! 5. [`upstream`] — is sent to the least-loaded healthy core, retried once on another core
+//!    when that one failed, and the answer is relayed.
+//!
+//! [`routes`] lists every endpoint; [`stream`] is the WebSocket variant of the query route;
+//! [`error`] is the one JSON error shape. Library entry points:
+//!
+//! - [`app`] builds the router from an [`AppState`] (no socket needed, for tests);
+//! - [`serve`] runs it on a bound listener until a shutdown future completes;
+//! - [`generate_key`] creates a key (used by `jessy-api keygen` and `jessy serve`).
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! let config = jessy_api::Config {
+//!     core_urls: vec![jessy_api::config::parse_core_url("http://127.0.0.1:8080").map_err(anyhow::Error::msg)?],
+//!     ..jessy_api::Config::default()
+//! };
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! jessy_api::serve(listener, config, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod rate_limit;
+pub mod routes;
+mod server;
+pub mod state;
+pub mod stream;
+pub mod telemetry;
+pub mod upstream;
+pub mod validation;
+
+pub use auth::generate_key;
+pub use config::{Cli, Command, Config, LogFormat};
+pub use error::ApiError;
+pub use routes::app;
+pub use server::{serve, serve_with_state};
+pub use state::AppState;

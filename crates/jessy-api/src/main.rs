@@ -1,1 +1,80 @@
-fn main() {}
+//! The `jessy-api` binary: parse flags, then either run `keygen` or serve until
+//! SIGINT/SIGTERM. Everything else lives in the library so tests and `jessy serve` share it.
+//!
+//! Exit codes: 0 after a clean shutdown or a successful keygen, 1 on any error (the cause
+//! chain is printed on stderr).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use jessy_api::{AppState, Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("jessy-api: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::Keygen { name, keys }) = cli.command {
+        let key = jessy_api::generate_key(&name, &keys)?;
+        println!("{key}");
+        eprintln!(
+            "added key {name:?} to {}; save it now, it cannot be shown again",
+            keys.display()
+        );
+        return Ok(());
+    }
+    let config = cli.config;
+    jessy_api::telemetry::init_tracing(config.log_format, &config.log_filter)?;
+    // Fallible setup (keys file, URLs) before binding, so a bad config never prints the
+    // "listening" line that scripts wait for.
+    let state = AppState::new(&config)?;
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.addr))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "jessy-api listening on http://{addr}")?;
+        stdout.flush()?;
+    }
+    jessy_api::serve_with_state(listener, state, shutdown_signal()).await
+}
+
+/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what orchestrators send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -19,7 +19,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 
 const REQUESTS: &str = "jessy_api_requests_total";
 const DURATION: &str = "jessy_api_request_duration_seconds";
@@ -32,8 +34,8 @@ const STREAM_MESSAGES: &str = "jessy_api_stream_messages_total";
 /// Latency buckets in seconds: the gateway adds tens of microseconds to a core call that takes
 /// microseconds, so resolution starts at 50 µs; the top buckets catch timeouts.
 const LATENCY_BUCKETS: &[f64] = &[
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-    0.5, 1.0, 2.5, 5.0, 10.0,
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0,
 ];
 
 /// Handle to this gateway's metrics; clones share one registry.
@@ -141,7 +143,11 @@ impl Metrics {
     pub fn set_upstream_health(&self, upstream: &str, up: bool) {
         let upstream = upstream.to_owned();
         self.with(|| {
-            metrics::gauge!(UPSTREAM_HEALTHY, "upstream" => upstream).set(if up { 1.0 } else { 0.0 });
+            metrics::gauge!(UPSTREAM_HEALTHY, "upstream" => upstream).set(if up {
+                1.0
+            } else {
+                0.0
+            });
         });
     }
 
@@ -174,7 +180,13 @@ mod tests {
     fn records_into_its_own_registry() {
         let a = Metrics::new();
         let b = Metrics::new();
-        a.record_request("/api/v1/query", "POST", 200, "alice", Duration::from_micros(80));
+        a.record_request(
+            "/api/v1/query",
+            "POST",
+            200,
+            "alice",
+            Duration::from_micros(80),
+        );
         a.record_rejection("rate_limited");
         a.set_upstream_health("http://core:8080/", false);
         a.record_upstream_attempt("http://core:8080/", "connect_error");

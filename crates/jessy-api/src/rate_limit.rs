@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::auth::KeyName;
@@ -89,7 +89,10 @@ mod tests {
             hex::encode(sha2::Sha256::digest(b"kb"))
         );
         let store = KeyStore::parse(std::path::Path::new("k"), &text).expect("parse");
-        (store.verify("ka").expect("a"), store.verify("kb").expect("b"))
+        (
+            store.verify("ka").expect("a"),
+            store.verify("kb").expect("b"),
+        )
     }
 
     #[test]
@@ -103,7 +106,10 @@ mod tests {
             assert!(limiter.check(&a).is_ok());
         }
         let wait = limiter.check(&a).unwrap_err();
-        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
         match limiter.admit(&a) {
             Err(ApiError::RateLimited { retry_after_secs }) => assert_eq!(retry_after_secs, 1),
             other => panic!("expected 429, got {other:?}"),

@@ -97,28 +97,49 @@ impl QueryRequest {
     }
 }
 
-/// Decodes a JSON document with the gateway's error mapping: not UTF-8 → 400, not JSON → 400,
+/// Decodes a JSON *object* with the gateway's error mapping: not UTF-8 → 400, not JSON → 400,
 /// JSON of the wrong shape → 422. Shared by the HTTP extractor and WebSocket messages.
+///
+/// The object check comes first because serde would otherwise accept a struct written as an
+/// array of its fields in order (`["text"]`), a shape no client means to send.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         ApiError::bad_request(
             "invalid_utf8",
-            format!("body is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+            format!(
+                "body is not valid UTF-8 (invalid byte at offset {})",
+                e.valid_up_to()
+            ),
         )
     })?;
+    if !text.trim_start().starts_with('{') {
+        // Tell "not JSON" (400) from "JSON but not an object" (422).
+        serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(syntax_error)?;
+        return Err(ApiError::unprocessable(
+            "invalid_body",
+            "expected a JSON object",
+        ));
+    }
     serde_json::from_str(text).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::unprocessable("invalid_body", e.to_string()),
         serde_json::error::Category::Syntax
         | serde_json::error::Category::Eof
-        | serde_json::error::Category::Io => {
-            ApiError::bad_request("invalid_json", format!("body is not valid JSON: {e}"))
-        }
+        | serde_json::error::Category::Io => syntax_error(e),
     })
+}
+
+fn syntax_error(error: serde_json::Error) -> ApiError {
+    ApiError::bad_request("invalid_json", format!("body is not valid JSON: {error}"))
 }
 
 /// Accepts `application/json`, `application/*+json`, with or without parameters.
 fn is_json_content_type(value: &str) -> bool {
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
@@ -186,8 +207,8 @@ mod tests {
             })
         );
         // Forwarded form keeps only known, present fields.
-        let json = serde_json::to_value(parse(br#"{"query":"a","options":{}}"#).expect("p"))
-            .expect("ser");
+        let json =
+            serde_json::to_value(parse(br#"{"query":"a","options":{}}"#).expect("p")).expect("ser");
         assert_eq!(json, serde_json::json!({"query":"a","options":{}}));
     }
 
@@ -214,6 +235,8 @@ mod tests {
             br#"{"query":"a","options":{"max_iterations":300}}"#,
             br#"{"options":{}}"#,
             br#"["query"]"#,
+            b" \"text\" ",
+            b"null",
         ] {
             assert_eq!(
                 code(parse(body)),
@@ -236,7 +259,10 @@ mod tests {
             (StatusCode::UNPROCESSABLE_ENTITY, "query_too_long")
         );
         let exact = format!(r#"{{"query":"{}"}}"#, "a".repeat(MAX_QUERY_BYTES));
-        parse(exact.as_bytes()).expect("parse").validate().expect("at limit");
+        parse(exact.as_bytes())
+            .expect("parse")
+            .validate()
+            .expect("at limit");
         for n in [0, 10] {
             let body = format!(r#"{{"query":"a","options":{{"max_iterations":{n}}}}}"#);
             assert_eq!(

@@ -1,1 +1,55 @@
-//! placeholder crate root
+//! # jessy-core
+//!
+//! Jessy's routing engine ([`jessy_engine`]) as an HTTP service: it loads a snapshot directory
+//! at start, answers queries in microseconds, lets clients browse and edit the registry, and
+//! reports health, readiness and Prometheus metrics.
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `GET /health` | liveness |
+//! | `GET /ready` | readiness and what generation is served |
+//! | `POST /v1/query` | route a query (the engine's `QueryResult`) |
+//! | `GET /v1/dimensions` | list dimensions |
+//! | `GET /v1/dimensions/{id}` | a dimension and its layers |
+//! | `GET /v1/dimensions/{id}/layers/{layer}` | one layer in full |
+//! | `PUT /v1/dimensions/{id}/layers/{layer}` | create or replace a layer (new generation) |
+//! | `DELETE /v1/dimensions/{id}/layers/{layer}` | delete a layer (new generation) |
+//! | `GET /metrics` | Prometheus text |
+//! | `GET /openapi.json` | OpenAPI 3 document |
+//!
+//! Errors are `{"error": {"code", "message"}}` (see [`error`]).
+//!
+//! The library is what the `jessy-core` binary runs and what `jessy serve` embeds next to
+//! jessy-api, so nothing here assumes it owns the process: no global metrics recorder, no
+//! `process::exit`, logging installed only if nobody did.
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! use std::sync::Arc;
+//! let config = jessy_core::Config::default();
+//! let engine = jessy_core::load_engine(&config.registry_dir()?)?;
+//! let state = jessy_core::AppState::new(Arc::new(engine), config.clone());
+//! let listener = tokio::net::TcpListener::bind(config.addr).await?;
+//! jessy_core::serve(listener, state, jessy_core::shutdown_signal()).await
+//! # }
+//! ```
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+mod middleware;
+pub mod openapi;
+pub mod routes;
+mod server;
+mod state;
+pub mod telemetry;
+pub mod views;
+
+pub use config::{Config, LogFormat};
+pub use error::CoreError;
+pub use middleware::REQUEST_ID;
+pub use routes::{app, route_list};
+pub use server::{load_engine, serve, shutdown_signal};
+pub use state::AppState;

@@ -1,0 +1,101 @@
+//! The router: every route, and the middleware each group gets.
+//!
+//! | route | auth | forwards to |
+//! | --- | --- | --- |
+//! | `GET /api/health` | no | — (health checker's view) |
+//! | `GET /metrics` | no | — |
+//! | `POST /api/v1/query` | yes | `POST /v1/query` |
+//! | `GET /api/v1/dimensions` | yes | `GET /v1/dimensions` |
+//! | `GET /api/v1/dimensions/{id}` | yes | `GET /v1/dimensions/{id}` |
+//! | `GET /api/v1/dimensions/{id}/layers/{layer}` | yes | `GET /v1/dimensions/{id}/layers/{layer}` |
+//! | `GET /api/v1/status` | yes | `GET /ready` (generation) |
+//! | `GET /api/v1/stream` (WebSocket) | yes | `POST /v1/query` per message |
+//!
+//! Middleware, outermost first: request id + span + metrics ([`crate::telemetry::observe`]),
+//! CORS (only when origins are configured, and outside auth so preflights are not refused),
+//! body limit, then on `/api/v1/*` authentication and, inside it, rate limiting.
+
+mod dimensions;
+mod health;
+pub(crate) mod query;
+mod status;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::telemetry::REQUEST_ID;
+use crate::validation::MAX_BODY_BYTES;
+use crate::{auth, rate_limit, stream};
+
+/// How long browsers may cache a CORS preflight answer.
+const CORS_MAX_AGE_SECS: u64 = 600;
+
+/// Builds the complete gateway router over `state`. Needs no socket: tests drive it with
+/// `tower::ServiceExt::oneshot`, and [`crate::serve`] puts it on a listener.
+pub fn app(state: AppState) -> Router {
+    let authenticated = Router::new()
+        .merge(query::router())
+        .merge(dimensions::router())
+        .merge(status::router())
+        .merge(stream::router())
+        // `route_layer` wraps only matched routes, so unknown /api/v1 paths are 404, not 401.
+        // The later layer is the outer one: authentication runs before rate limiting, which
+        // therefore only ever sees names from the keys file.
+        .route_layer(from_fn_with_state(state.clone(), rate_limit::enforce))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_api_key));
+
+    let mut router = Router::new()
+        .merge(authenticated)
+        .merge(health::router())
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    if let Some(cors) = cors_layer(state.cors_origins()) {
+        router = router.layer(cors);
+    }
+    router
+        .layer(from_fn_with_state(state.clone(), crate::telemetry::observe))
+        .with_state(state)
+}
+
+/// `GET /metrics`: Prometheus text format. Unauthenticated like `/api/health` because
+/// scrapers rarely carry API keys; deployments that must hide it block the path at the load
+/// balancer.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        state.metrics().render(),
+    )
+}
+
+/// CORS for the configured origins only; `None` (no layer, no CORS headers) when none are
+/// configured, which browsers treat as "cross-origin calls forbidden".
+fn cors_layer(origins: &[HeaderValue]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let request_id = HeaderName::from_static(REQUEST_ID);
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                request_id.clone(),
+            ])
+            .expose_headers([request_id, header::RETRY_AFTER])
+            .max_age(std::time::Duration::from_secs(CORS_MAX_AGE_SECS)),
+    )
+}

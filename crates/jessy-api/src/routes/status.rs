@@ -1,0 +1,34 @@
+//! `GET /api/v1/status`: the gateway's own view of itself and its cores, for operators.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde_json::{json, Value};
+
+use crate::state::AppState;
+use crate::telemetry::RequestId;
+
+/// Routes of this area.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/status", get(status))
+}
+
+/// Upstream states and load, requests served, uptime, and the snapshot generation from an
+/// up core's `/ready` (`null` when no core is up or ready). The generation lets an operator
+/// confirm a registry publish reached the fleet without going around the gateway.
+async fn status(
+    State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+) -> Json<Value> {
+    let generation = state.upstreams().snapshot_generation(&request_id).await;
+    let upstreams = state.upstreams().status();
+    Json(json!({
+        "service": "jessy-api",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": state.uptime().as_secs(),
+        "requests_served": state.requests_served(),
+        "snapshot_generation": generation,
+        "upstreams_up": state.upstreams().healthy_count(),
+        "upstreams": upstreams,
+    }))
+}

@@ -1,0 +1,75 @@
+//! Running the gateway on a listener until a shutdown signal, with a bounded drain.
+
+use std::future::{Future, IntoFuture};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::routes::app;
+use crate::state::AppState;
+
+/// Serves the gateway on `listener` until `shutdown` completes, then drains.
+///
+/// Builds the state from `config` (keys file, upstream pool), tests the connection to every
+/// core and logs which are reachable, starts the health checker, and serves. The listener is
+/// taken already bound so callers choose the address (tests bind port 0) and can print the
+/// real one; this function prints nothing to stdout. Configuration errors are returned before
+/// anything is served.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = AppState::new(&config)?;
+    serve_with_state(listener, state, shutdown).await
+}
+
+/// [`serve`] with a state built beforehand: lets the binary report configuration errors
+/// before it binds and prints its "listening" line, and lets tests keep a handle on the state.
+///
+/// Shutdown sequence: when `shutdown` completes, the listener stops accepting, WebSocket
+/// sessions are told to close, the health checker stops, and in-flight requests get
+/// [`AppState::shutdown_grace`] to finish; connections still open after that are dropped.
+pub async fn serve_with_state(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener
+        .local_addr()
+        .context("cannot read the listener address")?;
+    state.probe_upstreams().await;
+    let background = state.spawn_background_tasks();
+
+    let signal_state = state.clone();
+    let graceful = async move {
+        shutdown.await;
+        tracing::info!("shutdown requested; draining connections");
+        signal_state.begin_shutdown();
+    };
+    let server = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(graceful)
+        .into_future();
+    tracing::info!(%addr, "jessy-api serving");
+
+    let grace = state.shutdown_grace();
+    let mut stopping = state.shutdown_signal();
+    let drain_deadline = async move {
+        crate::state::stopped(&mut stopping).await;
+        tokio::time::sleep(grace).await;
+    };
+    let result = tokio::select! {
+        result = server => result.context("server failed"),
+        () = drain_deadline => {
+            tracing::warn!(grace_secs = grace.as_secs_f64(), "drain deadline reached; closing remaining connections");
+            Ok(())
+        }
+    };
+    state.begin_shutdown();
+    if let Err(error) = background.await {
+        tracing::warn!(%error, "background task ended abnormally");
+    }
+    tracing::info!("jessy-api stopped");
+    result
+}

@@ -1,0 +1,169 @@
+//! The gateway's shared state: one handle, cloned into every handler for a refcount bump.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::http::HeaderValue;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::auth::KeyStore;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::rate_limit::KeyRateLimiter;
+use crate::upstream::UpstreamPool;
+
+/// Completes once `signal` (from [`AppState::shutdown_signal`]) turns true. The watch guard is
+/// dropped inside, so callers can use this in `select!` across awaits in `Send` futures.
+pub(crate) async fn stopped(signal: &mut watch::Receiver<bool>) {
+    // Err means the sender is gone, i.e. the state was dropped: that is a stop too.
+    let _ = signal.wait_for(|stopping| *stopping).await;
+}
+
+/// How often buffered histogram samples are folded when nobody scrapes `/metrics`.
+const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Everything handlers share. Built once from a [`Config`] by [`AppState::new`], which does all
+/// fallible setup (keys file, URLs, HTTP client) so configuration errors surface before the
+/// gateway binds or prints anything.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    keys: KeyStore,
+    limiter: KeyRateLimiter,
+    upstreams: UpstreamPool,
+    metrics: Metrics,
+    cors_origins: Vec<HeaderValue>,
+    health_interval: Duration,
+    shutdown_grace: Duration,
+    started: Instant,
+    served: AtomicU64,
+    /// Flipped to `true` once when shutdown begins; background tasks and WebSocket sessions
+    /// watch it so they end instead of holding the drain open.
+    shutdown: watch::Sender<bool>,
+}
+
+impl AppState {
+    /// Loads the keys file and prepares the upstream pool (all cores start down; call
+    /// [`AppState::probe_upstreams`] or let [`crate::serve`] do it).
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        let keys = match &config.keys_file {
+            Some(path) => KeyStore::load(path)?,
+            None => KeyStore::default(),
+        };
+        if keys.is_empty() {
+            tracing::warn!(
+                "no API keys configured; every /api/v1 request will be refused with 401"
+            );
+        }
+        let metrics = Metrics::new();
+        let upstreams =
+            UpstreamPool::new(&config.core_urls, config.upstream_timeout, metrics.clone())
+                .context("invalid upstream configuration")?;
+        let (shutdown, _) = watch::channel(false);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                keys,
+                limiter: KeyRateLimiter::new(config.rate_limit, config.burst),
+                upstreams,
+                metrics,
+                cors_origins: config.cors_origins.clone(),
+                health_interval: config.health_interval,
+                shutdown_grace: config.shutdown_grace,
+                started: Instant::now(),
+                served: AtomicU64::new(0),
+                shutdown,
+            }),
+        })
+    }
+
+    /// Accepted API keys.
+    pub fn keys(&self) -> &KeyStore {
+        &self.inner.keys
+    }
+
+    /// Per-key token buckets.
+    pub fn rate_limiter(&self) -> &KeyRateLimiter {
+        &self.inner.limiter
+    }
+
+    /// The cores and their health.
+    pub fn upstreams(&self) -> &UpstreamPool {
+        &self.inner.upstreams
+    }
+
+    /// This gateway's metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Origins allowed by CORS; empty means CORS is closed.
+    pub fn cors_origins(&self) -> &[HeaderValue] {
+        &self.inner.cors_origins
+    }
+
+    /// Bound on draining connections after a shutdown signal.
+    pub fn shutdown_grace(&self) -> Duration {
+        self.inner.shutdown_grace
+    }
+
+    /// Time since the state was built (≈ since the gateway started).
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+
+    /// Requests answered so far, all routes included.
+    pub fn requests_served(&self) -> u64 {
+        self.inner.served.load(Ordering::Relaxed)
+    }
+
+    /// Counts one answered request (called by the request middleware).
+    pub(crate) fn count_served(&self) {
+        self.inner.served.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The startup connection test: checks every core once and logs the result; returns the
+    /// number of cores up.
+    pub async fn probe_upstreams(&self) -> usize {
+        self.inner.upstreams.probe().await
+    }
+
+    /// Starts the periodic health checker and metrics upkeep. Both stop when
+    /// [`AppState::begin_shutdown`] is called; the handle completes then.
+    pub fn spawn_background_tasks(&self) -> JoinHandle<()> {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let health = state
+                .inner
+                .upstreams
+                .run_health_checks(state.inner.health_interval, state.shutdown_signal());
+            let upkeep = async {
+                let mut shutdown = state.shutdown_signal();
+                let mut ticker = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
+                loop {
+                    tokio::select! {
+                        _ = ticker.tick() => state.inner.metrics.run_upkeep(),
+                        () = stopped(&mut shutdown) => break,
+                    }
+                }
+            };
+            tokio::join!(health, upkeep);
+        })
+    }
+
+    /// A receiver that turns `true` when shutdown begins.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+
+    /// Tells background tasks and open WebSocket sessions to finish. Idempotent.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+}

@@ -1,0 +1,13 @@
+//! jessy-api integration tests, one binary with a module per area (compiled and linked once).
+//!
+//! - `gateway`: routes in-process (`app()` + `oneshot`) against fake cores;
+//! - `stream`: WebSocket and shutdown on a real socket against fake cores;
+//! - `binary`: the `jessy-api` executable (keygen, listening line, SIGTERM, startup errors);
+//! - `real_core`: the executable in front of real `jessy-core` processes.
+
+mod binary;
+mod gateway;
+mod process;
+mod real_core;
+mod stream;
+mod support;

@@ -1,0 +1,344 @@
+//! Shared test fixtures: an in-process fake jessy-core, keys, configs and polling helpers.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jessy_api::{AppState, Config};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tower::ServiceExt;
+
+/// Upper bound for every poll in the suite: generous for a loaded 2-core machine, still far
+/// below the suite's time budget.
+pub const POLL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Health-check interval used by gateways under test.
+pub const FAST_HEALTH: Duration = Duration::from_millis(50);
+
+/// Polls `check` every 20 ms until it returns true or [`POLL_TIMEOUT`] passes.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + POLL_TIMEOUT;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What a fake core saw and how it should answer. Atomics so tests can flip behaviour while
+/// the gateway is running.
+pub struct FakeBehaviour {
+    pub name: String,
+    /// Status of `GET /health`.
+    pub health_status: AtomicU16,
+    /// Status of `POST /v1/query` (200 → a result with a 2-entry trace, else an error body).
+    pub query_status: AtomicU16,
+    /// Delay before answering a query, in milliseconds.
+    pub query_delay_ms: AtomicU64,
+    pub queries: AtomicUsize,
+    pub last_request_id: Mutex<Option<String>>,
+    pub last_body: Mutex<Option<Value>>,
+    pub last_path: Mutex<Option<String>>,
+}
+
+/// A fake jessy-core on a loopback port, speaking the HTTP contract jessy-api relies on.
+/// Every response carries `Connection: close`, so stopping it leaves no pooled keep-alive
+/// connection behind and the next connection attempt is refused, like a killed process.
+pub struct FakeCore {
+    pub addr: SocketAddr,
+    pub behaviour: Arc<FakeBehaviour>,
+    task: JoinHandle<()>,
+}
+
+impl FakeCore {
+    pub async fn start(name: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake");
+        Self::start_on(name, listener).await
+    }
+
+    pub async fn start_on(name: &str, listener: TcpListener) -> Self {
+        let addr = listener.local_addr().expect("addr");
+        let behaviour = Arc::new(FakeBehaviour {
+            name: name.to_owned(),
+            health_status: AtomicU16::new(200),
+            query_status: AtomicU16::new(200),
+            query_delay_ms: AtomicU64::new(0),
+            queries: AtomicUsize::new(0),
+            last_request_id: Mutex::new(None),
+            last_body: Mutex::new(None),
+            last_path: Mutex::new(None),
+        });
+        let app = Router::new()
+            .route("/health", get(fake_health))
+            .route("/ready", get(fake_ready))
+            .route("/v1/query", post(fake_query))
+            .route("/v1/dimensions", get(fake_dimensions))
+            .route("/v1/dimensions/{id}", get(fake_dimensions))
+            .route("/v1/dimensions/{id}/layers/{layer}", get(fake_dimensions))
+            .layer(axum::middleware::map_response(
+                |mut response: Response| async {
+                    response
+                        .headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    response
+                },
+            ))
+            .with_state(behaviour.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("fake core serve");
+        });
+        Self {
+            addr,
+            behaviour,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Closes the listening socket: later connections are refused.
+    pub async fn stop(self) -> SocketAddr {
+        self.task.abort();
+        let _ = self.task.await;
+        self.addr
+    }
+
+    pub fn set_health(&self, status: u16) {
+        self.behaviour.health_status.store(status, Ordering::SeqCst);
+    }
+
+    pub fn set_query_status(&self, status: u16) {
+        self.behaviour.query_status.store(status, Ordering::SeqCst);
+    }
+
+    pub fn queries(&self) -> usize {
+        self.behaviour.queries.load(Ordering::SeqCst)
+    }
+}
+
+async fn fake_health(State(b): State<Arc<FakeBehaviour>>) -> Response {
+    let status = StatusCode::from_u16(b.health_status.load(Ordering::SeqCst)).expect("status");
+    (
+        status,
+        Json(json!({"status": "healthy", "service": "jessy-core", "version": "fake"})),
+    )
+        .into_response()
+}
+
+async fn fake_ready() -> Json<Value> {
+    Json(
+        json!({"ready": true, "generation": 7, "dimensions": 2, "layers": 5, "mapped_bytes": 1024}),
+    )
+}
+
+async fn fake_query(
+    State(b): State<Arc<FakeBehaviour>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    b.queries.fetch_add(1, Ordering::SeqCst);
+    *b.last_request_id.lock().expect("lock") = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let parsed: Value = serde_json::from_slice(&body).expect("gateway sends JSON");
+    *b.last_body.lock().expect("lock") = Some(parsed.clone());
+    let delay = b.query_delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let status = StatusCode::from_u16(b.query_status.load(Ordering::SeqCst)).expect("status");
+    if status.is_success() {
+        let result = json!({
+            "query": parsed["query"],
+            "outcome": "matched",
+            "served_by": b.name,
+            "convergence": {"trace": [
+                {"iteration": 1, "confidence": 0.4},
+                {"iteration": 2, "confidence": 0.9}
+            ]}
+        });
+        (status, Json(result)).into_response()
+    } else {
+        let error =
+            json!({"error": {"code": "fake_failure", "message": format!("{} failed", b.name)}});
+        (status, Json(error)).into_response()
+    }
+}
+
+async fn fake_dimensions(State(b): State<Arc<FakeBehaviour>>, uri: Uri) -> Response {
+    *b.last_path.lock().expect("lock") = Some(uri.path().to_owned());
+    if uri.path().split('/').any(|segment| segment == "missing") {
+        let error = json!({"error": {"code": "not_found", "message": "no such dimension"}});
+        return (StatusCode::NOT_FOUND, Json(error)).into_response();
+    }
+    Json(json!({"path": uri.path(), "served_by": b.name})).into_response()
+}
+
+/// A temp dir holding a keys file with one key per name; keeps the dir alive.
+pub struct Keys {
+    /// Held so the directory lives as long as the keys.
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+    pub keys: Vec<String>,
+}
+
+impl Keys {
+    pub fn new(names: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("api-keys");
+        let keys = names
+            .iter()
+            .map(|name| jessy_api::generate_key(name, &path).expect("keygen"))
+            .collect();
+        Self {
+            _dir: dir,
+            path,
+            keys,
+        }
+    }
+
+    pub fn key(&self, index: usize) -> &str {
+        &self.keys[index]
+    }
+}
+
+/// A config for tests: given cores, keys file, fast health checks, generous rate limit.
+pub fn config(cores: &[String], keys: &Keys) -> Config {
+    Config {
+        core_urls: cores
+            .iter()
+            .map(|c| jessy_api::config::parse_core_url(c).expect("core url"))
+            .collect(),
+        keys_file: Some(keys.path.clone()),
+        rate_limit: 1000.try_into().expect("nz"),
+        burst: 1000.try_into().expect("nz"),
+        health_interval: FAST_HEALTH,
+        upstream_timeout: Duration::from_secs(3),
+        shutdown_grace: Duration::from_secs(2),
+        ..Config::default()
+    }
+}
+
+/// A URL on which nothing listens (bound then released).
+pub async fn dead_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// State with cores already probed, as `serve` would leave it.
+pub async fn state(config: &Config) -> AppState {
+    let state = AppState::new(config).expect("state");
+    state.probe_upstreams().await;
+    state
+}
+
+/// A decoded response from the in-process app.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+/// Sends one request through `app(state)` without a socket.
+pub async fn call(state: &AppState, request: Request<Body>) -> Reply {
+    let response = jessy_api::app(state.clone())
+        .oneshot(request)
+        .await
+        .expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+/// `GET path` with an optional bearer key.
+pub fn get_req(path: &str, key: Option<&str>) -> Request<Body> {
+    let mut builder = Request::get(path);
+    if let Some(key) = key {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {key}"));
+    }
+    builder.body(Body::empty()).expect("request")
+}
+
+/// `POST path` with a JSON content type, an optional key and a raw body.
+pub fn post_req(path: &str, key: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+    let mut builder = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+    if let Some(key) = key {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {key}"));
+    }
+    builder.body(body.into()).expect("request")
+}
+
+/// A gateway served on a real loopback socket, for WebSocket and shutdown tests.
+pub struct Served {
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Served {
+    pub async fn start(config: Config) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let state = AppState::new(&config).expect("state");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(jessy_api::serve_with_state(
+            listener,
+            state.clone(),
+            async {
+                let _ = rx.await;
+            },
+        ));
+        Self {
+            addr,
+            shutdown: Some(tx),
+            task,
+        }
+    }
+
+    /// Sends the shutdown signal and waits for `serve` to return.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        tokio::time::timeout(POLL_TIMEOUT, &mut self.task)
+            .await
+            .expect("serve returned in time")
+            .expect("serve task")
+    }
+}

@@ -1,0 +1,267 @@
+//! The service's configuration: one clap struct, each field a flag and a `JESSY_*` variable.
+//!
+//! Flags win over variables, variables over defaults. The defaults are chosen for a container
+//! that has the machine to itself; tests override them per process (`--addr 127.0.0.1:0`, a temp
+//! `--registry`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for a log collector (what the container images set).
+    Json,
+}
+
+/// Everything `jessy-core` can be told at start.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Parser)]
+#[command(
+    name = "jessy-core",
+    version,
+    about = "Jessy's routing engine over HTTP"
+)]
+pub struct Config {
+    /// Address to listen on. Port 0 picks a free port; the bound address is printed on stdout
+    /// as `jessy-core listening on http://ADDR`.
+    #[arg(long, env = "JESSY_CORE_ADDR", default_value = "0.0.0.0:8080")]
+    pub addr: SocketAddr,
+
+    /// Snapshot directory to serve. Created and filled with the embedded default registry when
+    /// it is missing or empty; a corrupt snapshot is an error, never replaced. When absent:
+    /// `$JESSY_DATA_DIR/registry`, else `$XDG_DATA_HOME/jessy/registry`, else
+    /// `$HOME/.local/share/jessy/registry` (see [`Config::registry_dir`]).
+    #[arg(long, env = "JESSY_REGISTRY")]
+    pub registry: Option<PathBuf>,
+
+    /// Log filter in `tracing-subscriber` EnvFilter syntax, e.g. `info` or
+    /// `jessy_core=debug,tower=warn`.
+    #[arg(long = "log", env = "JESSY_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Log line format on stderr (stdout carries only the listening line).
+    #[arg(long, env = "JESSY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Largest request body accepted, in bytes (413 `payload_too_large` beyond). A query is at
+    /// most 10,000 bytes and a layer a few KiB, so 64 KiB leaves room without letting one
+    /// client make the server buffer megabytes.
+    #[arg(long, env = "JESSY_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Time a read request may take, body included, in milliseconds (503 `timeout` beyond).
+    /// Queries take microseconds, so this only trips on a client trickling its body or a
+    /// starved machine. Layer writes are exempt: a retrain cannot be cancelled halfway, and
+    /// answering "timeout" for a write that then lands would mislead the client.
+    #[arg(long, env = "JESSY_REQUEST_TIMEOUT_MS", default_value_t = 5_000)]
+    pub request_timeout_ms: u64,
+
+    /// Requests processed at once; one more is answered 503 `overloaded` at once instead of
+    /// queueing, so overload shows up as fast errors a client can retry elsewhere, not as
+    /// unbounded latency.
+    #[arg(long, env = "JESSY_MAX_CONCURRENCY", default_value_t = 1024)]
+    pub max_concurrency: usize,
+
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT before the remaining
+    /// connections are dropped.
+    #[arg(long, env = "JESSY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Config {
+    /// The documented defaults, without reading flags or the environment (for tests and
+    /// embedders such as `jessy serve`).
+    fn default() -> Config {
+        Config {
+            addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            registry: None,
+            log: "info".to_string(),
+            log_format: LogFormat::Text,
+            max_body_bytes: 64 * 1024,
+            request_timeout_ms: 5_000,
+            max_concurrency: 1024,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl Config {
+    /// [`Config::request_timeout_ms`] as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// [`Config::shutdown_grace_secs`] as a duration.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// Checks the values clap cannot: limits of zero would make every request fail.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.max_concurrency == 0 {
+            bail!("--max-concurrency (JESSY_MAX_CONCURRENCY) must be at least 1");
+        }
+        if self.max_body_bytes == 0 {
+            bail!("--max-body-bytes (JESSY_MAX_BODY_BYTES) must be at least 1");
+        }
+        if self.request_timeout_ms == 0 {
+            bail!("--request-timeout-ms (JESSY_REQUEST_TIMEOUT_MS) must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The snapshot directory: `--registry`/`JESSY_REGISTRY` if given, else the first of
+    /// `$JESSY_DATA_DIR/registry`, `$XDG_DATA_HOME/jessy/registry` and
+    /// `$HOME/.local/share/jessy/registry` whose variable is set and non-empty. `JESSY_DATA_DIR`
+    /// names the data directory (what the container mounts at `/data`), not the snapshot
+    /// directory itself, so the snapshot can sit beside other data.
+    pub fn registry_dir(&self) -> anyhow::Result<PathBuf> {
+        resolve_registry_dir(self.registry.as_deref(), |name| std::env::var_os(name))
+    }
+}
+
+/// [`Config::registry_dir`] with the environment passed in, so tests need not mutate the
+/// process environment.
+fn resolve_registry_dir(
+    explicit: Option<&Path>,
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = explicit {
+        return Ok(dir.to_path_buf());
+    }
+    let var = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(data) = var("JESSY_DATA_DIR") {
+        return Ok(data.join("registry"));
+    }
+    if let Some(xdg) = var("XDG_DATA_HOME") {
+        return Ok(xdg.join("jessy").join("registry"));
+    }
+    let home = var("HOME").context(
+        "no snapshot directory: pass --registry or set JESSY_REGISTRY, JESSY_DATA_DIR, XDG_DATA_HOME or HOME",
+    )?;
+    Ok(home
+        .join(".local")
+        .join("share")
+        .join("jessy")
+        .join("registry"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::ffi::OsString;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| OsString::from(v))
+        }
+    }
+
+    #[test]
+    fn registry_dir_prefers_flag_then_data_dir_then_xdg_then_home() {
+        let all = [
+            ("JESSY_DATA_DIR", "/data"),
+            ("XDG_DATA_HOME", "/xdg"),
+            ("HOME", "/home/u"),
+        ];
+        let flag = resolve_registry_dir(Some(Path::new("/flag")), env_of(&all)).unwrap();
+        assert_eq!(flag, PathBuf::from("/flag"));
+        assert_eq!(
+            resolve_registry_dir(None, env_of(&all)).unwrap(),
+            PathBuf::from("/data/registry")
+        );
+        assert_eq!(
+            resolve_registry_dir(None, env_of(&all[1..])).unwrap(),
+            PathBuf::from("/xdg/jessy/registry")
+        );
+        assert_eq!(
+            resolve_registry_dir(None, env_of(&[("XDG_DATA_HOME", ""), ("HOME", "/home/u")]))
+                .unwrap(),
+            PathBuf::from("/home/u/.local/share/jessy/registry")
+        );
+        let err = resolve_registry_dir(None, env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("--registry"), "{err}");
+    }
+
+    #[test]
+    fn flags_parse_and_override_defaults() {
+        let config = Config::try_parse_from([
+            "jessy-core",
+            "--addr",
+            "127.0.0.1:0",
+            "--registry",
+            "/tmp/r",
+            "--log",
+            "debug",
+            "--log-format",
+            "json",
+            "--max-body-bytes",
+            "10",
+            "--request-timeout-ms",
+            "20",
+            "--max-concurrency",
+            "3",
+            "--shutdown-grace-secs",
+            "4",
+        ])
+        .unwrap();
+        assert_eq!(config.addr, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(config.registry, Some(PathBuf::from("/tmp/r")));
+        assert_eq!(config.log, "debug");
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.max_body_bytes, 10);
+        assert_eq!(config.request_timeout(), Duration::from_millis(20));
+        assert_eq!(config.max_concurrency, 3);
+        assert_eq!(config.shutdown_grace(), Duration::from_secs(4));
+    }
+
+    #[test]
+    fn clap_defaults_match_default_impl() {
+        // Every flag given its clap default explicitly (flags win over any JESSY_* variable set
+        // in the test environment) must give exactly `Config::default()`.
+        use clap::CommandFactory;
+        let mut argv = vec![OsString::from("jessy-core")];
+        for arg in Config::command().get_arguments() {
+            if let (Some(long), [default]) = (arg.get_long(), arg.get_default_values()) {
+                argv.push(OsString::from(format!("--{long}")));
+                argv.push(default.to_os_string());
+            }
+        }
+        assert_eq!(Config::try_parse_from(argv).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn zero_limits_are_rejected() {
+        for broken in [
+            Config {
+                max_concurrency: 0,
+                ..Config::default()
+            },
+            Config {
+                max_body_bytes: 0,
+                ..Config::default()
+            },
+            Config {
+                request_timeout_ms: 0,
+                ..Config::default()
+            },
+        ] {
+            assert!(broken.validate().is_err(), "{broken:?}");
+        }
+        Config::default().validate().unwrap();
+    }
+}

@@ -1,0 +1,58 @@
+//! The `jessy-core` binary: configuration, logging, the snapshot, then [`jessy_core::serve`].
+//!
+//! Exit status: 0 after a graceful shutdown (SIGTERM/SIGINT), 1 when the service cannot start
+//! (bad configuration, unreadable or corrupt snapshot, address in use) or the server fails.
+#![deny(unsafe_code)]
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use jessy_core::{AppState, Config};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    if let Err(error) = jessy_core::telemetry::init(&config.log, config.log_format) {
+        eprintln!("jessy-core: {error:#}");
+        return ExitCode::FAILURE;
+    }
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "jessy-core failed");
+            eprintln!("jessy-core: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    config.validate()?;
+    let dir = config.registry_dir()?;
+    // Initialize, load the mapped regions, then start HTTP: a process that listens has a valid
+    // snapshot (the startup sequence of the architecture diagrams).
+    let engine = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || jessy_core::load_engine(&dir)).await??
+    };
+    let stats = engine.stats();
+    tracing::info!(dir = %dir.display(), generation = stats.generation, mapped_bytes = stats.mapped_bytes, "snapshot loaded");
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.addr))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    tracing::info!(%addr, "listening");
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "jessy-core listening on http://{addr}")
+            .context("cannot write to stdout")?;
+        stdout.flush().context("cannot write to stdout")?;
+    }
+    let state = AppState::new(Arc::new(engine), config);
+    jessy_core::serve(listener, state, jessy_core::shutdown_signal()).await
+}

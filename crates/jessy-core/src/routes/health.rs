@@ -1,0 +1,96 @@
+//! Liveness and readiness.
+//!
+//! The snapshot is loaded before the listener is bound (see [`crate::serve`] and the binary),
+//! so a process that answers at all has a valid generation mapped: `/ready` is 200 from the
+//! first request on. It turns 503 once shutdown begins, so a balancer stops routing new
+//! traffic here while in-flight requests drain. `/health` stays 200 until the process exits:
+//! a draining service is alive and must not be restarted for it.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::json;
+use crate::error::{CoreError, ErrorBody};
+use crate::state::AppState;
+use crate::views;
+
+/// `GET /health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// Always `healthy` when the process answers.
+    pub status: String,
+    /// `jessy-core`.
+    pub service: String,
+    /// The crate version of the running binary.
+    pub version: String,
+}
+
+/// `GET /ready`: what is being served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Ready {
+    /// Always `true` in a 200 answer.
+    pub ready: bool,
+    /// Current snapshot generation.
+    pub generation: u64,
+    /// Dimensions in it.
+    pub dimensions: usize,
+    /// Layers in it.
+    pub layers: usize,
+    /// Bytes of the current generation's file.
+    pub mapped_bytes: u64,
+    /// Regions (sections) of the current generation.
+    pub regions: usize,
+}
+
+/// Liveness: the process is up and answering.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "ops",
+    responses((status = 200, description = "The process is alive", body = Health))
+)]
+pub(crate) async fn health() -> Result<Response, CoreError> {
+    json(
+        StatusCode::OK,
+        &Health {
+            status: "healthy".to_string(),
+            service: "jessy-core".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        },
+    )
+}
+
+/// Readiness: a snapshot is loaded and the service is not draining.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "ops",
+    responses(
+        (status = 200, description = "Serving this generation", body = Ready),
+        (status = 503, description = "Shutting down (`not_ready`)", body = ErrorBody),
+    )
+)]
+pub(crate) async fn ready(State(state): State<AppState>) -> Result<Response, CoreError> {
+    if state.is_draining() {
+        return Err(CoreError::NotReady(
+            "shutting down; finishing in-flight requests".to_string(),
+        ));
+    }
+    // Counts and stats from the same generation, so the answer is self-consistent.
+    let snapshot = state.engine().snapshot();
+    let (dimensions, layers) = views::counts(&snapshot);
+    json(
+        StatusCode::OK,
+        &Ready {
+            ready: true,
+            generation: snapshot.generation(),
+            dimensions,
+            layers,
+            mapped_bytes: snapshot.len_bytes() as u64,
+            regions: snapshot.region_count(),
+        },
+    )
+}

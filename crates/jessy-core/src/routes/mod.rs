@@ -1,0 +1,158 @@
+//! The router: one table of endpoints, one module per area.
+//!
+//! - [`health`]: `/health` (liveness) and `/ready` (readiness).
+//! - [`query`]: `POST /v1/query`.
+//! - [`dimensions`]: browsing the registry, read-only.
+//! - [`layers`]: creating, replacing and deleting layers.
+//! - [`ops`]: `/metrics` and `/openapi.json`.
+//!
+//! The router is built from [`endpoints`], and so is [`route_list`], which a test compares
+//! with the OpenAPI document: a route cannot be added without being documented, or documented
+//! without existing.
+
+pub mod dimensions;
+pub mod health;
+pub mod layers;
+pub mod ops;
+pub mod query;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter};
+use axum::Router;
+use serde::Serialize;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::LoadShedLayer;
+use tower::ServiceBuilder;
+
+use crate::error::CoreError;
+use crate::middleware;
+use crate::state::AppState;
+
+/// One route: method, path pattern, handler and which protections apply.
+struct Endpoint {
+    method: Method,
+    path: &'static str,
+    handler: MethodRouter<AppState>,
+    /// Counted against `--max-concurrency` and shed with 503 beyond it. The API routes are;
+    /// health, readiness and metrics are not, so an orchestrator can still see a saturated
+    /// service as alive rather than restart it for being busy.
+    limited: bool,
+    /// Bounded by `--request-timeout-ms`. Everything but layer writes (see
+    /// [`crate::Config::request_timeout_ms`]).
+    timed: bool,
+}
+
+impl Endpoint {
+    fn new<H, T>(method: Method, path: &'static str, handler: H) -> Endpoint
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter =
+            MethodFilter::try_from(method.clone()).expect("endpoints use standard methods");
+        Endpoint {
+            method,
+            path,
+            handler: axum::routing::on(filter, handler),
+            limited: true,
+            timed: true,
+        }
+    }
+
+    fn unlimited(mut self) -> Endpoint {
+        self.limited = false;
+        self
+    }
+
+    fn untimed(mut self) -> Endpoint {
+        self.timed = false;
+        self
+    }
+}
+
+fn endpoints() -> Vec<Endpoint> {
+    use Method as M;
+    vec![
+        Endpoint::new(M::GET, "/health", health::health).unlimited(),
+        Endpoint::new(M::GET, "/ready", health::ready).unlimited(),
+        Endpoint::new(M::GET, "/metrics", ops::metrics).unlimited(),
+        Endpoint::new(M::GET, "/openapi.json", ops::openapi).unlimited(),
+        Endpoint::new(M::POST, "/v1/query", query::query),
+        Endpoint::new(M::GET, "/v1/dimensions", dimensions::list),
+        Endpoint::new(M::GET, "/v1/dimensions/{id}", dimensions::get),
+        Endpoint::new(
+            M::GET,
+            "/v1/dimensions/{id}/layers/{layer}",
+            dimensions::layer,
+        ),
+        Endpoint::new(M::PUT, "/v1/dimensions/{id}/layers/{layer}", layers::put).untimed(),
+        Endpoint::new(
+            M::DELETE,
+            "/v1/dimensions/{id}/layers/{layer}",
+            layers::delete,
+        )
+        .untimed(),
+    ]
+}
+
+/// Every `(method, path pattern)` the router serves, in the order they are registered.
+pub fn route_list() -> Vec<(Method, &'static str)> {
+    endpoints()
+        .into_iter()
+        .map(|e| (e.method, e.path))
+        .collect()
+}
+
+/// The whole service as a router: what [`crate::serve`] serves, and what tests drive with
+/// `tower::ServiceExt::oneshot` without a socket.
+///
+/// Layers, outermost first: request id, tracing span and metrics (so every response is
+/// observed, the 503s of load shedding included); the body limit; then per route the load
+/// shedder and the shared concurrency limit, and the read timeout.
+pub fn app(state: AppState) -> Router {
+    let config = state.config();
+    // One semaphore for all limited routes: a per-route limit would multiply the real bound by
+    // the number of routes.
+    let concurrency = GlobalConcurrencyLimitLayer::new(config.max_concurrency);
+    let body_limit = config.max_body_bytes;
+    let mut router = Router::new();
+    for endpoint in endpoints() {
+        let mut handler = endpoint.handler;
+        if endpoint.timed {
+            handler = handler.layer(from_fn_with_state(state.clone(), middleware::read_timeout));
+        }
+        if endpoint.limited {
+            handler = handler.layer(
+                ServiceBuilder::new()
+                    .layer(HandleErrorLayer::new(middleware::shed_error))
+                    .layer(LoadShedLayer::new())
+                    .layer(concurrency.clone()),
+            );
+        }
+        router = router.route(endpoint.path, handler);
+    }
+    router
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(from_fn_with_state(state.clone(), middleware::observe))
+        .with_state(state)
+}
+
+/// A JSON response with `status`. Serializing the engine's and this crate's types cannot fail
+/// (string keys, no maps with non-string keys), but if it ever did, the client gets the usual
+/// `internal` error rather than a half-written body.
+pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Response, CoreError> {
+    let bytes = serde_json::to_vec(value).map_err(CoreError::internal)?;
+    let mut response = (status, bytes).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}

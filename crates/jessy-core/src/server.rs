@@ -1,0 +1,120 @@
+//! Running the service: loading the engine, serving a listener, shutting down gracefully.
+
+use std::future::{Future, IntoFuture};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use jessy_engine::pipeline::Engine;
+use tokio::net::TcpListener;
+
+use crate::routes::app;
+use crate::state::AppState;
+
+/// How often histogram samples are folded into their buckets when nobody scrapes `/metrics`.
+/// Without it, a recorder built with `build_recorder` (not installed globally, see
+/// [`crate::metrics`]) keeps every sample until the next render.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// Opens the snapshot in `dir`, creating the directory and building the embedded default
+/// registry into it first when it holds no snapshot. A corrupt snapshot is an error naming the
+/// file, never silently replaced. Blocking: run it before serving or on the blocking pool.
+pub fn load_engine(dir: &Path) -> anyhow::Result<Engine> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create snapshot directory {}", dir.display()))?;
+    let engine = Engine::open_or_init_default(dir)
+        .with_context(|| format!("cannot load the snapshot in {}", dir.display()))?;
+    Ok(engine)
+}
+
+/// Serves [`app`] on `listener` until `shutdown` completes, then drains.
+///
+/// Draining: `/ready` turns 503, the listener stops accepting, idle connections close, and
+/// in-flight requests get [`crate::Config::shutdown_grace_secs`] to finish; whatever is still
+/// open after that is dropped and `serve` returns `Ok` all the same (the drop is logged). The
+/// listener is taken already bound so callers (and tests) can bind port 0 and learn the port.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let grace = state.config().shutdown_grace();
+    let draining = Arc::new(tokio::sync::Notify::new());
+    let signal = {
+        let state = state.clone();
+        let draining = draining.clone();
+        async move {
+            shutdown.await;
+            tracing::info!(grace_secs = grace.as_secs(), "shutdown requested; draining");
+            state.begin_drain();
+            // `notify_one` stores a permit, so the waiter below cannot miss it.
+            draining.notify_one();
+        }
+    };
+    let upkeep = {
+        let handle = state.metrics().handle().clone();
+        AbortOnDrop(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(METRICS_UPKEEP);
+            loop {
+                tick.tick().await;
+                handle.run_upkeep();
+            }
+        }))
+    };
+    let server = axum::serve(listener, app(state))
+        .with_graceful_shutdown(signal)
+        .into_future();
+    tokio::pin!(server);
+    let result = tokio::select! {
+        result = &mut server => result,
+        () = draining.notified() => match tokio::time::timeout(grace, &mut server).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(grace_secs = grace.as_secs(), "grace period over; dropping open connections");
+                Ok(())
+            }
+        },
+    };
+    drop(upkeep);
+    result.context("HTTP server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (what `docker stop` and Kubernetes send).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// Aborts a background task when the owner goes away, so `serve` leaves nothing running.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

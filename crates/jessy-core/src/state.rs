@@ -1,0 +1,97 @@
+//! The state every handler shares.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use jessy_engine::pipeline::Engine;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+/// A handle to the running service: the engine, its metrics, the configuration and the
+/// draining flag. Cloning bumps one reference count, so axum can hand a clone to every request.
+///
+/// The engine itself holds the current snapshot generation behind an atomic pointer: a query
+/// loads it once and keeps it for its whole run, so a concurrent write never blocks or tears a
+/// read. The state therefore needs no lock on the read path.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Arc<Engine>,
+    metrics: Metrics,
+    config: Config,
+    /// Set when shutdown begins: `/ready` then answers 503 so a balancer stops sending traffic
+    /// while in-flight requests finish.
+    draining: AtomicBool,
+    /// Held across "does the layer exist?" and the write itself, so `PUT` reports 201 vs 200
+    /// exactly even under concurrent writes to the same layer. The engine serializes writers
+    /// anyway, so this costs no parallelism.
+    writes: Mutex<()>,
+    /// The OpenAPI document, rendered once: it is a function of the code, not of the data.
+    openapi: Bytes,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.inner.config)
+            .field("generation", &self.inner.engine.stats().generation)
+            .field("draining", &self.is_draining())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State over a loaded engine, with a fresh metrics recorder of its own (never the
+    /// process-global one, so several states can live in one process).
+    pub fn new(engine: Arc<Engine>, config: Config) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                engine,
+                metrics: Metrics::new(),
+                config,
+                draining: AtomicBool::new(false),
+                writes: Mutex::new(()),
+                openapi: Bytes::from(crate::openapi::document_json()),
+            }),
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.inner.engine
+    }
+
+    /// The metrics recorder and its handle.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The configuration the service was started with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Marks the service as draining: `/ready` answers 503 from now on. Called by
+    /// [`crate::serve`] when its shutdown signal fires.
+    pub fn begin_drain(&self) {
+        self.inner.draining.store(true, Ordering::Release);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn write_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner.writes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn openapi_json(&self) -> Bytes {
+        self.inner.openapi.clone()
+    }
+}

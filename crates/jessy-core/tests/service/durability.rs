@@ -1,0 +1,130 @@
+//! What survives a crash, and what refuses to start.
+
+use jessy_engine::result::QueryResult;
+use serde_json::{json, Value};
+
+use crate::util::{client, layer_body, prepared_dir, Server, BIN};
+
+const WORDS: [&str; 3] = ["frobnicator", "glimmerdrive", "snorkelbus"];
+
+#[tokio::test]
+async fn acknowledged_layers_survive_kill_9() {
+    let dir = prepared_dir();
+    let server = Server::start(dir.path(), &[]);
+    let http = client();
+    let mut last_generation = 0;
+    for word in WORDS {
+        let url = server.url(&format!("/v1/dimensions/technical/layers/{word}"));
+        let response = http
+            .put(&url)
+            .json(&layer_body(word, word))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let outcome: Value = response.json().await.unwrap();
+        last_generation = outcome["generation"].as_u64().unwrap();
+    }
+    // No graceful anything: SIGKILL right after the last acknowledgement.
+    server.kill_9();
+
+    let server = Server::start(dir.path(), &[]);
+    let ready: Value = http
+        .get(server.url("/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["generation"], last_generation);
+    for word in WORDS {
+        let url = server.url(&format!("/v1/dimensions/technical/layers/{word}"));
+        let layer: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+        assert_eq!(
+            layer["content"],
+            format!("Guidance about {word}."),
+            "{layer}"
+        );
+        let query = json!({"query": format!("how do i configure {word}")});
+        let result: QueryResult = http
+            .post(server.url("/v1/query"))
+            .json(&query)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            result.top_layers.first().is_some_and(|l| l.layer == word),
+            "{word} not routable after restart: {:?}",
+            result.top_layers
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_missing_directory_is_created_with_the_default_registry() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("nested").join("registry");
+    let server = Server::start(&dir, &[]);
+    let ready: Value = client()
+        .get(server.url("/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["dimensions"], 14);
+    assert!(dir.join("CURRENT").is_file());
+}
+
+#[test]
+fn a_corrupt_snapshot_exits_nonzero_naming_the_file() {
+    let dir = prepared_dir();
+    let snapshot = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().is_some_and(|n| n != "CURRENT") && p.is_file())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .expect("a generation file");
+    let mut bytes = std::fs::read(&snapshot).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&snapshot, bytes).unwrap();
+
+    let output = std::process::Command::new(BIN)
+        .args(["--addr", "127.0.0.1:0", "--registry"])
+        .arg(dir.path())
+        .env("JESSY_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        output.stdout.is_empty(),
+        "no listening line: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let name = snapshot.file_name().unwrap().to_str().unwrap();
+    assert!(stderr.contains(name), "stderr should name {name}: {stderr}");
+}
+
+#[test]
+fn an_uncreatable_directory_exits_nonzero_naming_it() {
+    let parent = tempfile::tempdir().unwrap();
+    let file = parent.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let dir = file.join("registry");
+    let output = std::process::Command::new(BIN)
+        .args(["--addr", "127.0.0.1:0", "--registry"])
+        .arg(&dir)
+        .env("JESSY_LOG", "error")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&*dir.to_string_lossy()), "{stderr}");
+}
