@@ -24,7 +24,9 @@ pub fn init(filter: &str, format: LogFormat) -> anyhow::Result<()> {
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
+            // The request span (method, route, request id) once per line, not twice.
             .with_current_span(true)
+            .with_span_list(false)
             .try_init(),
     };
     Ok(())

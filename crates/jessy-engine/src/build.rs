@@ -85,6 +85,8 @@ pub struct BuildOptions {
     pub calibrate: Option<(String, Vec<LabeledExample>)>,
     /// Reuse this calibration (writes to a live registry, where no validation file exists).
     pub keep_calibration: Option<Calibration>,
+    /// Model training settings.
+    pub train: model::TrainParams,
 }
 
 impl BuildOptions {
@@ -93,7 +95,7 @@ impl BuildOptions {
         let examples = dataset::read_jsonl(path)?;
         Ok(BuildOptions {
             calibrate: Some((path.display().to_string(), examples)),
-            keep_calibration: None,
+            ..BuildOptions::default()
         })
     }
 }
@@ -254,7 +256,7 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
             weight: 1.0,
         });
     }
-    let model = model::train(&examples, order.len() as u32);
+    let model = model::train_with(&examples, order.len() as u32, &options.train);
 
     let calibration = match (&options.calibrate, options.keep_calibration) {
         (Some((path, val)), _) => {

@@ -120,14 +120,9 @@ pub fn route(
         let t_expand = t.elapsed();
 
         score(&m, dims, &scratch.features, strategy, &mut scratch.logits);
+        model::probabilities(&m, &mut scratch.logits);
         scratch.confidence.clear();
-        scratch.confidence.extend(
-            scratch
-                .logits
-                .iter()
-                .take(n_layers)
-                .map(|&l| model::confidence(&m, l)),
-        );
+        scratch.confidence.extend(scratch.logits.iter().take(n_layers));
         navigate(
             dims,
             layers,
@@ -140,10 +135,7 @@ pub fn route(
         if iteration == 1 {
             let top = scratch.confidence.iter().copied().fold(0.0f32, f32::max);
             routing.top_confidence = top;
-            let oos = scratch
-                .logits
-                .get(n_layers)
-                .map(|&l| model::confidence(&m, l));
+            let oos = scratch.logits.get(n_layers).copied();
             if routing.no_match.is_none() {
                 if oos.is_some_and(|o| o > top) {
                     routing.no_match = Some(NoMatchReason::OutOfScope);

@@ -67,15 +67,19 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Evaluates `engine` on `examples`; `progress` is called after each line.
-pub fn evaluate(
+pub fn evaluate(engine: &Engine, examples: &[LabeledExample], progress: impl FnMut(usize)) -> EvalReport {
+    let options = QueryOptions { include_content: false, ..QueryOptions::default() };
+    evaluate_with(engine, examples, &options, progress)
+}
+
+/// [`evaluate`] with explicit query options.
+pub fn evaluate_with(
     engine: &Engine,
     examples: &[LabeledExample],
+    options: &QueryOptions,
     mut progress: impl FnMut(usize),
 ) -> EvalReport {
-    let options = QueryOptions {
-        include_content: false,
-        ..QueryOptions::default()
-    };
+    let options = *options;
     let mut latencies = Vec::with_capacity(examples.len());
     let (mut in_scope, mut correct, mut top3, mut dim_correct) = (0, 0, 0, 0);
     let (mut oos, mut oos_rejected, mut no_match_answers, mut rejected) = (0, 0, 0, 0);

@@ -6,9 +6,9 @@
 //! - [`layers`]: creating, replacing and deleting layers.
 //! - [`ops`]: `/metrics` and `/openapi.json`.
 //!
-//! The router is built from [`endpoints`], and so is [`route_list`], which a test compares
-//! with the OpenAPI document: a route cannot be added without being documented, or documented
-//! without existing.
+//! The router is built from one private endpoint table, and so is [`route_list`], which a
+//! test compares with the OpenAPI document: a route cannot be added without being documented,
+//! or documented without existing.
 
 pub mod dimensions;
 pub mod health;

@@ -9,8 +9,13 @@ use serde_json::{json, Value};
 
 use crate::util::{client, layer_body, prepared_dir, Server};
 
-const READERS: usize = 6;
-const WRITES: usize = 6;
+/// Concurrent query loops, hammering while the writer publishes.
+const READERS: usize = 3;
+/// Alternating create/delete of one layer: four generations published under load.
+const WRITES: usize = 4;
+/// Pause between one reader's queries: enough to leave the writer's retrain some of the two
+/// shared cores, short enough that every write overlaps many queries.
+const READER_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_stay_whole_while_layers_are_written() {
@@ -62,6 +67,7 @@ async fn queries_stay_whole_while_layers_are_written() {
                         );
                     }
                     seen.push(result.generation);
+                    tokio::time::sleep(READER_PAUSE).await;
                 }
                 seen
             })
