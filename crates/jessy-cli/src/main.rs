@@ -88,13 +88,25 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Query { text, json, registry, budget, max_iterations } => {
-            commands::query(&text, json, registry.as_deref(), budget, max_iterations)
-        }
-        Command::Build { source, out, calibrate } => commands::build(&source, &out, calibrate.as_deref()),
+        Command::Query {
+            text,
+            json,
+            registry,
+            budget,
+            max_iterations,
+        } => commands::query(&text, json, registry.as_deref(), budget, max_iterations),
+        Command::Build {
+            source,
+            out,
+            calibrate,
+        } => commands::build(&source, &out, calibrate.as_deref()),
         Command::Verify { snapshot } => commands::verify(&snapshot),
         Command::Import { file, out } => commands::import(&file, &out),
-        Command::Eval { registry, file, json } => commands::eval(&registry, &file, json),
+        Command::Eval {
+            registry,
+            file,
+            json,
+        } => commands::eval(&registry, &file, json),
         Command::Serve(args) => commands::serve::run(args),
         Command::Healthcheck { url, timeout_ms } => commands::healthcheck(&url, timeout_ms),
     };

@@ -38,7 +38,12 @@ impl Style {
 pub fn print_result(out: &mut impl Write, r: &QueryResult, colour: bool) -> io::Result<()> {
     let s = Style { on: colour };
     match r.outcome {
-        Outcome::Matched => writeln!(out, "{} {}", s.green("matched"), s.dim(&format!("(generation {})", r.generation)))?,
+        Outcome::Matched => writeln!(
+            out,
+            "{} {}",
+            s.green("matched"),
+            s.dim(&format!("(generation {})", r.generation))
+        )?,
         Outcome::NoMatch => writeln!(
             out,
             "{} — {}",
@@ -53,7 +58,10 @@ pub fn print_result(out: &mut impl Write, r: &QueryResult, colour: bool) -> io::
             "  {:<12} {:>5.3} {}  {} {}",
             s.bold(&d.id),
             d.confidence,
-            s.dim(&format!("(raw {:.3}, {:.2} Hz)", d.raw_confidence, d.frequency)),
+            s.dim(&format!(
+                "(raw {:.3}, {:.2} Hz)",
+                d.raw_confidence, d.frequency
+            )),
             path.join(" › "),
             s.dim(&format!("[{}]", d.name))
         )?;
@@ -66,7 +74,11 @@ pub fn print_result(out: &mut impl Write, r: &QueryResult, colour: bool) -> io::
             i.dominant_frequency,
             i.pairs.len(),
             i.harmonics,
-            if i.balance.needed { format!(", balance → {:.2} Hz", i.balance.modulated_frequency) } else { String::new() }
+            if i.balance.needed {
+                format!(", balance → {:.2} Hz", i.balance.modulated_frequency)
+            } else {
+                String::new()
+            }
         )?;
     }
     let c = &r.convergence;
@@ -74,15 +86,38 @@ pub fn print_result(out: &mut impl Write, r: &QueryResult, colour: bool) -> io::
         out,
         "convergence: {} iteration(s), {}{}",
         c.iterations,
-        if c.converged { "converged" } else { "not converged" },
-        if c.return_to_source { ", returned to source (more than 6 dimensions were active)" } else { "" }
+        if c.converged {
+            "converged"
+        } else {
+            "not converged"
+        },
+        if c.return_to_source {
+            ", returned to source (more than 6 dimensions were active)"
+        } else {
+            ""
+        }
     )?;
     if r.safety.evaluated {
         let line = format!("safety: security activation {:.3}", r.safety.activation);
-        writeln!(out, "{}", if r.safety.flagged { s.red(&format!("{line} — FLAGGED")) } else { line })?;
+        writeln!(
+            out,
+            "{}",
+            if r.safety.flagged {
+                s.red(&format!("{line} — FLAGGED"))
+            } else {
+                line
+            }
+        )?;
     }
     if !r.context.text.is_empty() {
-        writeln!(out, "\n{}", s.bold(&format!("context ({} / {} tokens)", r.context.tokens, r.context.budget)))?;
+        writeln!(
+            out,
+            "\n{}",
+            s.bold(&format!(
+                "context ({} / {} tokens)",
+                r.context.tokens, r.context.budget
+            ))
+        )?;
         writeln!(out, "{}", r.context.text)?;
     }
     let t = &r.timings_us;
@@ -99,7 +134,13 @@ pub fn print_result(out: &mut impl Write, r: &QueryResult, colour: bool) -> io::
 /// Prints an evaluation report as a table.
 pub fn print_eval(out: &mut impl Write, r: &EvalReport) -> io::Result<()> {
     let rows = [
-        ("examples", format!("{} ({} in scope, {} out of scope)", r.examples, r.in_scope, r.out_of_scope)),
+        (
+            "examples",
+            format!(
+                "{} ({} in scope, {} out of scope)",
+                r.examples, r.in_scope, r.out_of_scope
+            ),
+        ),
         ("in_scope_accuracy", format!("{:.4}", r.in_scope_accuracy)),
         ("top3_accuracy", format!("{:.4}", r.top3_accuracy)),
         ("dimension_accuracy", format!("{:.4}", r.dimension_accuracy)),

@@ -29,7 +29,10 @@ struct JessyWorld {
 
 impl std::fmt::Debug for JessyWorld {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JessyWorld").field("result", &self.result).field("statuses", &self.statuses).finish()
+        f.debug_struct("JessyWorld")
+            .field("result", &self.result)
+            .field("statuses", &self.statuses)
+            .finish()
     }
 }
 
@@ -55,7 +58,10 @@ impl JessyWorld {
         self.result.as_ref().expect("a query was made")
     }
     fn dir(&self) -> &Path {
-        self.dir.as_ref().expect("a snapshot directory was built").path()
+        self.dir
+            .as_ref()
+            .expect("a snapshot directory was built")
+            .path()
     }
     fn gateway(&self) -> &Gateway {
         self.gateway.as_ref().expect("the services are running")
@@ -75,7 +81,10 @@ fn default_registry(w: &mut JessyWorld) {
 
 #[given(expr = "a registry of {int} dimensions with one distinctive word each")]
 fn distinctive_registry(w: &mut JessyWorld, n: usize) {
-    let words = ["amber", "basalt", "cobalt", "dahlia", "ember", "fjord", "garnet", "hazel", "indigo", "jasper"];
+    let words = [
+        "amber", "basalt", "cobalt", "dahlia", "ember", "fjord", "garnet", "hazel", "indigo",
+        "jasper",
+    ];
     let dimensions = (0..n)
         .map(|d| DimensionSource {
             id: format!("dim-{d}"),
@@ -89,12 +98,20 @@ fn distinctive_registry(w: &mut JessyWorld, n: usize) {
                 parent: None,
                 frequency: 1.0,
                 keywords: vec![Keyword::Plain(words[d].into())],
-                examples: vec![format!("{} please", words[d]), format!("tell me about {}", words[d])],
+                examples: vec![
+                    format!("{} please", words[d]),
+                    format!("tell me about {}", words[d]),
+                ],
                 content: format!("About {}.", words[d]),
             }],
         })
         .collect();
-    let source = RegistrySource { name: "distinct".into(), description: String::new(), out_of_scope: vec![], dimensions };
+    let source = RegistrySource {
+        name: "distinct".into(),
+        description: String::new(),
+        out_of_scope: vec![],
+        dimensions,
+    };
     let bytes = build::build_bytes(&source, &BuildOptions::default(), 1).unwrap();
     w.engine = Some(Engine::new(Store::in_memory(&bytes).unwrap()));
     w.words = words[..n].iter().map(|s| s.to_string()).collect();
@@ -122,7 +139,12 @@ fn outcome_is(w: &mut JessyWorld, expected: String) {
 
 #[then(expr = "the dimension {string} is active")]
 fn dimension_active(w: &mut JessyWorld, id: String) {
-    let active: Vec<&str> = w.result().dimensions.iter().map(|d| d.id.as_str()).collect();
+    let active: Vec<&str> = w
+        .result()
+        .dimensions
+        .iter()
+        .map(|d| d.id.as_str())
+        .collect();
     assert!(active.contains(&id.as_str()), "{id} not in {active:?}");
 }
 
@@ -148,7 +170,11 @@ fn context_empty(w: &mut JessyWorld) {
 
 #[then("the result says it returned to source")]
 fn returned_to_source(w: &mut JessyWorld) {
-    assert!(w.result().convergence.return_to_source, "{:?}", w.result().dimensions);
+    assert!(
+        w.result().convergence.return_to_source,
+        "{:?}",
+        w.result().dimensions
+    );
 }
 
 #[then(expr = "at most {int} dimensions are active")]
@@ -159,7 +185,11 @@ fn at_most_active(w: &mut JessyWorld, n: usize) {
 
 #[then("the safety signal is flagged")]
 fn safety_flagged(w: &mut JessyWorld) {
-    assert!(w.result().safety.evaluated && w.result().safety.flagged, "{:?}", w.result().safety);
+    assert!(
+        w.result().safety.evaluated && w.result().safety.flagged,
+        "{:?}",
+        w.result().safety
+    );
 }
 
 // ---------------------------------------------------------------- layers and memory
@@ -177,13 +207,21 @@ fn built_dir(w: &mut JessyWorld) {
 fn read_content(w: &mut JessyWorld, layer: String, dimension: String) {
     let snapshot = w.engine().snapshot();
     let dims = snapshot.dimension_records();
-    let found = dims.iter().find(|d| snapshot.str(d.id) == dimension).and_then(|d| {
-        snapshot.layer_records()[d.layers.as_range()].iter().find(|l| snapshot.str(l.id) == layer)
-    });
+    let found = dims
+        .iter()
+        .find(|d| snapshot.str(d.id) == dimension)
+        .and_then(|d| {
+            snapshot.layer_records()[d.layers.as_range()]
+                .iter()
+                .find(|l| snapshot.str(l.id) == layer)
+        });
     w.content = Some(match found {
         Some(l) => {
             let content = snapshot.str(l.content);
-            assert!(snapshot.is_mapped() && snapshot.contains(content), "content is borrowed from the map");
+            assert!(
+                snapshot.is_mapped() && snapshot.contains(content),
+                "content is borrowed from the map"
+            );
             Ok(content.to_string())
         }
         None => Err(format!("no layer {layer} in {dimension}")),
@@ -192,7 +230,14 @@ fn read_content(w: &mut JessyWorld, layer: String, dimension: String) {
 
 #[then("the content is not empty")]
 fn content_not_empty(w: &mut JessyWorld) {
-    assert!(!w.content.as_ref().unwrap().as_ref().unwrap().trim().is_empty());
+    assert!(!w
+        .content
+        .as_ref()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .trim()
+        .is_empty());
 }
 
 #[then("the content lies inside the mapped snapshot file")]
@@ -254,7 +299,10 @@ fn add_layer(w: &mut JessyWorld, id: String, dimension: String) {
 }
 
 fn has_layer(snapshot: &Snapshot, id: &str) -> bool {
-    snapshot.layer_records().iter().any(|l| snapshot.str(l.id) == id)
+    snapshot
+        .layer_records()
+        .iter()
+        .any(|l| snapshot.str(l.id) == id)
 }
 
 #[then("the current generation is newer than the reader's")]
@@ -292,21 +340,34 @@ fn killed_build(w: &mut JessyWorld) {
 
 #[then("the snapshot directory verifies")]
 fn verifies(w: &mut JessyWorld) {
-    let status = Command::new(env!("CARGO_BIN_EXE_jessy")).arg("verify").arg(w.dir()).output().unwrap();
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let status = Command::new(env!("CARGO_BIN_EXE_jessy"))
+        .arg("verify")
+        .arg(w.dir())
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     assert!(storage::open_current(w.dir()).is_ok());
 }
 
 // ---------------------------------------------------------------- gateway
 
-#[given(expr = "jessy-core and jessy-api are running with a rate limit of {int} per second and a burst of {int}")]
+#[given(
+    expr = "jessy-core and jessy-api are running with a rate limit of {int} per second and a burst of {int}"
+)]
 async fn services(w: &mut JessyWorld, rate: u32, burst: u32) {
     let dir = tempfile::tempdir().unwrap();
     let registry = dir.path().join("registry");
     let core_config = jessy_core::Config::try_parse_from_args(&registry);
     let engine = {
         let registry = registry.clone();
-        tokio::task::spawn_blocking(move || jessy_core::load_engine(&registry)).await.unwrap().unwrap()
+        tokio::task::spawn_blocking(move || jessy_core::load_engine(&registry))
+            .await
+            .unwrap()
+            .unwrap()
     };
     let core_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let core_addr = core_listener.local_addr().unwrap();
@@ -340,12 +401,22 @@ async fn services(w: &mut JessyWorld, rate: u32, burst: u32) {
     tokio::spawn(jessy_api::serve(api_listener, api_config, stopped(rx)));
     let client = reqwest::Client::new();
     for _ in 0..100 {
-        if client.get(format!("{url}/api/health")).send().await.is_ok_and(|r| r.status() == 200) {
+        if client
+            .get(format!("{url}/api/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    w.gateway = Some(Gateway { url, key, stop, _dir: dir });
+    w.gateway = Some(Gateway {
+        url,
+        key,
+        stop,
+        _dir: dir,
+    });
 }
 
 async fn post_query(w: &JessyWorld, key: Option<&str>) -> (u16, bool, Option<serde_json::Value>) {
@@ -387,19 +458,30 @@ async fn gateway_good_key(w: &mut JessyWorld) {
 async fn burst(w: &mut JessyWorld, n: usize) {
     let key = w.gateway().key.clone();
     let calls = (0..n).map(|_| post_query(w, Some(&key)));
-    w.statuses = futures_util::future::join_all(calls).await.into_iter().map(|(s, r, _)| (s, r)).collect();
+    w.statuses = futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|(s, r, _)| (s, r))
+        .collect();
 }
 
 #[when("I ask the gateway for its health")]
 async fn health(w: &mut JessyWorld) {
-    let response = reqwest::get(format!("{}/api/health", w.gateway().url)).await.unwrap();
+    let response = reqwest::get(format!("{}/api/health", w.gateway().url))
+        .await
+        .unwrap();
     w.statuses = vec![(response.status().as_u16(), false)];
     w.body = response.json().await.ok();
 }
 
 #[then(expr = "the gateway answers {int}")]
 fn gateway_answers(w: &mut JessyWorld, status: u16) {
-    assert_eq!(w.statuses.first().map(|s| s.0), Some(status), "{:?}", w.body);
+    assert_eq!(
+        w.statuses.first().map(|s| s.0),
+        Some(status),
+        "{:?}",
+        w.body
+    );
     if status >= 400 {
         let code = &w.body.as_ref().expect("JSON error body")["error"]["code"];
         assert!(code.is_string(), "{:?}", w.body);
@@ -415,8 +497,16 @@ fn routing_result(w: &mut JessyWorld) {
 
 #[then("at least one answer is 429 with a Retry-After header")]
 fn rate_limited(w: &mut JessyWorld) {
-    assert!(w.statuses.iter().any(|&(s, retry)| s == 429 && retry), "{:?}", w.statuses);
-    assert!(w.statuses.iter().any(|&(s, _)| s == 200), "some requests pass: {:?}", w.statuses);
+    assert!(
+        w.statuses.iter().any(|&(s, retry)| s == 429 && retry),
+        "{:?}",
+        w.statuses
+    );
+    assert!(
+        w.statuses.iter().any(|&(s, _)| s == 200),
+        "some requests pass: {:?}",
+        w.statuses
+    );
 }
 
 #[then(expr = "the health lists {int} upstream")]
@@ -446,5 +536,9 @@ impl CoreConfigExt for jessy_core::Config {
 #[tokio::main]
 async fn main() {
     let features = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/features");
-    JessyWorld::cucumber().fail_on_skipped().max_concurrent_scenarios(2).run_and_exit(features).await;
+    JessyWorld::cucumber()
+        .fail_on_skipped()
+        .max_concurrent_scenarios(2)
+        .run_and_exit(features)
+        .await;
 }

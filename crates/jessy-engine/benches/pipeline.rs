@@ -3,6 +3,8 @@
 //!
 //! `cargo bench -p jessy-engine --bench pipeline`
 
+#![allow(missing_docs)] // criterion_group! generates undocumented functions.
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use jessy_engine::build::{self, BuildOptions};
 use jessy_engine::navigation::ScanStrategy;

@@ -8,6 +8,8 @@
 //! must stay far below the file size (file-backed pages touched by the CRC pass show up as
 //! RssFile, which the kernel can drop at will).
 
+#![allow(missing_docs)] // criterion_group! generates undocumented functions.
+
 use std::path::Path;
 use std::sync::Arc;
 

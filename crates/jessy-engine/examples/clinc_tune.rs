@@ -14,11 +14,18 @@ use jessy_engine::storage::Store;
 use jessy_engine::{dataset, eval, import, Engine};
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
-    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "../shared/datasets/clinc150".into()));
+    let dir = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "../shared/datasets/clinc150".into()),
+    );
     let d = TrainParams::default();
     let params = TrainParams {
         epochs: env("EPOCHS", d.epochs),
@@ -37,16 +44,33 @@ fn main() {
     let engine = Engine::new(Store::in_memory(&bytes).unwrap());
     let test = dataset::read_jsonl(&dir.join("test.jsonl")).unwrap();
     let report = eval::evaluate(&engine, &test, |_| {});
-    println!("{params:?} build {:.1}s, {} bytes, threshold {:.4}", built.as_secs_f64(), bytes.len(), compiled.calibration().threshold);
+    println!(
+        "{params:?} build {:.1}s, {} bytes, threshold {:.4}",
+        built.as_secs_f64(),
+        bytes.len(),
+        compiled.calibration().threshold
+    );
     println!("{}", serde_json::to_string(&report).unwrap());
-    let raw = Engine::new(Store::in_memory(&{
-        let mut o = BuildOptions { train: params, ..BuildOptions::default() };
-        o.keep_calibration = Some(build::Calibration { threshold: 0.0, calibrated: true });
-        build::compile(&source, &o).unwrap().encode(1)
-    })
-    .unwrap());
+    let raw = Engine::new(
+        Store::in_memory(&{
+            let mut o = BuildOptions {
+                train: params,
+                ..BuildOptions::default()
+            };
+            o.keep_calibration = Some(build::Calibration {
+                threshold: 0.0,
+                calibrated: true,
+            });
+            build::compile(&source, &o).unwrap().encode(1)
+        })
+        .unwrap(),
+    );
     for iterations in [1, 9] {
-        let options = jessy_engine::QueryOptions { max_iterations: iterations, include_content: false, ..Default::default() };
+        let options = jessy_engine::QueryOptions {
+            max_iterations: iterations,
+            include_content: false,
+            ..Default::default()
+        };
         let r = eval::evaluate_with(&raw, &test, &options, |_| {});
         println!("raw (threshold 0, {iterations} iterations): in_scope {:.4} top3 {:.4} oos_recall {:.4}", r.in_scope_accuracy, r.top3_accuracy, r.oos_recall);
     }

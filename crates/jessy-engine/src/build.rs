@@ -179,10 +179,17 @@ impl Compiled {
     }
 }
 
-/// Breadth-first order of each dimension's layers: `(dimension, layer index in source)`.
-fn order_layers(
-    source: &RegistrySource,
-) -> (Vec<(usize, usize)>, Vec<u32>, Vec<(u32, u32)>, Vec<u32>) {
+/// The layer table's shape: per layer (in table order) its `(dimension, index in source)`, its
+/// parent's table index, its children range and its depth.
+struct LayerOrder {
+    order: Vec<(usize, usize)>,
+    parents: Vec<u32>,
+    children: Vec<(u32, u32)>,
+    depths: Vec<u32>,
+}
+
+/// Breadth-first order of each dimension's layers.
+fn order_layers(source: &RegistrySource) -> LayerOrder {
     let mut order = Vec::new();
     let mut parents = Vec::new();
     let mut depths = Vec::new();
@@ -210,13 +217,23 @@ fn order_layers(
             c.1 += 1;
         }
     }
-    (order, parents, children, depths)
+    LayerOrder {
+        order,
+        parents,
+        children,
+        depths,
+    }
 }
 
 /// Compiles a validated source: learns the model and everything derived from it.
 pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compiled, BuildError> {
     registry::validate(source)?;
-    let (order, parents, children, depths) = order_layers(source);
+    let LayerOrder {
+        order,
+        parents,
+        children,
+        depths,
+    } = order_layers(source);
     let class_of: HashMap<(&str, &str), u32> = order
         .iter()
         .enumerate()

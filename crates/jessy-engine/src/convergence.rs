@@ -122,7 +122,9 @@ pub fn route(
         score(&m, dims, &scratch.features, strategy, &mut scratch.logits);
         model::probabilities(&m, &mut scratch.logits);
         scratch.confidence.clear();
-        scratch.confidence.extend(scratch.logits.iter().take(n_layers));
+        scratch
+            .confidence
+            .extend(scratch.logits.iter().take(n_layers));
         navigate(
             dims,
             layers,

@@ -67,8 +67,15 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Evaluates `engine` on `examples`; `progress` is called after each line.
-pub fn evaluate(engine: &Engine, examples: &[LabeledExample], progress: impl FnMut(usize)) -> EvalReport {
-    let options = QueryOptions { include_content: false, ..QueryOptions::default() };
+pub fn evaluate(
+    engine: &Engine,
+    examples: &[LabeledExample],
+    progress: impl FnMut(usize),
+) -> EvalReport {
+    let options = QueryOptions {
+        include_content: false,
+        ..QueryOptions::default()
+    };
     evaluate_with(engine, examples, &options, progress)
 }
 

@@ -172,7 +172,12 @@ pub struct TrainParams {
 
 impl Default for TrainParams {
     fn default() -> TrainParams {
-        TrainParams { epochs: 12, learning_rate: 1.0, l2: 1e-4, prune_share: 0.05 }
+        TrainParams {
+            epochs: 12,
+            learning_rate: 1.0,
+            l2: 1e-4,
+            prune_share: 0.05,
+        }
     }
 }
 
@@ -194,9 +199,14 @@ pub fn train(examples: &[Example], num_classes: u32) -> OwnedModel {
     train_with(examples, num_classes, &TrainParams::default())
 }
 
+/// A parsed training text: `(sorted (feature key, count), label, weight)`.
+type Document = (Vec<(u64, f32)>, Option<u32>, f32);
+/// A training vector: `(normalized (row, value), class, weight)`.
+type TrainingVector = (Vec<(u32, f32)>, usize, f32);
+
 /// [`train`] with explicit settings.
 pub fn train_with(examples: &[Example], num_classes: u32, params: &TrainParams) -> OwnedModel {
-    let docs: Vec<(Vec<(u64, f32)>, Option<u32>, f32)> = examples
+    let docs: Vec<Document> = examples
         .iter()
         .filter_map(|e| parse(&e.text).map(|q| (key_counts(&q), e.label, e.weight)))
         .collect();
@@ -209,17 +219,30 @@ pub fn train_with(examples: &[Example], num_classes: u32, params: &TrainParams) 
     let n = docs.len().max(1) as f32;
     let mut keys: Vec<u64> = df.keys().copied().collect();
     keys.sort_unstable();
-    let idf: Vec<f32> = keys.iter().map(|k| ((1.0 + n) / (1.0 + df[k])).ln() + 1.0).collect();
-    let row_of: HashMap<u64, u32> = keys.iter().enumerate().map(|(i, k)| (*k, i as u32)).collect();
+    let idf: Vec<f32> = keys
+        .iter()
+        .map(|k| ((1.0 + n) / (1.0 + df[k])).ln() + 1.0)
+        .collect();
+    let row_of: HashMap<u64, u32> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (*k, i as u32))
+        .collect();
     let has_oos = docs.iter().any(|d| d.1.is_none());
     let classes = num_classes as usize + has_oos as usize;
-    let vectors: Vec<(Vec<(u32, f32)>, usize, f32)> = docs
+    let vectors: Vec<TrainingVector> = docs
         .iter()
         .map(|(doc, label, weight)| {
-            let mut v: Vec<(u32, f32)> =
-                doc.iter().map(|(k, tf)| (row_of[k], (1.0 + tf.ln()) * idf[row_of[k] as usize])).collect();
+            let mut v: Vec<(u32, f32)> = doc
+                .iter()
+                .map(|(k, tf)| (row_of[k], (1.0 + tf.ln()) * idf[row_of[k] as usize]))
+                .collect();
             normalize(&mut v);
-            (v, label.map_or(num_classes as usize, |l| l as usize), *weight)
+            (
+                v,
+                label.map_or(num_classes as usize, |l| l as usize),
+                *weight,
+            )
         })
         .collect();
 
@@ -273,7 +296,15 @@ pub fn train_with(examples: &[Example], num_classes: u32, params: &TrainParams) 
         }
         rows.push(post_class.len() as u32);
     }
-    OwnedModel { num_classes, keys, idf, rows, post_class, post_weight, bias }
+    OwnedModel {
+        num_classes,
+        keys,
+        idf,
+        rows,
+        post_class,
+        post_weight,
+        bias,
+    }
 }
 
 /// In-place softmax.

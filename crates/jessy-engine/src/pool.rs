@@ -73,6 +73,8 @@ pub struct Scratch {
 /// A free list of scratches.
 #[derive(Default)]
 pub struct Pool {
+    /// Boxed so a scratch moves in and out of the list as one pointer, however large it is.
+    #[allow(clippy::vec_box)]
     free: Mutex<Vec<Box<Scratch>>>,
 }
 

@@ -16,9 +16,12 @@ use proptest::prelude::*;
 
 /// A registry shape for tests: dimensions of `(layers, tree depth pattern)`, with strings
 /// derived from `seed`.
+/// `(id, name, content, examples)` of one layer.
+type LayerShape = (String, String, String, Vec<String>);
+
 #[derive(Debug, Clone)]
 struct Shape {
-    dims: Vec<Vec<(String, String, String, Vec<String>)>>,
+    dims: Vec<Vec<LayerShape>>,
 }
 
 fn data(shape: &Shape, bias: &[f32]) -> SnapshotData<'static> {

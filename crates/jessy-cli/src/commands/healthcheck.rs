@@ -15,7 +15,11 @@ fn split_url(url: &str) -> anyhow::Result<(String, String)> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let authority = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
+    let authority = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
     Ok((authority, path.to_string()))
 }
 
@@ -28,7 +32,8 @@ pub fn healthcheck(url: &str, timeout_ms: u64) -> anyhow::Result<()> {
         .with_context(|| format!("resolving {authority}"))?
         .next()
         .with_context(|| format!("no address for {authority}"))?;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {addr}"))?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("connecting to {addr}"))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: jessy-healthcheck\r\n\r\n")?;
@@ -49,8 +54,14 @@ mod tests {
 
     #[test]
     fn splits_urls() {
-        assert_eq!(split_url("http://127.0.0.1:8080/health").unwrap(), ("127.0.0.1:8080".into(), "/health".into()));
-        assert_eq!(split_url("http://localhost").unwrap(), ("localhost:80".into(), "/".into()));
+        assert_eq!(
+            split_url("http://127.0.0.1:8080/health").unwrap(),
+            ("127.0.0.1:8080".into(), "/health".into())
+        );
+        assert_eq!(
+            split_url("http://localhost").unwrap(),
+            ("localhost:80".into(), "/".into())
+        );
         assert!(split_url("https://x").is_err());
     }
 }

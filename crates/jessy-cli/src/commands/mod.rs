@@ -26,12 +26,22 @@ pub fn open_engine(registry: Option<&Path>) -> anyhow::Result<Engine> {
 }
 
 /// `jessy query`.
-pub fn query(text: &OsStr, json: bool, registry: Option<&Path>, budget: u32, max_iterations: u32) -> anyhow::Result<()> {
+pub fn query(
+    text: &OsStr,
+    json: bool,
+    registry: Option<&Path>,
+    budget: u32,
+    max_iterations: u32,
+) -> anyhow::Result<()> {
     let Some(text) = text.to_str() else {
         bail!("the query is not valid UTF-8; pass text in a UTF-8 locale or encoding");
     };
     let engine = open_engine(registry)?;
-    let options = QueryOptions { max_iterations, token_budget: budget, include_content: true };
+    let options = QueryOptions {
+        max_iterations,
+        token_budget: budget,
+        include_content: true,
+    };
     let result = engine.query(text, &options).context("invalid query")?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -90,7 +100,9 @@ pub fn verify(dir: &Path) -> anyhow::Result<()> {
         snapshot.stored_crc()
     );
     if !stale.is_empty() {
-        println!("note: unreferenced generation files {stale:?} will be removed by the next publish");
+        println!(
+            "note: unreferenced generation files {stale:?} will be removed by the next publish"
+        );
     }
     Ok(())
 }
@@ -99,7 +111,12 @@ pub fn verify(dir: &Path) -> anyhow::Result<()> {
 pub fn import(file: &Path, out: &Path) -> anyhow::Result<()> {
     let source = importer::import_file(file, out)?;
     let layers: usize = source.dimensions.iter().map(|d| d.layers.len()).sum();
-    let examples: usize = source.dimensions.iter().flat_map(|d| &d.layers).map(|l| l.examples.len()).sum();
+    let examples: usize = source
+        .dimensions
+        .iter()
+        .flat_map(|d| &d.layers)
+        .map(|l| l.examples.len())
+        .sum();
     eprintln!(
         "imported {} → {}: {} dimensions, {layers} layers, {examples} examples, {} out-of-scope examples",
         file.display(),

@@ -33,7 +33,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut core_flags = vec!["jessy-core".to_string(), "--addr".into(), args.core_addr.clone()];
+    let mut core_flags = vec![
+        "jessy-core".to_string(),
+        "--addr".into(),
+        args.core_addr.clone(),
+    ];
     if let Some(dir) = &args.registry {
         core_flags.extend(["--registry".into(), dir.display().to_string()]);
     }
@@ -45,12 +49,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let registry = registry.clone();
         tokio::task::spawn_blocking(move || jessy_core::load_engine(&registry)).await??
     };
-    let core_listener =
-        TcpListener::bind(&args.core_addr).await.with_context(|| format!("binding {}", args.core_addr))?;
+    let core_listener = TcpListener::bind(&args.core_addr)
+        .await
+        .with_context(|| format!("binding {}", args.core_addr))?;
     let core_addr = core_listener.local_addr()?;
     let core_state = jessy_core::AppState::new(Arc::new(engine), core_config);
 
-    let keys = args.keys.clone().unwrap_or_else(|| registry.join("dev-api-keys"));
+    let keys = args
+        .keys
+        .clone()
+        .unwrap_or_else(|| registry.join("dev-api-keys"));
     let key = jessy_api::generate_key("dev", &keys).context("creating the development API key")?;
     let api_config = jessy_api::Config::try_parse_from([
         "jessy-api".to_string(),
@@ -61,19 +69,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "--keys".into(),
         keys.display().to_string(),
     ])?;
-    let api_listener =
-        TcpListener::bind(&args.api_addr).await.with_context(|| format!("binding {}", args.api_addr))?;
+    let api_listener = TcpListener::bind(&args.api_addr)
+        .await
+        .with_context(|| format!("binding {}", args.api_addr))?;
     let api_addr = api_listener.local_addr()?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let core = tokio::spawn(jessy_core::serve(core_listener, core_state, stopped(stop_rx.clone())));
+    let core = tokio::spawn(jessy_core::serve(
+        core_listener,
+        core_state,
+        stopped(stop_rx.clone()),
+    ));
     let api = tokio::spawn(jessy_api::serve(api_listener, api_config, stopped(stop_rx)));
 
-    println!("jessy-core (engine)  http://{core_addr}   registry: {}", registry.display());
-    println!("jessy-api (gateway)  http://{api_addr}   keys file: {}", keys.display());
+    println!(
+        "jessy-core (engine)  http://{core_addr}   registry: {}",
+        registry.display()
+    );
+    println!(
+        "jessy-api (gateway)  http://{api_addr}   keys file: {}",
+        keys.display()
+    );
     println!("development API key (shown once): {key}");
     println!();
     println!("try:");
