@@ -309,7 +309,9 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
         }
         (None, Some(kept)) => kept,
         (None, None) => Calibration {
-            threshold: model::DEFAULT_THRESHOLD,
+            threshold: model::uncalibrated_threshold(
+                order.len() + usize::from(!source.out_of_scope.is_empty()),
+            ),
             calibrated: false,
         },
     };

@@ -31,11 +31,11 @@ pub const RETURN_TO_SOURCE_ABOVE: usize = 6;
 /// Weight of expansion features relative to the query's own (which sum to 1 after
 /// normalization): enough to settle a tie between close layers, too little to overturn a
 /// clear decision.
-pub const EXPANSION_WEIGHT: f32 = 0.25;
+pub const EXPANSION_WEIGHT: f32 = 0.1;
 /// A secondary dimension is active when its amplitude reaches this share of the strongest
 /// one's (and the registry's threshold). Multi-label routing: "an anxious message about an exam
 /// tomorrow" activates both emotion and temporal.
-pub const SECONDARY_SHARE: f32 = 0.35;
+pub const SECONDARY_SHARE: f32 = 0.3;
 /// Associations followed per query word.
 const ASSOCIATIONS_PER_TERM: usize = 3;
 

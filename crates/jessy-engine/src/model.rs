@@ -11,8 +11,16 @@ use std::collections::HashMap;
 use crate::parser::ParsedQuery;
 use crate::storage::ModelArrays;
 
-/// No-match threshold for registries built without a validation file.
-pub const DEFAULT_THRESHOLD: f32 = 0.2;
+/// No-match threshold used before calibration has an opinion (and as calibration's fallback).
+pub const DEFAULT_THRESHOLD: f32 = 0.05;
+
+/// No-match threshold for a registry built without a validation file: the uniform probability
+/// over its classes. A best layer no more likely than a uniform guess carries no evidence; above
+/// it, the out-of-scope class (trained on the registry's out-of-scope examples) still has to be
+/// beaten. Scale-free: it works for 10 layers and for 10,000.
+pub fn uncalibrated_threshold(classes: usize) -> f32 {
+    1.0 / classes.max(1) as f32
+}
 
 /// One training utterance.
 #[derive(Debug, Clone)]
@@ -320,8 +328,16 @@ fn softmax(z: &mut [f32]) {
     }
 }
 
+/// Softmax temperature of routing probabilities. Training sharpens the logits for the best
+/// class; at temperature 1 a second, genuinely relevant dimension ("anxious about my exam
+/// *tomorrow*") keeps almost no mass. Dividing by 3 keeps the ranking (argmax is unchanged)
+/// and the calibration consistent (thresholds are chosen on the same probabilities) while
+/// letting secondary dimensions show.
+pub const TEMPERATURE: f32 = 3.0;
+
 /// Turns the logits of all classes into probabilities, in place, without allocating.
 pub fn probabilities(_m: &ModelArrays<'_>, logits: &mut [f32]) {
+    logits.iter_mut().for_each(|z| *z /= TEMPERATURE);
     softmax(logits);
 }
 

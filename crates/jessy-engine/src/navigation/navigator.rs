@@ -1,7 +1,8 @@
 //! The Navigator: from per-layer confidences to each dimension's activation and layer path.
 //!
 //! A layer's *reach* is the best confidence in its subtree. A dimension's activation is the
-//! best reach among its roots. Depth navigation starts at that root and descends L0 → L3, each
+//! best reach among its roots (its most confident layer), so the strongest dimension is the
+//! one holding the registry's most likely layer. Depth navigation starts at that root and descends L0 → L3, each
 //! step to the child with the highest reach, and stops at the layer whose own confidence is its
 //! subtree's best — so the path always ends at the dimension's most confident layer and passes
 //! only through its ancestors.
