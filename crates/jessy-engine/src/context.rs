@@ -97,7 +97,14 @@ pub fn assemble(snapshot: &Snapshot, candidates: &[Candidate], budget: u32) -> C
             break;
         }
         let room = budget - used - fixed;
-        let part = fit(content, room);
+        // Whole layers use the token count stored at build time; only a layer that must be cut
+        // is scanned.
+        let (part, part_tokens) = if l.content_tokens <= room {
+            (content, l.content_tokens)
+        } else {
+            let p = fit(content, room);
+            (p, estimate_tokens(p))
+        };
         if part.is_empty() {
             break;
         }
@@ -107,7 +114,7 @@ pub fn assemble(snapshot: &Snapshot, candidates: &[Candidate], budget: u32) -> C
         }
         out.text.push_str(&heading);
         out.text.push_str(part);
-        let tokens = fixed + estimate_tokens(part);
+        let tokens = fixed + part_tokens;
         used += tokens;
         out.sources.push(ContextSource {
             dimension: snapshot.str(dim.id).to_string(),
@@ -119,7 +126,7 @@ pub fn assemble(snapshot: &Snapshot, candidates: &[Candidate], budget: u32) -> C
             break;
         }
     }
-    out.tokens = estimate_tokens(&out.text);
+    out.tokens = used;
     out
 }
 

@@ -3,9 +3,11 @@
 //! - **Surface words**: Unicode-folded, lowercased, accent-stripped words, contractions expanded
 //!   (`don't` → `do not`). Character n-grams are taken from these, so misspellings and
 //!   morphology still share most of their features.
-//! - **Stems**: the surface words minus a compact stopword list, each reduced by a Porter-style
-//!   suffix stemmer. Word unigrams and bigrams are taken from these. Negations (`not`, `no`,
-//!   `never`, `nor`, `without`, and every `n't`) are never dropped: they flip an intent.
+//! - **Stems**: each surface word reduced by a Porter-style suffix stemmer, aligned one to one
+//!   with the words ([`ParsedQuery::all_stems`]); word unigrams, bigrams and pairs are taken
+//!   from these. [`ParsedQuery::stems`] is the same list minus a compact stopword list, for
+//!   callers that want content terms (learned keywords, associations). Negations (`not`, `no`,
+//!   `never`, `nor`, `without`, and every `n't`) are never stopwords: they flip an intent.
 //!
 //! Parsing is a single pass over the text and, through [`ParsedQuery::parse_into`], allocation
 //! free once the buffers of a reused [`ParsedQuery`] have grown to the size of the queries seen.
@@ -73,10 +75,12 @@ pub struct ParsedQuery {
     words: String,
     /// End offset in `words` of each surface word.
     word_ends: Vec<u32>,
-    /// Stems of the non-stopword words, concatenated.
+    /// Stem of every surface word, concatenated.
     stems: String,
-    /// End offset in `stems` of each stem.
+    /// End offset in `stems` of each stem (one per surface word).
     stem_ends: Vec<u32>,
+    /// Indices of the stems of non-stopwords.
+    content: Vec<u32>,
     /// Whether a negation word was seen.
     negated: bool,
     /// The word being assembled.
@@ -108,6 +112,7 @@ impl ParsedQuery {
             word_ends: Vec::with_capacity(words),
             stems: String::with_capacity(bytes * 2),
             stem_ends: Vec::with_capacity(words),
+            content: Vec::with_capacity(words),
             negated: false,
             cur: String::with_capacity(bytes.min(256)),
             join: String::with_capacity(bytes.min(256)),
@@ -162,6 +167,7 @@ impl ParsedQuery {
         self.word_ends.clear();
         self.stems.clear();
         self.stem_ends.clear();
+        self.content.clear();
         self.cur.clear();
         self.join.clear();
         self.negated = false;
@@ -252,18 +258,18 @@ impl ParsedQuery {
         self.emit(b);
     }
 
-    /// Appends one surface word and, unless it is a stopword, its stem.
+    /// Appends one surface word and its stem.
     fn emit(&mut self, word: &str) {
         if word.is_empty() {
             return;
+        }
+        if !is_stopword(word) {
+            self.content.push(self.word_ends.len() as u32);
         }
         self.words.push_str(word);
         self.word_ends.push(self.words.len() as u32);
         if is_negation(word) {
             self.negated = true;
-        }
-        if is_stopword(word) {
-            return;
         }
         stem_into(word, &mut self.stem_buf, &mut self.stems);
         self.stem_ends.push(self.stems.len() as u32);
@@ -279,8 +285,18 @@ impl ParsedQuery {
         }
     }
 
-    /// The stems of the non-stopword words, in order. Negations are kept as `not`, `no`, ...
-    pub fn stems(&self) -> Tokens<'_> {
+    /// The stems of the non-stopword words, in order: the query's content terms. Negations are
+    /// kept as `not`, `no`, ...
+    pub fn stems(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.content
+            .iter()
+            .map(|&i| token(&self.stems, &self.stem_ends, i as usize).unwrap_or(""))
+    }
+
+    /// The stem of every surface word, stopwords included, aligned with [`ParsedQuery::words`].
+    /// The learned model reads these: function words such as *what*, *my* or *to* separate
+    /// intents that share their content words, so the model gets them and learns their weight.
+    pub fn all_stems(&self) -> Tokens<'_> {
         Tokens {
             text: &self.stems,
             ends: &self.stem_ends,
@@ -288,12 +304,17 @@ impl ParsedQuery {
         }
     }
 
+    /// Whether the `i`-th word is a stopword (false when out of range).
+    pub fn is_stopword_at(&self, i: usize) -> bool {
+        i < self.word_ends.len() && self.content.binary_search(&(i as u32)).is_err()
+    }
+
     /// The `i`-th surface word.
     pub fn word(&self, i: usize) -> Option<&str> {
         token(&self.words, &self.word_ends, i)
     }
 
-    /// The `i`-th stem.
+    /// The stem of the `i`-th surface word (stopwords included).
     pub fn stem(&self, i: usize) -> Option<&str> {
         token(&self.stems, &self.stem_ends, i)
     }
@@ -303,9 +324,9 @@ impl ParsedQuery {
         self.word_ends.len()
     }
 
-    /// Number of stems.
+    /// Number of content stems (the length of [`ParsedQuery::stems`]).
     pub fn num_stems(&self) -> usize {
-        self.stem_ends.len()
+        self.content.len()
     }
 
     /// Whether nothing has been parsed (or the last parse failed).
@@ -328,6 +349,7 @@ impl PartialEq for ParsedQuery {
             && self.word_ends == other.word_ends
             && self.stems == other.stems
             && self.stem_ends == other.stem_ends
+            && self.content == other.content
             && self.negated == other.negated
     }
 }
@@ -871,7 +893,12 @@ mod tests {
         assert_eq!(q.num_words(), 5);
         assert_eq!(q.word(2), Some("flight"));
         assert_eq!(q.stem(0), Some("book"));
-        assert_eq!(q.stem(2), Some("pari"));
+        assert_eq!(q.stem(4), Some("pari"));
+        assert_eq!(
+            q.all_stems().collect::<Vec<_>>(),
+            ["book", "a", "flight", "to", "pari"]
+        );
+        assert!(q.is_stopword_at(1) && !q.is_stopword_at(0) && !q.is_stopword_at(9));
         assert_eq!(q.stems().len(), q.num_stems());
     }
 

@@ -117,6 +117,8 @@ mod tests {
             expansion: Range32::default(),
             depth,
             frequency: 1.0,
+            content_tokens: 0,
+            reserved: 0,
         }
     }
 

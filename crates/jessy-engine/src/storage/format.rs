@@ -242,6 +242,11 @@ pub struct LayerRecord {
     pub depth: u32,
     /// Frequency in Hz.
     pub frequency: f32,
+    /// Estimated tokens of `content`, counted once at build time so assembling a context under
+    /// a budget does not rescan every layer's text on every query.
+    pub content_tokens: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
 }
 
 /// A weighted term (keyword or learned term).

@@ -188,6 +188,8 @@ pub fn encode(data: &SnapshotData<'_>, generation: u64) -> Vec<u8> {
             expansion: range(expansion_start, l.expansion.len()),
             depth: l.depth,
             frequency: l.frequency,
+            content_tokens: crate::context::estimate_tokens(l.content.trim()),
+            reserved: 0,
         });
     }
     let out_of_scope: Vec<StrRef> = data.out_of_scope.iter().map(|e| strings.add(e)).collect();
