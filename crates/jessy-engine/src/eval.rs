@@ -43,6 +43,8 @@ pub struct EvalReport {
     pub oos_precision: f64,
     /// Lines whose query the parser rejected (counted as no_match).
     pub rejected: usize,
+    /// Mean convergence iterations per query.
+    pub mean_iterations: f64,
     /// Median latency per query (µs).
     pub p50_us: f64,
     /// 99th percentile latency per query (µs).
@@ -88,6 +90,7 @@ pub fn evaluate_with(
 ) -> EvalReport {
     let options = *options;
     let mut latencies = Vec::with_capacity(examples.len());
+    let mut iterations = 0usize;
     let (mut in_scope, mut correct, mut top3, mut dim_correct) = (0, 0, 0, 0);
     let (mut oos, mut oos_rejected, mut no_match_answers, mut rejected) = (0, 0, 0, 0);
     for (i, ex) in examples.iter().enumerate() {
@@ -100,7 +103,10 @@ pub fn evaluate_with(
             .map(|l| (ex.dimension.as_deref().unwrap_or(""), l));
         let (matched, top_dim, top_layer, ranked) = match &result {
             Ok(r) => (
-                r.outcome == Outcome::Matched,
+                {
+                    iterations += r.convergence.iterations as usize;
+                    r.outcome == Outcome::Matched
+                },
                 r.dimensions.first().map(|d| d.id.clone()),
                 r.dimensions
                     .first()
@@ -163,6 +169,7 @@ pub fn evaluate_with(
         oos_recall: ratio(oos_rejected, oos),
         oos_precision: ratio(oos_rejected, no_match_answers),
         rejected,
+        mean_iterations: ratio(iterations, examples.len()),
         p50_us: percentile(&latencies, 50.0),
         p99_us: percentile(&latencies, 99.0),
     }
