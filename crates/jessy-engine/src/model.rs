@@ -344,7 +344,12 @@ fn train_centroids(
     }
     let mut postings: Vec<Vec<(u32, f32)>> = vec![Vec::new(); keys.len()];
     for (c, centroid) in centroids.iter().enumerate() {
-        let norm = centroid.values().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
+        let norm = centroid
+            .values()
+            .map(|x| x * x)
+            .sum::<f32>()
+            .sqrt()
+            .max(1e-9);
         for (&r, &x) in centroid {
             postings[r as usize].push((c as u32, CENTROID_SCALE * x / norm));
         }
@@ -360,7 +365,15 @@ fn train_centroids(
         }
         rows.push(post_class.len() as u32);
     }
-    OwnedModel { num_classes, keys, idf, rows, post_class, post_weight, bias: vec![0.0; classes] }
+    OwnedModel {
+        num_classes,
+        keys,
+        idf,
+        rows,
+        post_class,
+        post_weight,
+        bias: vec![0.0; classes],
+    }
 }
 
 /// In-place softmax.
@@ -433,7 +446,10 @@ fn row(m: &ModelArrays<'_>, key: u64) -> Option<u32> {
             (lo, hi)
         }
     };
-    keys[lo..hi].binary_search(&key).ok().map(|r| (lo + r) as u32)
+    keys[lo..hi]
+        .binary_search(&key)
+        .ok()
+        .map(|r| (lo + r) as u32)
 }
 
 /// Appends the query's known features `(row, tf·idf)` to `out` (not normalized: see [`finish`]).
@@ -576,7 +592,9 @@ mod tests {
 
     #[test]
     fn interpolated_lookup_finds_every_key_and_no_other() {
-        let mut keys: Vec<u64> = (0..5000u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i << 7)).collect();
+        let mut keys: Vec<u64> = (0..5000u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i << 7))
+            .collect();
         keys.extend([0, 1, u64::MAX - 1, u64::MAX]);
         keys.sort_unstable();
         keys.dedup();
