@@ -586,42 +586,6 @@ pub fn calibrate(m: &ModelArrays<'_>, val: &[(&str, Option<u32>)]) -> f32 {
     best.1
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn interpolated_lookup_finds_every_key_and_no_other() {
-        let mut keys: Vec<u64> = (0..5000u64)
-            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i << 7))
-            .collect();
-        keys.extend([0, 1, u64::MAX - 1, u64::MAX]);
-        keys.sort_unstable();
-        keys.dedup();
-        let rows = vec![0u32; keys.len() + 1];
-        let idf = vec![1.0; keys.len()];
-        let m = ModelArrays {
-            num_classes: 0,
-            keys: &keys,
-            idf: &idf,
-            rows: &rows,
-            post_class: &[],
-            post_weight: &[],
-            bias: &[],
-            feature_params: [0; 8],
-            model_params: [0.0; 8],
-            threshold: 0.0,
-            calibrated: false,
-        };
-        for (i, &k) in keys.iter().enumerate() {
-            assert_eq!(row(&m, k), Some(i as u32), "key {k}");
-            if k > 0 && !keys.contains(&(k - 1)) {
-                assert_eq!(row(&m, k - 1), None);
-            }
-        }
-    }
-}
-
 /// Checks the model arrays' internal invariants, so a corrupt snapshot is refused at open.
 pub fn validate_arrays(m: &ModelArrays<'_>) -> Result<(), String> {
     let n = m.keys.len();
@@ -659,4 +623,40 @@ pub fn validate_arrays(m: &ModelArrays<'_>) -> Result<(), String> {
         return Err("non-finite weight".into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolated_lookup_finds_every_key_and_no_other() {
+        let mut keys: Vec<u64> = (0..5000u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i << 7))
+            .collect();
+        keys.extend([0, 1, u64::MAX - 1, u64::MAX]);
+        keys.sort_unstable();
+        keys.dedup();
+        let rows = vec![0u32; keys.len() + 1];
+        let idf = vec![1.0; keys.len()];
+        let m = ModelArrays {
+            num_classes: 0,
+            keys: &keys,
+            idf: &idf,
+            rows: &rows,
+            post_class: &[],
+            post_weight: &[],
+            bias: &[],
+            feature_params: [0; 8],
+            model_params: [0.0; 8],
+            threshold: 0.0,
+            calibrated: false,
+        };
+        for (i, &k) in keys.iter().enumerate() {
+            assert_eq!(row(&m, k), Some(i as u32), "key {k}");
+            if k > 0 && !keys.contains(&(k - 1)) {
+                assert_eq!(row(&m, k - 1), None);
+            }
+        }
+    }
 }
