@@ -26,6 +26,7 @@ pub mod dataset;
 pub mod eval;
 pub mod import;
 pub mod interference;
+pub mod learn;
 pub mod model;
 pub mod navigation;
 pub mod parser;

@@ -133,54 +133,21 @@ fn a_written_layer_is_routable_by_the_next_query_and_survives_reopen() {
     );
 }
 
-/// The first `per_layer` lines of each layer of a CLINC150 file, plus `oos` out-of-scope lines.
-fn clinc_slice(file: &str, layers: usize, per_layer: usize, oos: usize, out: &Path) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/datasets/clinc150")
-        .join(file);
-    let examples =
-        dataset::read_jsonl(&path).expect("CLINC150 data set in ../shared/datasets/clinc150");
-    let mut kept_layers: Vec<String> = Vec::new();
-    let mut counts = std::collections::HashMap::new();
-    let mut oos_kept = 0;
-    let mut lines = Vec::new();
-    for ex in examples {
-        match &ex.layer {
-            Some(layer) => {
-                if !kept_layers.contains(layer) {
-                    if kept_layers.len() == layers {
-                        continue;
-                    }
-                    kept_layers.push(layer.clone());
-                }
-                let n = counts.entry(layer.clone()).or_insert(0);
-                if *n < per_layer {
-                    *n += 1;
-                    lines.push(serde_json::json!({"text": ex.text, "dimension": ex.dimension, "layer": layer}));
-                }
-            }
-            None if oos_kept < oos => {
-                oos_kept += 1;
-                lines.push(serde_json::json!({"text": ex.text, "dimension": null, "layer": null}));
-            }
-            None => {}
-        }
-    }
-    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    std::fs::write(out, text).unwrap();
+/// The vendored CLINC150 slice (`tests/data/clinc150-slice`, see its README).
+fn clinc_slice(file: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/clinc150-slice")
+        .join(file)
 }
 
 #[test]
 fn import_build_eval_on_a_clinc150_slice() {
     let tmp = tempfile::tempdir().unwrap();
     let (train, val, test) = (
-        tmp.path().join("train.jsonl"),
-        tmp.path().join("val.jsonl"),
-        tmp.path().join("test.jsonl"),
+        clinc_slice("train.jsonl"),
+        clinc_slice("val.jsonl"),
+        clinc_slice("test.jsonl"),
     );
-    clinc_slice("train.jsonl", 150, 20, 60, &train);
-    clinc_slice("val.jsonl", 150, 5, 60, &val);
-    clinc_slice("test.jsonl", 150, 5, 100, &test);
     let src = tmp.path().join("src");
     let snap = tmp.path().join("snap");
     let source = import::import_file(&train, &src).unwrap();

@@ -1,0 +1,210 @@
+//! Choosing the no-match decision on held-out labeled queries.
+//!
+//! A query gets no match when its best class is not confident enough, or (optionally) when the
+//! out-of-scope output beats every class. The threshold is chosen on a validation file, never
+//! on the training examples (whose scores are optimistic) and never on test data.
+
+use super::{confidence, ModelView};
+use crate::parser::ParsedQuery;
+
+/// The no-match rule. A small plain struct, stored with the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calibration {
+    /// No match when the best class's confidence is below this.
+    pub threshold: f32,
+    /// No match when the out-of-scope output's confidence is above the best class's (only
+    /// meaningful for models with an out-of-scope output).
+    pub out_of_scope_rejects: bool,
+}
+
+impl Calibration {
+    /// The rule for registries built without a validation file: no match below 0.5, and when
+    /// the out-of-scope output wins.
+    ///
+    /// 0.5 is where each one-vs-rest classifier itself switches from "not this class" to "this
+    /// class" (logit 0): below it, even the best class's own classifier votes against it, so
+    /// answering with it would contradict the model. It is stricter than a calibrated
+    /// threshold usually is (on CLINC150 validation picks ~0.37), trading in-scope answers for
+    /// fewer wrong answers, the safer error when nothing has been measured.
+    pub fn default_uncalibrated() -> Self {
+        Self {
+            threshold: 0.5,
+            out_of_scope_rejects: true,
+        }
+    }
+
+    /// Whether a query whose best class has confidence `top` (and whose out-of-scope output, if
+    /// any, has confidence `oos`) gets that class rather than no match.
+    pub fn accepts(&self, top: f32, oos: Option<f32>) -> bool {
+        top >= self.threshold && !(self.out_of_scope_rejects && oos.is_some_and(|o| o > top))
+    }
+}
+
+/// What to maximize when choosing the rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Criterion {
+    /// Accuracy over all validation lines, each line counting once (no match is the right
+    /// answer for an out-of-scope line, a wrong one for an in-scope line): the expected
+    /// accuracy on traffic that looks like the validation file.
+    Accuracy,
+    /// Mean of in-scope accuracy and out-of-scope recall: as if in-scope and out-of-scope
+    /// queries were equally frequent.
+    Balanced,
+}
+
+/// The model's top answer for one query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TopScore {
+    /// Best in-scope class, `None` when the text has no words.
+    pub class: Option<u32>,
+    /// Its confidence (0 when none).
+    pub confidence: f32,
+    /// Confidence of the out-of-scope output, if the model has one.
+    pub out_of_scope: Option<f32>,
+}
+
+/// Scores `text` and returns its best class, reusing the caller's buffers.
+pub fn top_score(
+    view: &ModelView<'_>,
+    text: &str,
+    q: &mut ParsedQuery,
+    feats: &mut Vec<(u32, f32)>,
+    logits: &mut Vec<f32>,
+) -> TopScore {
+    if q.parse_into(text).is_err() {
+        return TopScore {
+            class: None,
+            confidence: 0.0,
+            out_of_scope: None,
+        };
+    }
+    view.featurize_into(q, feats);
+    view.score_into(feats, logits);
+    let n = view.num_classes as usize;
+    let best = logits[..n.min(logits.len())].iter().enumerate().fold(
+        None,
+        |b: Option<(usize, f32)>, (i, &l)| match b {
+            Some((_, bl)) if bl >= l => b,
+            _ => Some((i, l)),
+        },
+    );
+    TopScore {
+        class: best.map(|b| b.0 as u32),
+        confidence: best.map_or(0.0, |b| confidence(b.1)),
+        out_of_scope: logits
+            .get(n)
+            .filter(|_| view.has_out_of_scope_class())
+            .map(|&l| confidence(l)),
+    }
+}
+
+/// Chooses the no-match rule on labeled validation lines (`None` = out of scope) with the
+/// default criterion, [`Criterion::Accuracy`].
+///
+/// Why accuracy over the lines as given: it is the only criterion that needs no assumption
+/// beyond "validation looks like traffic", and it degrades gracefully: with few out-of-scope
+/// lines it keeps the threshold low (rejecting costs in-scope answers that are usually right),
+/// with many it raises it. The balanced criterion, measured on CLINC150, rejected so eagerly
+/// (~88% out-of-scope recall) that in-scope accuracy fell by 7 points.
+pub fn calibrate(view: &ModelView<'_>, val: &[(&str, Option<u32>)]) -> Calibration {
+    calibrate_with(view, val, Criterion::Accuracy)
+}
+
+/// [`calibrate`] with an explicit criterion. With no validation line at all, or a view that
+/// fails validation, returns [`Calibration::default_uncalibrated`].
+pub fn calibrate_with(
+    view: &ModelView<'_>,
+    val: &[(&str, Option<u32>)],
+    criterion: Criterion,
+) -> Calibration {
+    if val.is_empty() || view.validate().is_err() {
+        return Calibration::default_uncalibrated();
+    }
+    let (mut q, mut feats, mut logits) = (ParsedQuery::new(), Vec::new(), Vec::new());
+    let scored: Vec<(TopScore, Option<u32>)> = val
+        .iter()
+        .map(|&(text, label)| {
+            (
+                top_score(view, text, &mut q, &mut feats, &mut logits),
+                label,
+            )
+        })
+        .collect();
+    let n_in = scored.iter().filter(|s| s.1.is_some()).count() as f64;
+    let n_out = scored.len() as f64 - n_in;
+    let modes: &[bool] = if view.has_out_of_scope_class() {
+        &[true, false]
+    } else {
+        &[false]
+    };
+    let mut best: Option<(f64, Calibration)> = None;
+    for &oos_rejects in modes {
+        // Lines that can be accepted at all, sorted by confidence; a threshold between two
+        // consecutive confidences accepts the suffix.
+        let mut acc: Vec<(f32, bool, bool)> = Vec::new(); // (confidence, in-scope correct, is oos)
+        let mut always_rejected_oos = 0usize;
+        for (s, label) in &scored {
+            let blocked = s.class.is_none()
+                || (oos_rejects && s.out_of_scope.is_some_and(|o| o > s.confidence));
+            if blocked {
+                always_rejected_oos += usize::from(label.is_none());
+                continue;
+            }
+            acc.push((
+                s.confidence,
+                label.is_some() && *label == s.class,
+                label.is_none(),
+            ));
+        }
+        acc.sort_by(|a, b| a.0.total_cmp(&b.0));
+        // Start with everything accepted (threshold 0), then raise it past each distinct value.
+        let mut correct: usize = acc.iter().filter(|a| a.1).count();
+        let mut rejected_oos = always_rejected_oos;
+        let mut k = 0;
+        loop {
+            let threshold = match k {
+                0 => 0.0,
+                _ if k == acc.len() => (acc[k - 1].0 + 1.0) / 2.0,
+                _ => (acc[k - 1].0 + acc[k].0) / 2.0,
+            };
+            let in_acc = if n_in > 0.0 {
+                correct as f64 / n_in
+            } else {
+                1.0
+            };
+            let oos_rec = if n_out > 0.0 {
+                rejected_oos as f64 / n_out
+            } else {
+                1.0
+            };
+            let value = match criterion {
+                Criterion::Accuracy => (correct + rejected_oos) as f64 / (n_in + n_out),
+                Criterion::Balanced if n_out == 0.0 => in_acc,
+                Criterion::Balanced if n_in == 0.0 => oos_rec,
+                Criterion::Balanced => (in_acc + oos_rec) / 2.0,
+            };
+            // Strictly better only: among equals, the lower threshold (and the first mode)
+            // wins, rejecting no more than the data justifies.
+            if best.as_ref().is_none_or(|b| value > b.0) {
+                best = Some((
+                    value,
+                    Calibration {
+                        threshold,
+                        out_of_scope_rejects: oos_rejects,
+                    },
+                ));
+            }
+            if k == acc.len() {
+                break;
+            }
+            // Raise the threshold past the group of equal confidences at k.
+            let v = acc[k].0;
+            while k < acc.len() && acc[k].0 == v {
+                correct -= usize::from(acc[k].1);
+                rejected_oos += usize::from(acc[k].2);
+                k += 1;
+            }
+        }
+    }
+    best.map_or_else(Calibration::default_uncalibrated, |b| b.1)
+}
