@@ -361,7 +361,7 @@ fn verifies(w: &mut JessyWorld) {
 async fn services(w: &mut JessyWorld, rate: u32, burst: u32) {
     let dir = tempfile::tempdir().unwrap();
     let registry = dir.path().join("registry");
-    let core_config = jessy_core::Config::try_parse_from_args(&registry);
+    let core_config = core_config(&registry);
     let engine = {
         let registry = registry.clone();
         tokio::task::spawn_blocking(move || jessy_core::load_engine(&registry))
@@ -516,21 +516,16 @@ fn health_lists(w: &mut JessyWorld, n: usize) {
     assert_eq!(upstreams.len(), n, "{body}");
 }
 
-trait CoreConfigExt {
-    fn try_parse_from_args(registry: &Path) -> jessy_core::Config;
-}
-
-impl CoreConfigExt for jessy_core::Config {
-    fn try_parse_from_args(registry: &Path) -> jessy_core::Config {
-        <jessy_core::Config as clap::Parser>::try_parse_from([
-            "jessy-core".to_string(),
-            "--addr".into(),
-            "127.0.0.1:0".into(),
-            "--registry".into(),
-            registry.display().to_string(),
-        ])
-        .unwrap()
-    }
+/// jessy-core's configuration for an ephemeral port and the given snapshot directory.
+fn core_config(registry: &Path) -> jessy_core::Config {
+    <jessy_core::Config as clap::Parser>::try_parse_from([
+        "jessy-core".to_string(),
+        "--addr".into(),
+        "127.0.0.1:0".into(),
+        "--registry".into(),
+        registry.display().to_string(),
+    ])
+    .unwrap()
 }
 
 #[tokio::main]

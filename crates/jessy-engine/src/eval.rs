@@ -101,12 +101,12 @@ pub fn evaluate_with(
             .layer
             .as_deref()
             .map(|l| (ex.dimension.as_deref().unwrap_or(""), l));
+        if let Ok(r) = &result {
+            iterations += r.convergence.iterations as usize;
+        }
         let (matched, top_dim, top_layer, ranked) = match &result {
             Ok(r) => (
-                {
-                    iterations += r.convergence.iterations as usize;
-                    r.outcome == Outcome::Matched
-                },
+                r.outcome == Outcome::Matched,
                 r.dimensions.first().map(|d| d.id.clone()),
                 r.dimensions
                     .first()

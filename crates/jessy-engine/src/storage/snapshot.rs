@@ -395,21 +395,6 @@ fn validate_records(region: &Region, sections: &Sections) -> Result<RegistryMeta
             return Err(structure(format!("{what}: expansion range out of range")));
         }
     }
-    for (i, child) in layers.iter().enumerate() {
-        if child.parent != NO_PARENT
-            && layers[child.parent as usize]
-                .children
-                .as_range()
-                .contains(&i)
-        {
-            continue;
-        }
-        if child.parent != NO_PARENT {
-            return Err(structure(format!(
-                "layer {i}: missing from its parent's children"
-            )));
-        }
-    }
     for (i, t) in terms.iter().enumerate() {
         check_str(&t.term, &format!("term {i}"))?;
         if !t.weight.is_finite() {
