@@ -74,7 +74,7 @@ fn write_big_snapshot(dir: &Path) {
             post_class: &[],
             post_weight: &[],
             bias: &bias,
-            feature_params: [0; 8],
+            feature_params: jessy_engine::learn::FeatureConfig::default().to_params(),
             model_params: [0.0; 8],
             threshold: 0.5,
             calibrated: false,

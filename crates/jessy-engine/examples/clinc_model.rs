@@ -69,7 +69,7 @@ fn evaluate(view: &ModelView<'_>, cal: &Calibration, lines: &[(&str, Option<u32>
     let (mut n_in, mut n_out, mut correct, mut raw, mut rejected) = (0, 0, 0, 0, 0);
     for &(text, label) in lines {
         let s = top_score(view, text, &mut q, &mut feats, &mut logits);
-        let accepted = s.class.is_some() && cal.accepts(s.confidence, s.out_of_scope);
+        let accepted = s.class.is_some() && cal.accepts(s.decision);
         match label {
             Some(l) => {
                 n_in += 1;
@@ -105,6 +105,7 @@ fn main() {
     let mut criterion = Criterion::Accuracy;
     let mut sweep: Vec<f32> = Vec::new();
     let mut dump: Option<PathBuf> = None;
+    let mut with_val = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
@@ -135,6 +136,7 @@ fn main() {
                 config.features.char_min = lo.parse().expect("--chars");
                 config.features.char_max = hi.parse().expect("--chars");
             }
+            "--train-with-val" => with_val = true,
             "--dump" => dump = Some(PathBuf::from(val())),
             "--sweep" => {
                 sweep = val()
@@ -173,8 +175,10 @@ fn main() {
         labeled(&val_lines),
         labeled(&test_lines),
     );
+    let extra: &[(String, Option<u32>)] = if with_val { &val_set } else { &[] };
     let examples: Vec<Example<'_>> = train_set
         .iter()
+        .chain(extra)
         .map(|(t, l)| Example {
             text: t,
             label: *l,

@@ -61,6 +61,9 @@ pub enum BuildError {
         /// What is wrong.
         message: String,
     },
+    /// The routing model could not be trained.
+    #[error("training the routing model: {0}")]
+    Train(#[from] model::TrainError),
     /// Publishing failed.
     #[error(transparent)]
     Publish(#[from] PublishError),
@@ -72,7 +75,7 @@ pub enum BuildError {
 /// A calibrated decision threshold carried from one generation to the next.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Calibration {
-    /// No-match threshold on the best layer's confidence.
+    /// No-match threshold on the decision value (see [`model::decision`]).
     pub threshold: f32,
     /// Whether it came from a validation file.
     pub calibrated: bool,
@@ -86,7 +89,7 @@ pub struct BuildOptions {
     /// Reuse this calibration (writes to a live registry, where no validation file exists).
     pub keep_calibration: Option<Calibration>,
     /// Model training settings.
-    pub train: model::TrainParams,
+    pub train: model::TrainConfig,
 }
 
 impl BuildOptions {
@@ -273,7 +276,7 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
             weight: 1.0,
         });
     }
-    let model = model::train_with(&examples, order.len() as u32, &options.train);
+    let model = model::train_with(&examples, order.len() as u32, &options.train)?;
 
     let calibration = match (&options.calibrate, options.keep_calibration) {
         (Some((path, val)), _) => {
@@ -303,15 +306,13 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
                 labeled.push((ex.text.as_str(), label));
             }
             Calibration {
-                threshold: model::calibrate(&model.arrays(0.0, false), &labeled),
+                threshold: model::calibrate(&model, &labeled),
                 calibrated: true,
             }
         }
         (None, Some(kept)) => kept,
         (None, None) => Calibration {
-            threshold: model::uncalibrated_threshold(
-                order.len() + usize::from(!source.out_of_scope.is_empty()),
-            ),
+            threshold: model::uncalibrated_threshold(),
             calibrated: false,
         },
     };

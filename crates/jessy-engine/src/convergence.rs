@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use crate::interference::{interfere, FrequencyState};
 use crate::model;
-use crate::navigation::{navigate, score, ScanStrategy};
+use crate::navigation::{navigate, score, DimensionState, ScanStrategy};
 use crate::pool::{Candidate, IterationRecord, Scratch, MAX_CANDIDATES};
 use crate::storage::format::LayerRecord;
 use crate::storage::Snapshot;
@@ -33,9 +33,15 @@ pub const RETURN_TO_SOURCE_ABOVE: usize = 6;
 /// clear decision.
 pub const EXPANSION_WEIGHT: f32 = 0.1;
 /// A secondary dimension is active when its amplitude reaches this share of the strongest
-/// one's (and the registry's threshold). Multi-label routing: "an anxious message about an exam
+/// one's and [`SECONDARY_FLOOR`]. Multi-label routing: "an anxious message about an exam
 /// tomorrow" activates both emotion and temporal.
 pub const SECONDARY_SHARE: f32 = 0.3;
+/// Least amplitude of a secondary dimension: 0.5 is where a layer's own one-vs-rest classifier
+/// says "this layer applies". Below it, a layer is only the least unlikely of the rest.
+pub const SECONDARY_FLOOR: f32 = 0.5;
+/// Dimensions within this share of [`SECONDARY_FLOOR`] enter interference as candidates, since
+/// reinforcement by an agreeing dimension can lift them over the floor.
+const CANDIDATE_SHARE: f32 = 0.8;
 /// Associations followed per query word.
 const ASSOCIATIONS_PER_TERM: usize = 3;
 
@@ -44,7 +50,8 @@ const ASSOCIATIONS_PER_TERM: usize = 3;
 pub enum NoMatchReason {
     /// No query feature is known to the registry.
     UnknownTerms,
-    /// The best layer's confidence is below the calibrated threshold.
+    /// The query's decision value (best layer against the out-of-scope output) is below the
+    /// calibrated threshold.
     BelowThreshold,
     /// The out-of-scope class is more likely than any layer.
     OutOfScope,
@@ -55,7 +62,10 @@ pub enum NoMatchReason {
 pub struct Routing {
     /// `None` when matched.
     pub no_match: Option<NoMatchReason>,
-    /// Best layer confidence on iteration 1 (the calibrated quantity).
+    /// The no-match decision value on iteration 1 (the calibrated quantity, see
+    /// [`model::decision`]).
+    pub decision: f32,
+    /// Best layer confidence on iteration 1.
     pub top_confidence: f32,
     /// Iterations run.
     pub iterations: u32,
@@ -93,6 +103,7 @@ pub fn route(
 
     let mut routing = Routing {
         no_match: None,
+        decision: 0.0,
         top_confidence: 0.0,
         iterations: 0,
         converged: false,
@@ -109,6 +120,8 @@ pub fn route(
         routing.no_match = Some(NoMatchReason::UnknownTerms);
     }
 
+    // The primary dimension and its layer path, as iteration 1 decided them.
+    let mut primary: Option<DimensionState> = None;
     for iteration in 1..=max_iterations {
         let t = Instant::now();
         scratch.features.clear();
@@ -120,7 +133,20 @@ pub fn route(
         let t_expand = t.elapsed();
 
         score(&m, dims, &scratch.features, strategy, &mut scratch.logits);
-        model::probabilities(&m, &mut scratch.logits);
+        if iteration == 1 && routing.no_match.is_none() {
+            // The no-match decision is taken once, on the query's own features, exactly as
+            // calibration measured it.
+            let (_, decision) = model::decision(&m, &scratch.logits);
+            routing.decision = decision;
+            if decision < threshold {
+                routing.no_match = Some(if model::out_of_scope_wins(&m, &scratch.logits) {
+                    NoMatchReason::OutOfScope
+                } else {
+                    NoMatchReason::BelowThreshold
+                });
+            }
+        }
+        model::probabilities(&mut scratch.logits);
         scratch.confidence.clear();
         scratch
             .confidence
@@ -132,23 +158,24 @@ pub fn route(
             &mut scratch.reach,
             &mut scratch.dimensions,
         );
+        if let Some(p) = primary {
+            // Refinement informs the secondary dimensions; the answer stays the calibrated one.
+            if let Some(d) = scratch.dimensions.iter_mut().find(|d| d.dimension == p.dimension) {
+                d.path = p.path;
+                d.path_len = p.path_len;
+            }
+        }
         let t_scan = t.elapsed();
 
         if iteration == 1 {
-            let top = scratch.confidence.iter().copied().fold(0.0f32, f32::max);
-            routing.top_confidence = top;
-            let oos = scratch.logits.get(n_layers).copied();
-            if routing.no_match.is_none() {
-                if oos.is_some_and(|o| o > top) {
-                    routing.no_match = Some(NoMatchReason::OutOfScope);
-                } else if top < threshold {
-                    routing.no_match = Some(NoMatchReason::BelowThreshold);
-                }
-            }
+            routing.top_confidence = scratch.confidence.iter().copied().fold(0.0f32, f32::max);
         }
 
-        select(scratch, layers, threshold, &mut routing);
+        select(scratch, layers, primary.map(|p| p.dimension), &mut routing);
         let t_interfere = t.elapsed();
+        if iteration == 1 {
+            primary = scratch.candidates.first().map(|c| c.state);
+        }
 
         let similarity = record_iteration(scratch);
         routing.iterations = iteration;
@@ -172,7 +199,15 @@ pub fn route(
 }
 
 /// Interference over the strongest dimensions, then the active set (with return to source).
-fn select(scratch: &mut Scratch, layers: &[LayerRecord], threshold: f32, routing: &mut Routing) {
+///
+/// `pinned` is the primary dimension decided on iteration 1: it is always a candidate and
+/// always first.
+fn select(
+    scratch: &mut Scratch,
+    layers: &[LayerRecord],
+    pinned: Option<u32>,
+    routing: &mut Routing,
+) {
     let Scratch {
         dimensions,
         candidates,
@@ -187,17 +222,29 @@ fn select(scratch: &mut Scratch, layers: &[LayerRecord], threshold: f32, routing
         .map(|d| d.activation)
         .fold(0.0f32, f32::max);
     // Candidates: anything within reach of being active once interference has run.
-    let floor = (threshold * 0.5).max(best * SECONDARY_SHARE * 0.5);
+    // The best dimension is always a candidate: whether the query matches at all is the
+    // calibrated decision's call, not this floor's.
+    let floor = (SECONDARY_FLOOR * CANDIDATE_SHARE)
+        .max(best * SECONDARY_SHARE * CANDIDATE_SHARE)
+        .min(best);
     candidates.extend(
         dimensions
             .iter()
-            .filter(|d| d.activation >= floor && d.activation > 0.0)
+            .filter(|d| {
+                Some(d.dimension) == pinned || (d.activation >= floor && d.activation > 0.0)
+            })
             .map(|&state| Candidate {
                 state,
                 amplitude: state.activation,
             }),
     );
     candidates.sort_by(|a, b| b.state.activation.total_cmp(&a.state.activation));
+    if let Some(i) = candidates
+        .iter()
+        .position(|c| Some(c.state.dimension) == pinned)
+    {
+        candidates[..=i].rotate_right(1);
+    }
     candidates.truncate(MAX_CANDIDATES);
 
     states.clear();
@@ -216,11 +263,16 @@ fn select(scratch: &mut Scratch, layers: &[LayerRecord], threshold: f32, routing
     for (c, &a) in candidates.iter_mut().zip(&interference.amplitudes) {
         c.amplitude = a;
     }
-    candidates.sort_by(|a, b| b.amplitude.total_cmp(&a.amplitude));
-    let Some(top) = candidates.first().map(|c| c.amplitude) else {
+    // The strongest dimension before interference holds the model's best layer, the answer
+    // calibration measured: it stays first. Interference orders and filters the others, and
+    // can still lift one of them above it in amplitude (reported in the trace).
+    if let Some((_, rest)) = candidates.split_first_mut() {
+        rest.sort_by(|a, b| b.amplitude.total_cmp(&a.amplitude));
+    }
+    let Some(top) = candidates.iter().map(|c| c.amplitude).reduce(f32::max) else {
         return;
     };
-    let active_floor = threshold.max(top * SECONDARY_SHARE);
+    let active_floor = SECONDARY_FLOOR.max(top * SECONDARY_SHARE);
     let mut kept = 0;
     candidates.retain(|c| {
         kept += 1;

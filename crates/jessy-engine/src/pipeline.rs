@@ -236,8 +236,8 @@ fn reason_text(reason: NoMatchReason, routing: &Routing, threshold: f32) -> Stri
     match reason {
         NoMatchReason::UnknownTerms => "no word of the query is known to this registry".into(),
         NoMatchReason::BelowThreshold => format!(
-            "best layer confidence {:.3} is below the registry's threshold {:.3}",
-            routing.top_confidence, threshold
+            "decision value {:.3} (best layer against the out-of-scope output) is below the registry's threshold {:.3}",
+            routing.decision, threshold
         ),
         NoMatchReason::OutOfScope => {
             "the query is closer to the registry's out-of-scope examples than to any layer".into()

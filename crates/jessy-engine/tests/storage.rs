@@ -75,7 +75,7 @@ fn data(shape: &Shape, bias: &[f32]) -> SnapshotData<'static> {
             post_class: &[0],
             post_weight: &[0.5],
             bias: &bias[..n as usize],
-            feature_params: [0; 8],
+            feature_params: jessy_engine::learn::FeatureConfig::default().to_params(),
             model_params: [0.0; 8],
             threshold: 0.3,
             calibrated: false,

@@ -110,7 +110,7 @@ fn out_of_scope_region_is_rejected_after_calibration() {
         );
         for &(text, label) in &val {
             let s = top(&model, text);
-            let accepted = cal.accepts(s.confidence, s.out_of_scope);
+            let accepted = cal.accepts(s.decision);
             match label {
                 Some(l) => assert!(
                     accepted && s.class == Some(l),
@@ -123,7 +123,7 @@ fn out_of_scope_region_is_rejected_after_calibration() {
     // Unseen out-of-scope queries near the out-of-scope examples are rejected too.
     let cal = calibrate_with(&view, &val, Criterion::Accuracy);
     let s = top(&model, "tell me a joke about dogs");
-    assert!(!cal.accepts(s.confidence, s.out_of_scope), "{s:?} {cal:?}");
+    assert!(!cal.accepts(s.decision), "{s:?} {cal:?}");
 }
 
 #[test]
@@ -524,5 +524,5 @@ fn texts_without_words_are_skipped_in_training_and_score_as_no_match() {
     model.view().validate().unwrap();
     let s = top(&model, "...");
     assert_eq!(s.class, None);
-    assert!(!Calibration::default_uncalibrated().accepts(s.confidence, s.out_of_scope));
+    assert!(!Calibration::default_uncalibrated().accepts(s.decision));
 }

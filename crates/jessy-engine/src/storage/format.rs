@@ -22,7 +22,7 @@ pub const MANIFEST_MAGIC: [u8; 8] = *b"JESSYMAN";
 /// Magic bytes closing every file, right after its CRC.
 pub const FOOTER_MAGIC: [u8; 4] = *b"JEND";
 /// Format version written by this build; files of another version are refused.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Alignment of every section, so any record type can be viewed in place.
 pub const SECTION_ALIGN: usize = 8;
 /// Bytes of the footer: CRC32 (u32) + magic (4 bytes) + file length (u64).
