@@ -45,9 +45,13 @@ enum Command {
         /// Snapshot directory to publish into (created if missing).
         #[arg(long)]
         out: PathBuf,
-        /// Labeled JSONL validation file to calibrate the no-match threshold on.
+        /// Labeled JSONL validation file to calibrate the no-match threshold on. After the
+        /// threshold is chosen, the model is retrained with the validation lines added.
         #[arg(long)]
         calibrate: Option<PathBuf>,
+        /// With --calibrate: keep the model trained on the registry's examples alone.
+        #[arg(long, requires = "calibrate")]
+        no_refit: bool,
     },
     /// Check a snapshot directory: manifest, magic, version, CRC, every offset and length.
     Verify {
@@ -99,7 +103,8 @@ fn main() {
             source,
             out,
             calibrate,
-        } => commands::build(&source, &out, calibrate.as_deref()),
+            no_refit,
+        } => commands::build(&source, &out, calibrate.as_deref(), no_refit),
         Command::Verify { snapshot } => commands::verify(&snapshot),
         Command::Import { file, out } => commands::import(&file, &out),
         Command::Eval {

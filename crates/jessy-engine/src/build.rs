@@ -90,6 +90,15 @@ pub struct BuildOptions {
     pub keep_calibration: Option<Calibration>,
     /// Model training settings.
     pub train: model::TrainConfig,
+    /// Keep the model trained before calibration instead of retraining it on the training and
+    /// validation examples together once the threshold is chosen.
+    ///
+    /// By default a calibrated build trains twice: first on the registry's examples alone, to
+    /// choose the no-match threshold on validation lines the model has not seen (their scores
+    /// are then honest), then on the examples plus the validation lines, keeping that threshold.
+    /// The second model has more data; the threshold carries over because both models are fit
+    /// with the same loss, regularization and feature weighting, so their scores share a scale.
+    pub no_refit: bool,
 }
 
 impl BuildOptions {
@@ -276,7 +285,7 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
             weight: 1.0,
         });
     }
-    let model = model::train_with(&examples, order.len() as u32, &options.train)?;
+    let mut model = model::train_with(&examples, order.len() as u32, &options.train)?;
 
     let calibration = match (&options.calibrate, options.keep_calibration) {
         (Some((path, val)), _) => {
@@ -305,8 +314,18 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
                 };
                 labeled.push((ex.text.as_str(), label));
             }
+            let threshold = model::calibrate(&model, &labeled);
+            if !options.no_refit {
+                // The threshold is fixed; now the validation lines teach the model too.
+                examples.extend(labeled.iter().map(|&(text, label)| Example {
+                    text: text.to_string(),
+                    label,
+                    weight: 1.0,
+                }));
+                model = model::train_with(&examples, order.len() as u32, &options.train)?;
+            }
             Calibration {
-                threshold: model::calibrate(&model, &labeled),
+                threshold,
                 calibrated: true,
             }
         }

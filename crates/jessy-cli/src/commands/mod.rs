@@ -55,13 +55,19 @@ pub fn query(
 }
 
 /// `jessy build`.
-pub fn build(source: &Path, out: &Path, calibrate: Option<&Path>) -> anyhow::Result<()> {
+pub fn build(
+    source: &Path,
+    out: &Path,
+    calibrate: Option<&Path>,
+    no_refit: bool,
+) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let registry = RegistrySource::read_dir(source)?;
-    let options = match calibrate {
+    let mut options = match calibrate {
         Some(path) => BuildOptions::calibrate_on(path)?,
         None => BuildOptions::default(),
     };
+    options.no_refit = no_refit;
     let compiled = build::compile(&registry, &options)?;
     let generation = build::publish_compiled(&compiled, out)?;
     let snapshot = storage::open_current(out)?;
