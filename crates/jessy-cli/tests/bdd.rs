@@ -98,10 +98,18 @@ fn distinctive_registry(w: &mut JessyWorld, n: usize) {
                 parent: None,
                 frequency: 1.0,
                 keywords: vec![Keyword::Plain(words[d].into())],
-                examples: vec![
-                    format!("{} please", words[d]),
-                    format!("tell me about {}", words[d]),
-                ],
+                // Varied contexts, so that the word itself carries the layer's evidence.
+                examples: [
+                    "{} please",
+                    "tell me about {}",
+                    "what is {}",
+                    "show me {}",
+                    "i like {}",
+                    "{}",
+                ]
+                .iter()
+                .map(|t| t.replace("{}", words[d]))
+                .collect(),
                 content: format!("About {}.", words[d]),
             }],
         })

@@ -331,7 +331,7 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
         }
         (None, Some(kept)) => kept,
         (None, None) => Calibration {
-            threshold: model::uncalibrated_threshold(),
+            threshold: model::uncalibrated_threshold(!source.out_of_scope.is_empty()),
             calibrated: false,
         },
     };

@@ -165,7 +165,11 @@ pub fn route(
         );
         if let Some(p) = primary {
             // Refinement informs the secondary dimensions; the answer stays the calibrated one.
-            if let Some(d) = scratch.dimensions.iter_mut().find(|d| d.dimension == p.dimension) {
+            if let Some(d) = scratch
+                .dimensions
+                .iter_mut()
+                .find(|d| d.dimension == p.dimension)
+            {
                 d.path = p.path;
                 d.path_len = p.path_len;
             }

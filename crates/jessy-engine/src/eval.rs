@@ -76,7 +76,6 @@ pub fn evaluate(
 ) -> EvalReport {
     let options = QueryOptions {
         include_content: false,
-        max_iterations: std::env::var("JESSY_EVAL_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(9),
         ..QueryOptions::default()
     };
     evaluate_with(engine, examples, &options, progress)

@@ -14,10 +14,21 @@ use crate::storage::ModelArrays;
 
 pub use crate::learn::TrainConfig;
 
-/// No-match threshold of a registry built without a validation file: see
-/// [`learn::Calibration::default_uncalibrated`].
-pub fn uncalibrated_threshold() -> f32 {
-    learn::Calibration::default_uncalibrated().threshold
+/// No-match threshold of a registry built without a validation file.
+///
+/// With out-of-scope examples, the model has an out-of-scope output and the decision compares
+/// the best layer with it: 0.5, "the best layer beats out of scope" (see
+/// [`learn::Calibration::default_uncalibrated`]). Without them the reference is the best
+/// layer's own decision boundary, and a query that spreads its words over several layers
+/// gives each only partial evidence (a logit inside the negative margin); the threshold then
+/// accepts what the convergence processor accepts as a secondary dimension,
+/// [`crate::convergence::SECONDARY_FLOOR`], rather than demanding a full "yes".
+pub fn uncalibrated_threshold(has_out_of_scope_output: bool) -> f32 {
+    if has_out_of_scope_output {
+        learn::Calibration::default_uncalibrated().threshold
+    } else {
+        crate::convergence::SECONDARY_FLOOR
+    }
 }
 
 /// One training utterance.

@@ -2,7 +2,7 @@
 //!
 //! The learned model is a sparse inverted index: each feature row holds postings
 //! `(layer, weight)` sorted by layer. A layer's logit is its bias plus the weighted sum of the
-//! postings of the query's features; its confidence is the model's calibrated probability.
+//! postings of the query's features; its confidence is the logistic of that logit.
 //!
 //! Two strategies compute the same numbers:
 //! - **sequential**: one pass over each feature's postings into one logit array;
