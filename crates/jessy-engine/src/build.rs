@@ -75,7 +75,7 @@ pub enum BuildError {
 /// A calibrated decision threshold carried from one generation to the next.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Calibration {
-    /// No-match threshold on the decision value (see [`model::decision`]).
+    /// No-match threshold on the decision value (see [`crate::learn::calibrate::decision`]).
     pub threshold: f32,
     /// Whether it came from a validation file.
     pub calibrated: bool,
@@ -265,14 +265,14 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
         let layer = &source.dimensions[d].layers[l];
         for text in &layer.examples {
             examples.push(Example {
-                text: text.clone(),
+                text,
                 label: Some(class as u32),
                 weight: 1.0,
             });
         }
         for k in &layer.keywords {
             examples.push(Example {
-                text: k.term().to_string(),
+                text: k.term(),
                 label: Some(class as u32),
                 weight: KEYWORD_WEIGHT * k.weight(),
             });
@@ -280,7 +280,7 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
     }
     for text in &source.out_of_scope {
         examples.push(Example {
-            text: text.clone(),
+            text,
             label: None,
             weight: 1.0,
         });
@@ -318,7 +318,7 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
             if !options.no_refit {
                 // The threshold is fixed; now the validation lines teach the model too.
                 examples.extend(labeled.iter().map(|&(text, label)| Example {
-                    text: text.to_string(),
+                    text,
                     label,
                     weight: 1.0,
                 }));
@@ -364,7 +364,7 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
 
     let mut memory = AssociationMemory::new();
     for ex in examples.iter().filter(|e| e.label.is_some()) {
-        let terms = model::terms(&ex.text);
+        let terms = model::terms(ex.text);
         for (i, a) in terms.iter().enumerate() {
             for b in &terms[i + 1..] {
                 memory.observe(a, b);

@@ -16,6 +16,7 @@
 use std::time::Instant;
 
 use crate::interference::{interfere, FrequencyState};
+use crate::learn;
 use crate::model;
 use crate::navigation::{navigate, score, DimensionState, ScanStrategy};
 use crate::pool::{Candidate, IterationRecord, Scratch, MAX_CANDIDATES};
@@ -68,10 +69,8 @@ pub struct Routing {
     /// `None` when matched.
     pub no_match: Option<NoMatchReason>,
     /// The no-match decision value on iteration 1 (the calibrated quantity, see
-    /// [`model::decision`]).
+    /// [`learn::calibrate::decision`]).
     pub decision: f32,
-    /// Best layer confidence on iteration 1.
-    pub top_confidence: f32,
     /// Iterations run.
     pub iterations: u32,
     /// Whether the selection stabilized.
@@ -100,6 +99,7 @@ pub fn route(
     strategy: ScanStrategy,
 ) -> Routing {
     let m = snapshot.model();
+    let view = model::view(&m);
     let dims = snapshot.dimension_records();
     let layers = snapshot.layer_records();
     let n_layers = layers.len();
@@ -109,7 +109,6 @@ pub fn route(
     let mut routing = Routing {
         no_match: None,
         decision: 0.0,
-        top_confidence: 0.0,
         iterations: 0,
         converged: false,
         return_to_source: false,
@@ -120,7 +119,7 @@ pub fn route(
     };
     scratch.iterations.clear();
     scratch.base_features.clear();
-    model::featurize_query(&m, &scratch.parsed, &mut scratch.base_features);
+    view.featurize_into(&scratch.parsed, &mut scratch.base_features);
     if scratch.base_features.is_empty() {
         routing.no_match = Some(NoMatchReason::UnknownTerms);
     }
@@ -134,17 +133,23 @@ pub fn route(
         if iteration > 1 {
             expand(snapshot, scratch);
         }
-        model::finish(&mut scratch.features);
+        learn::finish(&mut scratch.features);
         let t_expand = t.elapsed();
 
-        score(&m, dims, &scratch.features, strategy, &mut scratch.logits);
+        score(
+            &view,
+            dims,
+            &scratch.features,
+            strategy,
+            &mut scratch.logits,
+        );
         if iteration == 1 && routing.no_match.is_none() {
             // The no-match decision is taken once, on the query's own features, exactly as
             // calibration measured it.
-            let (_, decision) = model::decision(&m, &scratch.logits);
-            routing.decision = decision;
-            if decision < threshold {
-                routing.no_match = Some(if model::out_of_scope_wins(&m, &scratch.logits) {
+            let decision = learn::calibrate::decision(&view, &scratch.logits);
+            routing.decision = decision.value;
+            if decision.value < threshold {
+                routing.no_match = Some(if decision.out_of_scope_wins {
                     NoMatchReason::OutOfScope
                 } else {
                     NoMatchReason::BelowThreshold
@@ -176,10 +181,6 @@ pub fn route(
         }
         let t_scan = t.elapsed();
 
-        if iteration == 1 {
-            routing.top_confidence = scratch.confidence.iter().copied().fold(0.0f32, f32::max);
-        }
-
         select(scratch, layers, primary.map(|p| p.dimension), &mut routing);
         let t_interfere = t.elapsed();
         if iteration == 1 {
@@ -199,8 +200,7 @@ pub fn route(
             // One dimension and no competitor within reach: the primary is fixed and there is
             // no secondary for refinement to weigh. Expansion adds a tenth of the query's own
             // evidence, seldom enough to lift a dimension from below the candidate floor over
-            // the secondary floor, and a refinement pass costs as much as the first scoring
-            // (on CLINC150: p50 65 µs with it, see the README for without).
+            // the secondary floor, and a refinement pass scores the whole query again.
             routing.converged = true;
             break;
         }

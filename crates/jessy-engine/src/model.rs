@@ -12,7 +12,7 @@ use crate::learn::{self, FeatureConfig, ModelView};
 use crate::parser::ParsedQuery;
 use crate::storage::ModelArrays;
 
-pub use crate::learn::TrainConfig;
+pub use crate::learn::{Example, TrainConfig};
 
 /// No-match threshold of a registry built without a validation file.
 ///
@@ -29,17 +29,6 @@ pub fn uncalibrated_threshold(has_out_of_scope_output: bool) -> f32 {
     } else {
         crate::convergence::SECONDARY_FLOOR
     }
-}
-
-/// One training utterance.
-#[derive(Debug, Clone)]
-pub struct Example {
-    /// The text.
-    pub text: String,
-    /// Its class (layer index), `None` for out of scope.
-    pub label: Option<u32>,
-    /// Relative weight.
-    pub weight: f32,
 }
 
 /// A trained model owning its arrays.
@@ -74,19 +63,11 @@ pub type TrainError = learn::TrainError;
 /// not ignored: they are negatives of every layer and the positives of an extra out-of-scope
 /// output, which the no-match decision compares the best layer against.
 pub fn train_with(
-    examples: &[Example],
+    examples: &[Example<'_>],
     num_classes: u32,
     config: &TrainConfig,
 ) -> Result<OwnedModel, TrainError> {
-    let borrowed: Vec<learn::Example<'_>> = examples
-        .iter()
-        .map(|e| learn::Example {
-            text: &e.text,
-            label: e.label,
-            weight: e.weight,
-        })
-        .collect();
-    learn::train(&borrowed, num_classes, config).map(OwnedModel)
+    learn::train(examples, num_classes, config).map(OwnedModel)
 }
 
 /// The query-path view of snapshot arrays. Snapshots are validated at open
@@ -106,23 +87,11 @@ pub fn view<'a>(m: &ModelArrays<'a>) -> ModelView<'a> {
     }
 }
 
-/// The query's feature vector: `out` is cleared and receives unique `(row, value)` pairs,
-/// L2-normalized. No allocation once `out` has grown.
-pub fn featurize_query(m: &ModelArrays<'_>, q: &ParsedQuery, out: &mut Vec<(u32, f32)>) {
-    view(m).featurize_into(q, out);
-}
-
-/// Merges duplicate rows (summing), drops zeros and L2-normalizes a composed feature vector, in
-/// place, without allocating.
-pub fn finish(out: &mut Vec<(u32, f32)>) {
-    learn::finish(out);
-}
-
 /// Features of a text (build time).
 pub fn featurize_text(m: &ModelArrays<'_>, text: &str) -> Vec<(u32, f32)> {
     let mut out = Vec::new();
     if let Ok(q) = crate::parser::parse(text) {
-        featurize_query(m, &q, &mut out);
+        view(m).featurize_into(&q, &mut out);
     }
     out
 }
@@ -132,22 +101,6 @@ pub fn featurize_text(m: &ModelArrays<'_>, text: &str) -> Vec<(u32, f32)> {
 /// several layers can be confidently relevant at once (multi-dimension routing).
 pub fn probabilities(logits: &mut [f32]) {
     logits.iter_mut().for_each(|z| *z = learn::confidence(*z));
-}
-
-/// The best layer `(index, logit)` of raw logits and the query's no-match decision value,
-/// thresholded by the snapshot's calibrated threshold: see [`learn::calibrate::decision`].
-pub fn decision(m: &ModelArrays<'_>, logits: &[f32]) -> (Option<(u32, f32)>, f32) {
-    learn::calibrate::decision(&view(m), logits)
-}
-
-/// Whether the out-of-scope output (if any) beats every layer: the reason to give for a no
-/// match, when there is one.
-pub fn out_of_scope_wins(m: &ModelArrays<'_>, logits: &[f32]) -> bool {
-    let n = m.num_classes as usize;
-    match logits.get(n) {
-        Some(&oos) if m.bias.len() > n => logits[..n].iter().all(|&l| oos > l),
-        _ => false,
-    }
 }
 
 /// The distinct stems of a text (build time).
@@ -177,19 +130,11 @@ pub fn term_keys(q: &ParsedQuery) -> impl Iterator<Item = u64> + '_ {
 
 /// Per class, the `n` most telling words of its examples with their weights.
 pub fn learned_terms(
-    examples: &[Example],
+    examples: &[Example<'_>],
     model: &OwnedModel,
     n: usize,
 ) -> Vec<Vec<(String, f32)>> {
-    let borrowed: Vec<learn::Example<'_>> = examples
-        .iter()
-        .map(|e| learn::Example {
-            text: &e.text,
-            label: e.label,
-            weight: e.weight,
-        })
-        .collect();
-    learn::top_unigram_terms(&borrowed, &model.0, n)
+    learn::top_unigram_terms(examples, &model.0, n)
 }
 
 /// Chooses the no-match threshold on labeled validation texts (see [`learn::calibrate()`]).

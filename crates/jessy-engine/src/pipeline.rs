@@ -301,17 +301,15 @@ fn summarize(
             top.truncate(TOP_LAYERS);
         }
     }
-    let top_layers = top
-        .iter()
-        .map(|&(i, confidence)| {
-            let (dimension, layer) = layer_ref(i);
-            RankedLayer {
-                dimension,
-                layer,
-                confidence,
-            }
-        })
-        .collect();
+    let ranked = |&(i, confidence): &(u32, f32)| {
+        let (dimension, layer) = layer_ref(i);
+        RankedLayer {
+            dimension,
+            layer,
+            confidence,
+        }
+    };
+    let top_layers = top.iter().map(ranked).collect();
 
     // Interference summary over the dimensions that stayed active.
     let active: Vec<u32> = scratch
@@ -359,17 +357,7 @@ fn summarize(
         .enumerate()
         .map(|(n, rec)| IterationTrace {
             iteration: n as u32 + 1,
-            selection: rec.selection[..rec.len]
-                .iter()
-                .map(|&(i, confidence)| {
-                    let (dimension, layer) = layer_ref(i);
-                    RankedLayer {
-                        dimension,
-                        layer,
-                        confidence,
-                    }
-                })
-                .collect(),
+            selection: rec.selection[..rec.len].iter().map(ranked).collect(),
             similarity: rec.similarity,
         })
         .collect();

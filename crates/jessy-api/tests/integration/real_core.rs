@@ -37,6 +37,19 @@ async fn post_query(
     request.send().await.expect("request")
 }
 
+/// The gateway's `/api/v1/status` document.
+async fn gateway_status(client: &reqwest::Client, api: &Service, key: &str) -> Value {
+    client
+        .get(format!("{}/api/v1/status", api.url()))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("json")
+}
+
 #[tokio::test]
 async fn real_core_auth_query_dimensions_and_status() {
     let keys = Keys::new(&["alice"]);
@@ -96,15 +109,7 @@ async fn real_core_auth_query_dimensions_and_status() {
     let missing: Value = missing.json().await.expect("json");
     assert!(missing["error"]["code"].is_string());
 
-    let status: Value = client
-        .get(format!("{}/api/v1/status", api.url()))
-        .bearer_auth(keys.key(0))
-        .send()
-        .await
-        .expect("status")
-        .json()
-        .await
-        .expect("json");
+    let status: Value = gateway_status(&client, &api, keys.key(0)).await;
     assert!(status["snapshot_generation"].is_u64(), "{status}");
     assert_eq!(status["upstreams"][0]["state"], "up");
     assert!(status["requests_served"].as_u64().expect("count") >= 5);
@@ -233,15 +238,7 @@ async fn real_core_failover_when_one_of_two_cores_is_killed() {
     let (_, statuses) = tokio::join!(killed, load);
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
 
-    let status: Value = client
-        .get(format!("{}/api/v1/status", api.url()))
-        .bearer_auth(keys.key(0))
-        .send()
-        .await
-        .expect("status")
-        .json()
-        .await
-        .expect("json");
+    let status: Value = gateway_status(&client, &api, keys.key(0)).await;
     assert_eq!(status["upstreams"][0]["state"], "down", "{status}");
     assert_eq!(status["upstreams"][1]["state"], "up");
     let health = client

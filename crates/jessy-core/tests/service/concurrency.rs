@@ -7,7 +7,7 @@ use std::sync::Arc;
 use jessy_engine::result::QueryResult;
 use serde_json::{json, Value};
 
-use crate::util::{client, layer_body, prepared_dir, Server};
+use crate::util::{client, get_json, layer_body, prepared_dir, Server};
 
 /// Concurrent query loops, hammering while the writer publishes.
 const READERS: usize = 3;
@@ -22,14 +22,7 @@ async fn queries_stay_whole_while_layers_are_written() {
     let dir = prepared_dir();
     let server = Arc::new(Server::start(dir.path(), &[]));
     let http = client();
-    let ready: Value = http
-        .get(server.url("/ready"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = get_json(&http, server.url("/ready")).await;
     let g0 = ready["generation"].as_u64().unwrap();
     let done = Arc::new(AtomicBool::new(false));
 

@@ -3,7 +3,7 @@
 use jessy_engine::result::QueryResult;
 use serde_json::{json, Value};
 
-use crate::util::{client, layer_body, prepared_dir, Server, BIN};
+use crate::util::{client, get_json, layer_body, post_json, prepared_dir, Server, BIN};
 
 const WORDS: [&str; 3] = ["frobnicator", "glimmerdrive", "snorkelbus"];
 
@@ -29,14 +29,7 @@ async fn acknowledged_layers_survive_kill_9() {
     server.kill_9();
 
     let server = Server::start(dir.path(), &[]);
-    let ready: Value = http
-        .get(server.url("/ready"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = get_json(&http, server.url("/ready")).await;
     assert_eq!(ready["generation"], last_generation);
     for word in WORDS {
         let url = server.url(&format!("/v1/dimensions/technical/layers/{word}"));
@@ -47,15 +40,7 @@ async fn acknowledged_layers_survive_kill_9() {
             "{layer}"
         );
         let query = json!({"query": format!("how do i configure {word}")});
-        let result: QueryResult = http
-            .post(server.url("/v1/query"))
-            .json(&query)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let result: QueryResult = post_json(&http, server.url("/v1/query"), &query).await;
         assert!(
             result.top_layers.first().is_some_and(|l| l.layer == word),
             "{word} not routable after restart: {:?}",

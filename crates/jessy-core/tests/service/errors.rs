@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::util::{assert_error, client, layer_body, prepared_dir, status_json, Server};
+use crate::util::{assert_error, client, get_json, layer_body, prepared_dir, status_json, Server};
 
 #[tokio::test]
 async fn request_errors_have_their_codes() {
@@ -101,39 +101,15 @@ async fn request_errors_have_their_codes() {
         200
     );
 
-    assert_error(
-        http.get(server.url("/nope")).send().await.unwrap(),
-        404,
-        "not_found",
-    )
-    .await;
-    assert_error(
-        http.get(server.url("/v1/dimensions/nope"))
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "not_found",
-    )
-    .await;
-    assert_error(
-        http.get(server.url("/v1/dimensions/nope/layers/x"))
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "not_found",
-    )
-    .await;
-    assert_error(
-        http.get(server.url("/v1/dimensions/technical/layers/nope"))
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "not_found",
-    )
-    .await;
+    for path in [
+        "/nope",
+        "/v1/dimensions/nope",
+        "/v1/dimensions/nope/layers/x",
+        "/v1/dimensions/technical/layers/nope",
+    ] {
+        let response = http.get(server.url(path)).send().await.unwrap();
+        assert_error(response, 404, "not_found").await;
+    }
     assert_error(
         http.delete(server.url("/v1/dimensions/technical/layers/nope"))
             .send()
@@ -159,14 +135,7 @@ async fn invalid_layers_list_every_problem() {
     let dir = prepared_dir();
     let server = Server::start(dir.path(), &[]);
     let http = client();
-    let before: Value = http
-        .get(server.url("/ready"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let before: Value = get_json(&http, server.url("/ready")).await;
 
     let broken = json!({"name": "Broken", "parent": "no-such-layer", "frequency": 0.5, "keywords": [], "examples": []});
     let response = http
@@ -212,14 +181,7 @@ async fn invalid_layers_list_every_problem() {
     assert_error(response, 422, "invalid_request").await;
 
     // Depth: extend the deepest chain of the dimension until a layer would sit at depth 4.
-    let detail: Value = http
-        .get(server.url("/v1/dimensions/technical"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail: Value = get_json(&http, server.url("/v1/dimensions/technical")).await;
     let deepest = detail["layers"]
         .as_array()
         .unwrap()
@@ -258,14 +220,7 @@ async fn invalid_layers_list_every_problem() {
     assert!(message.contains("depth"), "{message}");
 
     // Rejected writes publish nothing.
-    let after: Value = http
-        .get(server.url("/ready"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after: Value = get_json(&http, server.url("/ready")).await;
     assert_eq!(
         after["generation"].as_u64().unwrap(),
         before["generation"].as_u64().unwrap() + accepted

@@ -3,7 +3,7 @@
 use jessy_engine::result::{Outcome, QueryResult};
 use serde_json::{json, Value};
 
-use crate::util::{client, layer_body, prepared_dir, status_json, Server};
+use crate::util::{client, get_json, layer_body, post_json, prepared_dir, status_json, Server};
 
 #[tokio::test]
 async fn health_ready_and_request_ids() {
@@ -51,14 +51,7 @@ async fn query_returns_the_engine_result() {
     let dir = prepared_dir();
     let server = Server::start(dir.path(), &[]);
     let http = client();
-    let ready: Value = http
-        .get(server.url("/ready"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = get_json(&http, server.url("/ready")).await;
 
     let text = "my python function throws a KeyError when i loop over a dict";
     let response = http
@@ -83,29 +76,18 @@ async fn query_returns_the_engine_result() {
 
     // Options are passed through: no content, one iteration.
     let options = json!({"query": text, "options": {"include_content": false, "max_iterations": 1, "token_budget": 50}});
-    let result: QueryResult = http
-        .post(server.url("/v1/query"))
-        .json(&options)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let result: QueryResult = post_json(&http, server.url("/v1/query"), &options).await;
     assert!(result.context.text.is_empty());
     assert_eq!(result.context.budget, 50);
     assert_eq!(result.convergence.iterations, 1);
 
     // A query that belongs nowhere is a normal answer, not an error.
-    let result: QueryResult = http
-        .post(server.url("/v1/query"))
-        .json(&json!({"query": "how many grams of flour in a cup"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let result: QueryResult = post_json(
+        &http,
+        server.url("/v1/query"),
+        &json!({"query": "how many grams of flour in a cup"}),
+    )
+    .await;
     assert_eq!(result.outcome, Outcome::NoMatch);
     assert!(result.no_match_reason.is_some());
 }
@@ -199,14 +181,7 @@ async fn layers_are_created_replaced_routed_and_deleted() {
     let server = Server::start(dir.path(), &[]);
     let http = client();
     let url = server.url("/v1/dimensions/technical/layers/zorblax");
-    let before: Value = http
-        .get(server.url("/ready"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let before: Value = get_json(&http, server.url("/ready")).await;
     let g0 = before["generation"].as_u64().unwrap();
 
     let response = http
@@ -236,15 +211,7 @@ async fn layers_are_created_replaced_routed_and_deleted() {
     );
 
     let query = json!({"query": "how do i configure zorblax"});
-    let result: QueryResult = http
-        .post(server.url("/v1/query"))
-        .json(&query)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let result: QueryResult = post_json(&http, server.url("/v1/query"), &query).await;
     assert_eq!(result.generation, g0 + 1);
     assert!(
         result
@@ -279,14 +246,7 @@ async fn layers_are_created_replaced_routed_and_deleted() {
             .status(),
         201
     );
-    let child_view: Value = http
-        .get(&child_url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let child_view: Value = get_json(&http, &child_url).await;
     assert_eq!(child_view["parent"], "zorblax");
     assert_eq!(child_view["depth"], 1);
     let refused = http.delete(&url).send().await.unwrap();
@@ -300,14 +260,7 @@ async fn layers_are_created_replaced_routed_and_deleted() {
     assert_eq!(deleted["deleted"], true);
     assert_eq!(deleted["generation"], g0 + 5);
     assert_eq!(http.get(&url).send().await.unwrap().status(), 404);
-    let ready: Value = http
-        .get(server.url("/ready"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = get_json(&http, server.url("/ready")).await;
     assert_eq!(ready["generation"], g0 + 5);
     assert_eq!(ready["layers"], before["layers"]);
 }

@@ -195,6 +195,28 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// POSTs `body` as JSON to `url` and decodes the JSON answer (panicking on a transport or
+/// decoding error).
+pub async fn post_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    body: &Value,
+) -> T {
+    http.post(url)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// GETs `url` and returns its JSON body (panicking on a transport or decoding error).
+pub async fn get_json(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// Status and JSON body of a response.
 pub async fn status_json(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();

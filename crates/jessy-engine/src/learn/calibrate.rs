@@ -57,17 +57,29 @@ pub struct TopScore {
     pub decision: f32,
 }
 
-/// The best in-scope class of a logit vector (as [`ModelView::score_into`] fills it) and the
-/// query's decision value: `σ(best logit − reference)`, where the reference is the out-of-scope
-/// output's logit when the model has one and 0 (the one-vs-rest decision boundary) otherwise.
+/// What a logit vector (as [`ModelView::score_into`] fills it) says about a query, for the
+/// no-match rule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decision {
+    /// Best in-scope class and its logit, `None` when the model has no class.
+    pub best: Option<(u32, f32)>,
+    /// `σ(best logit − reference)`, where the reference is the out-of-scope output's logit
+    /// when the model has one and 0 (the one-vs-rest decision boundary) otherwise; 0 when
+    /// there is no class. This is the value [`Calibration`] thresholds.
+    pub value: f32,
+    /// Whether the out-of-scope output's logit exceeds the best class's: the reason to give
+    /// for a no match, when there is one.
+    pub out_of_scope_wins: bool,
+}
+
+/// The query's [`Decision`] from its logits.
 ///
-/// Why the difference and not the best confidence alone: a query can score moderately for a
-/// class and still look far more like the out-of-scope examples; the margin over the
-/// out-of-scope output measures exactly that. On CLINC150 (threshold chosen on validation) it
-/// kept 0.5 point more in-scope accuracy at the same out-of-scope recall than thresholding the
-/// best confidence and vetoing when the out-of-scope output wins.
-/// Returns `(None, 0.0)` when there is no class.
-pub fn decision(view: &ModelView<'_>, logits: &[f32]) -> (Option<(u32, f32)>, f32) {
+/// Why the margin over the out-of-scope output and not the best confidence alone: a query can
+/// score moderately for a class and still look far more like the out-of-scope examples; the
+/// margin measures exactly that. On CLINC150 (threshold chosen on validation) it kept 0.5 point
+/// more in-scope accuracy at the same out-of-scope recall than thresholding the best confidence
+/// and vetoing when the out-of-scope output wins.
+pub fn decision(view: &ModelView<'_>, logits: &[f32]) -> Decision {
     let n = (view.num_classes as usize).min(logits.len());
     let best =
         logits[..n]
@@ -78,13 +90,19 @@ pub fn decision(view: &ModelView<'_>, logits: &[f32]) -> (Option<(u32, f32)>, f3
                 _ => Some((i, l)),
             });
     let Some((class, logit)) = best else {
-        return (None, 0.0);
+        return Decision {
+            best: None,
+            value: 0.0,
+            out_of_scope_wins: false,
+        };
     };
-    let reference = match logits.get(n) {
-        Some(&oos) if view.has_out_of_scope_class() => oos,
-        _ => 0.0,
-    };
-    (Some((class as u32, logit)), confidence(logit - reference))
+    let out_of_scope = logits.get(n).filter(|_| view.has_out_of_scope_class());
+    let reference = out_of_scope.copied().unwrap_or(0.0);
+    Decision {
+        best: Some((class as u32, logit)),
+        value: confidence(logit - reference),
+        out_of_scope_wins: out_of_scope.is_some_and(|&o| o > logit),
+    }
 }
 
 /// Scores `text` and returns its best class, reusing the caller's buffers.
@@ -105,15 +123,15 @@ pub fn top_score(
     }
     view.featurize_into(q, feats);
     view.score_into(feats, logits);
-    let (best, decision) = decision(view, logits);
+    let decision = decision(view, logits);
     TopScore {
-        class: best.map(|b| b.0),
-        confidence: best.map_or(0.0, |b| confidence(b.1)),
+        class: decision.best.map(|b| b.0),
+        confidence: decision.best.map_or(0.0, |b| confidence(b.1)),
         out_of_scope: logits
             .get(view.num_classes as usize)
             .filter(|_| view.has_out_of_scope_class())
             .map(|&l| confidence(l)),
-        decision,
+        decision: decision.value,
     }
 }
 

@@ -430,7 +430,7 @@ pub fn train_detailed(
 
 /// Above this many outputs, one-vs-rest training, where every output passes over every
 /// example, grows quadratically (10,000 layers with 5 examples each would take 10,000 passes
-/// over 50,000 examples, several times): such registries get [`centroids`] instead.
+/// over 50,000 examples, several times): such registries get class centroids instead (see `centroids` below).
 pub const MAX_LINEAR_OUTPUTS: usize = 2048;
 
 /// Centroid weights turn cosine similarities in [0, 1] into logits: `scale · (cos − ½)`, so a

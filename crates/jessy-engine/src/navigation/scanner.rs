@@ -15,13 +15,16 @@
 
 use rayon::prelude::*;
 
-use crate::storage::{format::DimensionRecord, ModelArrays};
+use crate::learn::ModelView;
+use crate::storage::format::DimensionRecord;
 
-/// Above this many postings touched by one query, the parallel strategy wins on this class of
-/// machine. Measured with `cargo bench -p jessy-engine --bench pipeline -- scan` (see the
-/// README's performance section): below it, rayon's fork/join (a few µs) costs more than the
-/// scoring it splits.
-pub const PARALLEL_MIN_POSTINGS: usize = 200_000;
+/// Below this many postings touched by one query, [`ScanStrategy::Auto`] stays sequential.
+/// Measured with `cargo bench -p jessy-engine --bench pipeline` on the 2-core development
+/// machine, parallel lost everywhere: 5× slower on the default registry and 4.4× slower on
+/// 10,000 layers, whose queries touch 205k–240k postings (rayon's fork/join plus a binary
+/// search per feature and dimension cost more than the sums they split). No crossover was
+/// observed; this bound, ten times the largest load measured, is an estimate, not a measurement.
+pub const PARALLEL_MIN_POSTINGS: usize = 2_000_000;
 
 /// How the scanner spreads work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -35,62 +38,43 @@ pub enum ScanStrategy {
     Auto,
 }
 
-/// Computes logits for every class (bias + postings) into `logits`.
+/// Computes logits for every class (bias + postings) into `logits`. The sequential strategy
+/// is the model's own [`ModelView::score_into`], the sum calibration measured.
 pub fn score(
-    model: &ModelArrays<'_>,
+    model: &ModelView<'_>,
     dimensions: &[DimensionRecord],
     features: &[(u32, f32)],
     strategy: ScanStrategy,
     logits: &mut Vec<f32>,
 ) {
-    logits.clear();
-    logits.extend_from_slice(model.bias);
     let parallel = match strategy {
         ScanStrategy::Sequential => false,
         ScanStrategy::Parallel => true,
         ScanStrategy::Auto => touched_postings(model, features) >= PARALLEL_MIN_POSTINGS,
     };
     if parallel && dimensions.len() > 1 {
+        logits.clear();
+        logits.extend_from_slice(model.bias);
         score_parallel(model, dimensions, features, logits);
     } else {
-        score_sequential(model, features, logits);
+        model.score_into(features, logits);
     }
 }
 
-/// Logits of every class, one thread: bias plus postings (used by calibration and tests).
-pub fn score_all(model: &ModelArrays<'_>, features: &[(u32, f32)], logits: &mut Vec<f32>) {
-    logits.clear();
-    logits.extend_from_slice(model.bias);
-    score_sequential(model, features, logits);
-}
-
-fn row(model: &ModelArrays<'_>, r: u32) -> std::ops::Range<usize> {
+fn row(model: &ModelView<'_>, r: u32) -> std::ops::Range<usize> {
     let r = r as usize;
-    match (model.rows.get(r), model.rows.get(r + 1)) {
+    match (model.row_start.get(r), model.row_start.get(r + 1)) {
         (Some(&s), Some(&e)) => s as usize..e as usize,
         _ => 0..0,
     }
 }
 
-fn touched_postings(model: &ModelArrays<'_>, features: &[(u32, f32)]) -> usize {
+fn touched_postings(model: &ModelView<'_>, features: &[(u32, f32)]) -> usize {
     features.iter().map(|&(r, _)| row(model, r).len()).sum()
 }
 
-fn score_sequential(model: &ModelArrays<'_>, features: &[(u32, f32)], logits: &mut [f32]) {
-    for &(r, value) in features {
-        let span = row(model, r);
-        let classes = &model.post_class[span.clone()];
-        let weights = &model.post_weight[span];
-        for (&c, &w) in classes.iter().zip(weights) {
-            if let Some(l) = logits.get_mut(c as usize) {
-                *l += value * w;
-            }
-        }
-    }
-}
-
 fn score_parallel(
-    model: &ModelArrays<'_>,
+    model: &ModelView<'_>,
     dimensions: &[DimensionRecord],
     features: &[(u32, f32)],
     logits: &mut [f32],
