@@ -65,10 +65,11 @@ struct Eval {
 }
 
 fn evaluate(view: &ModelView<'_>, cal: &Calibration, lines: &[(&str, Option<u32>)]) -> Eval {
-    let (mut q, mut feats, mut logits) = (ParsedQuery::new(), Vec::new(), Vec::new());
+    let (mut q, mut keys, mut feats, mut logits) =
+        (ParsedQuery::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut n_in, mut n_out, mut correct, mut raw, mut rejected) = (0, 0, 0, 0, 0);
     for &(text, label) in lines {
-        let s = top_score(view, text, &mut q, &mut feats, &mut logits);
+        let s = top_score(view, text, &mut q, &mut keys, &mut feats, &mut logits);
         let accepted = s.class.is_some() && cal.accepts(s.decision);
         match label {
             Some(l) => {
@@ -277,12 +278,13 @@ fn dump_logits(
 ) {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("dump file"));
-    let (mut q, mut feats, mut logits) = (ParsedQuery::new(), Vec::new(), Vec::new());
+    let (mut q, mut keys, mut feats, mut logits) =
+        (ParsedQuery::new(), Vec::new(), Vec::new(), Vec::new());
     for (split, lines) in [("val", val), ("test", test)] {
         for &(text, label) in lines {
             logits.clear();
             if q.parse_into(text).is_ok() {
-                view.featurize_into(&q, &mut feats);
+                view.featurize_into(&q, &mut keys, &mut feats);
                 view.score_into(&feats, &mut logits);
             }
             let line = serde_json::json!({"split": split, "label": label, "logits": logits});
@@ -294,13 +296,14 @@ fn dump_logits(
 /// Per-query latency of parse + featurize + score + top pick, single thread, reused buffers:
 /// (p50, p99, max) in microseconds over three timed rounds of the test lines.
 fn latency(view: &ModelView<'_>, lines: &[(&str, Option<u32>)]) -> (f64, f64, f64) {
-    let (mut q, mut feats, mut logits) = (ParsedQuery::new(), Vec::new(), Vec::new());
+    let (mut q, mut keys, mut feats, mut logits) =
+        (ParsedQuery::new(), Vec::new(), Vec::new(), Vec::new());
     let mut times = Vec::with_capacity(lines.len() * 3);
     let mut sink = 0f32;
     for round in 0..4 {
         for &(text, _) in lines {
             let t0 = Instant::now();
-            let s = top_score(view, text, &mut q, &mut feats, &mut logits);
+            let s = top_score(view, text, &mut q, &mut keys, &mut feats, &mut logits);
             let dt = t0.elapsed();
             sink += s.confidence;
             if round > 0 {

@@ -13,7 +13,7 @@
 //!
 //! Everything here works in the [`Scratch`] buffers; in steady state it does not allocate.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::interference::{interfere, FrequencyState};
 use crate::learn;
@@ -119,7 +119,12 @@ pub fn route(
     };
     scratch.iterations.clear();
     scratch.base_features.clear();
-    view.featurize_into(&scratch.parsed, &mut scratch.base_features);
+    view.featurize_into(
+        &scratch.parsed,
+        &mut scratch.keys,
+        &mut scratch.base_features,
+    );
+    learn::finish(&mut scratch.base_features);
     if scratch.base_features.is_empty() {
         routing.no_match = Some(NoMatchReason::UnknownTerms);
     }
@@ -128,21 +133,33 @@ pub fn route(
     let mut primary: Option<DimensionState> = None;
     for iteration in 1..=max_iterations {
         let t = Instant::now();
-        scratch.features.clear();
-        scratch.features.extend_from_slice(&scratch.base_features);
-        if iteration > 1 {
+        let mut t_expand = Duration::ZERO;
+        if iteration == 1 {
+            score(
+                &view,
+                dims,
+                &scratch.base_features,
+                strategy,
+                &mut scratch.base_logits,
+            );
+            scratch.logits.clone_from(&scratch.base_logits);
+        } else {
+            // Refinement scores only the expansion: the query's own part of the sum is the
+            // same every iteration (see `ModelView::add_scaled_logits`).
+            scratch.features.clear();
             expand(snapshot, scratch);
+            learn::merge(&mut scratch.features);
+            let norm = learn::sum_norm(&scratch.base_features, &scratch.features);
+            t_expand = t.elapsed();
+            score(
+                &view,
+                dims,
+                &scratch.features,
+                strategy,
+                &mut scratch.logits,
+            );
+            view.add_scaled_logits(&scratch.base_logits, &mut scratch.logits, norm);
         }
-        learn::finish(&mut scratch.features);
-        let t_expand = t.elapsed();
-
-        score(
-            &view,
-            dims,
-            &scratch.features,
-            strategy,
-            &mut scratch.logits,
-        );
         if iteration == 1 && routing.no_match.is_none() {
             // The no-match decision is taken once, on the query's own features, exactly as
             // calibration measured it.

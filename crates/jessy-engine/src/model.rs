@@ -43,11 +43,14 @@ impl OwnedModel {
         ModelArrays {
             num_classes: m.num_classes,
             keys: &m.keys,
+            key_index: &m.key_index,
             idf: &m.idf,
             rows: &m.row_start,
             post_class: &m.post_class,
             post_weight: &m.post_weight,
             bias: &m.bias,
+            dense_rows: &m.dense_rows,
+            dense: &m.dense,
             feature_params: m.feature_config.to_params(),
             model_params: [0.0; 8],
             threshold,
@@ -78,12 +81,14 @@ pub fn view<'a>(m: &ModelArrays<'a>) -> ModelView<'a> {
         feature_config: FeatureConfig::from_params(m.feature_params).unwrap_or_default(),
         num_classes: m.num_classes,
         keys: m.keys,
-        key_index: &[],
+        key_index: m.key_index,
         idf: m.idf,
         row_start: m.rows,
         post_class: m.post_class,
         post_weight: m.post_weight,
         bias: m.bias,
+        dense_rows: m.dense_rows,
+        dense: m.dense,
     }
 }
 
@@ -91,7 +96,7 @@ pub fn view<'a>(m: &ModelArrays<'a>) -> ModelView<'a> {
 pub fn featurize_text(m: &ModelArrays<'_>, text: &str) -> Vec<(u32, f32)> {
     let mut out = Vec::new();
     if let Ok(q) = crate::parser::parse(text) {
-        view(m).featurize_into(&q, &mut out);
+        view(m).featurize_into(&q, &mut Vec::new(), &mut out);
     }
     out
 }

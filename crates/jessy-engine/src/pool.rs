@@ -46,11 +46,15 @@ pub struct IterationRecord {
 pub struct Scratch {
     /// The parsed query.
     pub parsed: ParsedQuery,
+    /// Feature keys being looked up (featurization scratch).
+    pub keys: Vec<u64>,
     /// The query's own features `(row, value)`.
     pub base_features: Vec<(u32, f32)>,
-    /// Features of the current iteration (base plus expansion).
+    /// Expansion features of the current refinement iteration.
     pub features: Vec<(u32, f32)>,
-    /// Logit per class.
+    /// Logit per output of the query's own features (iteration 1).
+    pub base_logits: Vec<f32>,
+    /// Logit per output, current iteration.
     pub logits: Vec<f32>,
     /// Confidence per layer.
     pub confidence: Vec<f32>,

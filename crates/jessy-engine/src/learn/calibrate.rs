@@ -110,6 +110,7 @@ pub fn top_score(
     view: &ModelView<'_>,
     text: &str,
     q: &mut ParsedQuery,
+    keys: &mut Vec<u64>,
     feats: &mut Vec<(u32, f32)>,
     logits: &mut Vec<f32>,
 ) -> TopScore {
@@ -121,7 +122,7 @@ pub fn top_score(
             decision: 0.0,
         };
     }
-    view.featurize_into(q, feats);
+    view.featurize_into(q, keys, feats);
     view.score_into(feats, logits);
     let decision = decision(view, logits);
     TopScore {
@@ -157,12 +158,13 @@ pub fn calibrate_with(
     if val.is_empty() || view.validate().is_err() {
         return Calibration::default_uncalibrated();
     }
-    let (mut q, mut feats, mut logits) = (ParsedQuery::new(), Vec::new(), Vec::new());
+    let (mut q, mut keys, mut feats, mut logits) =
+        (ParsedQuery::new(), Vec::new(), Vec::new(), Vec::new());
     let scored: Vec<(TopScore, Option<u32>)> = val
         .iter()
         .map(|&(text, label)| {
             (
-                top_score(view, text, &mut q, &mut feats, &mut logits),
+                top_score(view, text, &mut q, &mut keys, &mut feats, &mut logits),
                 label,
             )
         })

@@ -26,7 +26,8 @@ pub use features::{FeatureConfig, FEATURE_VERSION};
 pub use hash::unigram_key;
 pub use terms::top_unigram_terms;
 pub use train::{
-    prune, train, train_detailed, Example, Loss, OutOfScope, TrainConfig, TrainError, TrainStats,
+    densify, prune, train, train_detailed, Example, Loss, OutOfScope, TrainConfig, TrainError,
+    TrainStats, DENSE_MIN_FILL,
 };
 
 use crate::parser::ParsedQuery;
@@ -91,6 +92,13 @@ pub enum ModelError {
         /// The row.
         row: usize,
     },
+    /// The dense rows are not strictly increasing, name a row that does not exist, or name a
+    /// row that also has sparse postings.
+    #[error("dense row list invalid at entry {index}")]
+    DenseRows {
+        /// First offending entry.
+        index: usize,
+    },
     /// A float is NaN or infinite (or an IDF is not positive).
     #[error("invalid number in {what} at index {index}")]
     NonFinite {
@@ -125,6 +133,10 @@ pub struct Model {
     pub post_weight: Vec<f32>,
     /// Bias per output: `num_classes` entries, plus one for the out-of-scope class if any.
     pub bias: Vec<f32>,
+    /// Rows stored dense, strictly increasing (see [`densify`]). Their CSR ranges are empty.
+    pub dense_rows: Vec<u32>,
+    /// Weights of the dense rows: `dense_rows.len() × outputs`, row-major.
+    pub dense: Vec<f32>,
 }
 
 impl Model {
@@ -140,6 +152,8 @@ impl Model {
             post_class: &self.post_class,
             post_weight: &self.post_weight,
             bias: &self.bias,
+            dense_rows: &self.dense_rows,
+            dense: &self.dense,
         }
     }
 
@@ -151,7 +165,9 @@ impl Model {
                 + self.row_start.len()
                 + self.post_class.len()
                 + self.post_weight.len()
-                + self.bias.len())
+                + self.bias.len()
+                + self.dense_rows.len()
+                + self.dense.len())
                 * 4
     }
 }
@@ -177,6 +193,10 @@ pub struct ModelView<'a> {
     pub post_weight: &'a [f32],
     /// Bias per output.
     pub bias: &'a [f32],
+    /// Rows stored dense, strictly increasing; their CSR ranges are empty.
+    pub dense_rows: &'a [u32],
+    /// Weights of the dense rows, one per output, row-major.
+    pub dense: &'a [f32],
 }
 
 /// A class's confidence in (0, 1), from its logit: the logistic sigmoid. Each output is its own
@@ -266,6 +286,19 @@ impl<'a> ModelView<'a> {
         bad("idf", self.idf, true)?;
         bad("post_weight", self.post_weight, false)?;
         bad("bias", self.bias, false)?;
+        len(
+            "dense",
+            self.dense.len(),
+            self.dense_rows.len().saturating_mul(outputs),
+        )?;
+        for (i, &r) in self.dense_rows.iter().enumerate() {
+            let increasing = i == 0 || self.dense_rows[i - 1] < r;
+            let r = r as usize;
+            if !increasing || r >= n || self.row_start[r] != self.row_start[r + 1] {
+                return Err(ModelError::DenseRows { index: i });
+            }
+        }
+        bad("dense", self.dense, false)?;
         Ok(())
     }
 
@@ -298,10 +331,10 @@ impl<'a> ModelView<'a> {
 
     /// The query's feature vector: `out` is cleared and receives `(row, value)` pairs, unique
     /// rows, TF-IDF weighted, L2-normalized. Features the model does not know are dropped.
-    /// No allocation once `out` has grown.
-    pub fn featurize_into(&self, q: &ParsedQuery, out: &mut Vec<(u32, f32)>) {
+    /// `keys` is scratch for the extraction. No allocation once both buffers have grown.
+    pub fn featurize_into(&self, q: &ParsedQuery, keys: &mut Vec<u64>, out: &mut Vec<(u32, f32)>) {
         out.clear();
-        self.featurize_text_into(q, 1.0, out);
+        self.featurize_text_into(q, 1.0, keys, out);
     }
 
     /// Appends the feature vector of `q`, scaled to L2 norm `weight`, to `out` (which may hold
@@ -310,48 +343,161 @@ impl<'a> ModelView<'a> {
     ///
     /// Each feature block (words, pairs, characters) gets sublinear TF (`1 + ln tf`) times IDF
     /// and is L2-normalized on its own, then the text's whole vector is normalized: the same
-    /// weighting the model was trained with.
-    pub fn featurize_text_into(&self, q: &ParsedQuery, weight: f32, out: &mut Vec<(u32, f32)>) {
+    /// weighting the model was trained with. Within a block the rows come out ascending.
+    pub fn featurize_text_into(
+        &self,
+        q: &ParsedQuery,
+        weight: f32,
+        keys: &mut Vec<u64>,
+        out: &mut Vec<(u32, f32)>,
+    ) {
         let start = out.len();
         for block in 0..NUM_BLOCKS {
+            keys.clear();
+            features::block_keys(&self.feature_config, q, block, &mut |key| keys.push(key));
+            // Sorted keys give the term frequencies as runs, and rows in ascending order
+            // (rows are the ranks of the sorted model keys).
+            keys.sort_unstable();
             let block_start = out.len();
-            features::block_keys(&self.feature_config, q, block, &mut |key| {
-                if let Some(row) = self.row_of(key) {
-                    out.push((row, 1.0));
-                }
-            });
-            merge_rows(out, block_start);
+            self.rows_of_sorted(keys, out);
             for f in &mut out[block_start..] {
                 let tf = f.1;
-                f.1 = (1.0 + tf.ln()) * self.idf.get(f.0 as usize).copied().unwrap_or(0.0);
+                let idf = self.idf.get(f.0 as usize).copied().unwrap_or(0.0);
+                f.1 = if tf == 1.0 {
+                    idf
+                } else {
+                    (1.0 + tf.ln()) * idf
+                };
             }
             scale_to_norm(&mut out[block_start..], 1.0);
         }
         scale_to_norm(&mut out[start..], weight);
     }
 
+    /// Pushes `(row, count)` for each distinct known key of sorted `keys`.
+    ///
+    /// Lookups are cache misses into a large array; they go in chunks whose directory entries
+    /// and key lines are all read before any is searched, so a chunk's misses overlap instead
+    /// of following one another.
+    fn rows_of_sorted(&self, keys: &[u64], out: &mut Vec<(u32, f32)>) {
+        const CHUNK: usize = 16;
+        let Some(bits) = key_index_bits(self.key_index) else {
+            for run in keys.chunk_by(|a, b| a == b) {
+                if let Some(row) = interpolated_row(self.keys, run[0]) {
+                    out.push((row, run.len() as f32));
+                }
+            }
+            return;
+        };
+        let mut runs = keys.chunk_by(|a, b| a == b).peekable();
+        while runs.peek().is_some() {
+            let mut batch = [(0u64, 0u32, 0usize, 0usize); CHUNK];
+            let mut len = 0;
+            let mut touched = 0u64;
+            for (slot, run) in batch.iter_mut().zip(runs.by_ref()) {
+                let key = run[0];
+                let b = key.checked_shr(64 - bits).unwrap_or(0) as usize;
+                let lo = self.key_index.get(b).copied().unwrap_or(0) as usize;
+                let hi = self.key_index.get(b + 1).copied().unwrap_or(0) as usize;
+                touched ^= self.keys.get(lo).copied().unwrap_or(0);
+                *slot = (key, run.len() as u32, lo, hi);
+                len += 1;
+            }
+            std::hint::black_box(touched);
+            for &(key, count, lo, hi) in &batch[..len] {
+                let Some(bucket) = self.keys.get(lo..hi) else {
+                    continue;
+                };
+                if let Some(i) = bucket.iter().position(|&k| k == key) {
+                    out.push(((lo + i) as u32, count as f32));
+                }
+            }
+        }
+    }
+
     /// The logits of all outputs for a feature vector: `logits` is cleared and receives
     /// `bias[c] + Σ value · weight` over the postings of the vector's rows, one entry per
     /// output ([`ModelView::num_outputs`]). Only the postings of the given rows are read.
+    ///
+    /// Rows are scattered over the postings, so each one starts with cache misses. Features are
+    /// taken in chunks: the chunk's row bounds are read, and the first posting of each row is
+    /// touched, before any is summed, so the misses of a chunk overlap instead of following one
+    /// another. A dense row is one vectorized pass over the output array.
     pub fn score_into(&self, feats: &[(u32, f32)], logits: &mut Vec<f32>) {
+        const CHUNK: usize = 8;
         logits.clear();
         logits.extend_from_slice(self.bias);
-        for &(row, value) in feats {
-            let r = row as usize;
-            let (Some(&s), Some(&e)) = (self.row_start.get(r), self.row_start.get(r + 1)) else {
-                continue;
-            };
-            let (s, e) = (s as usize, e as usize);
-            let (Some(classes), Some(weights)) =
-                (self.post_class.get(s..e), self.post_weight.get(s..e))
-            else {
-                continue;
-            };
-            for (&c, &w) in classes.iter().zip(weights) {
-                if let Some(l) = logits.get_mut(c as usize) {
-                    *l += value * w;
+        for chunk in feats.chunks(CHUNK) {
+            let mut spans = [(0usize, 0usize, 0u32, 0.0f32); CHUNK];
+            let mut touched = 0u32;
+            for (span, &(row, value)) in spans.iter_mut().zip(chunk) {
+                let r = row as usize;
+                if let (Some(&s), Some(&e)) = (self.row_start.get(r), self.row_start.get(r + 1)) {
+                    *span = (s as usize, e as usize, row, value);
+                    touched ^= self.post_class.get(s as usize).copied().unwrap_or(0);
+                    touched ^= self.post_weight.get(s as usize).map_or(0, |w| w.to_bits());
                 }
             }
+            std::hint::black_box(touched);
+            for &(s, e, row, value) in &spans[..chunk.len()] {
+                if s == e {
+                    if let Some(weights) = self.dense_row(row) {
+                        axpy(logits, value, weights);
+                    }
+                    continue;
+                }
+                let (Some(classes), Some(weights)) =
+                    (self.post_class.get(s..e), self.post_weight.get(s..e))
+                else {
+                    continue;
+                };
+                for (&c, &w) in classes.iter().zip(weights) {
+                    if let Some(l) = logits.get_mut(c as usize) {
+                        *l += value * w;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The weight of feature `row` for output `class`, if the model kept one (a dense row keeps
+    /// every weight, zeros included).
+    pub fn weight(&self, row: u32, class: u32) -> Option<f32> {
+        if let Some(dense) = self.dense_row(row) {
+            return dense.get(class as usize).copied();
+        }
+        let r = row as usize;
+        let (s, e) = (
+            *self.row_start.get(r)? as usize,
+            *self.row_start.get(r + 1)? as usize,
+        );
+        let i = self.post_class.get(s..e)?.binary_search(&class).ok()?;
+        self.post_weight.get(s + i).copied()
+    }
+
+    /// The weights of `row` for every output, when it is stored dense.
+    #[inline]
+    pub fn dense_row(&self, row: u32) -> Option<&'a [f32]> {
+        let i = self.dense_rows.binary_search(&row).ok()?;
+        let outputs = self.bias.len();
+        self.dense.get(i * outputs..(i + 1) * outputs)
+    }
+}
+
+impl ModelView<'_> {
+    /// Turns `extra`, the logits of a vector `e` (as [`ModelView::score_into`] gives them, bias
+    /// included), into the logits of `(q + e) / norm`, where `base` holds the logits of `q` and
+    /// `norm` is `‖q + e‖` (see [`sum_norm`]). Scoring is linear in the features, so a refinement
+    /// pass that adds a few expansion features to a scored query only scores the additions:
+    /// the same numbers as scoring the renormalized sum, up to rounding.
+    pub fn add_scaled_logits(&self, base: &[f32], extra: &mut [f32], norm: f32) {
+        if !(norm > 0.0 && norm.is_finite()) {
+            extra.copy_from_slice(base);
+            return;
+        }
+        let k = 1.0 / norm;
+        for ((e, &b), &bias) in extra.iter_mut().zip(base).zip(self.bias) {
+            *e = bias + (b - bias + *e - bias) * k;
         }
     }
 }
@@ -473,6 +619,53 @@ fn scale_to_norm(v: &mut [(u32, f32)], norm: f32) {
             f.1 *= k;
         }
     }
+}
+
+/// `acc += a · x`, element by element over the shorter of the two. Its own function so that
+/// both slices arrive as non-aliasing arguments, which lets the compiler vectorize the loop.
+#[inline(never)]
+pub fn axpy(acc: &mut [f32], a: f32, x: &[f32]) {
+    let n = acc.len().min(x.len());
+    for (l, &w) in acc[..n].iter_mut().zip(&x[..n]) {
+        *l += a * w;
+    }
+}
+
+/// Sorts `v` by row and merges duplicate rows by summing, without normalizing: the form
+/// [`sum_norm`] and [`ModelView::add_scaled_logits`] take. No allocation.
+pub fn merge(v: &mut Vec<(u32, f32)>) {
+    merge_rows(v, 0);
+    v.retain(|f| f.1 != 0.0 && f.1.is_finite());
+}
+
+/// The L2 norm of `a + b` for two vectors sorted by row with unique rows (as [`finish`] and
+/// [`merge`] leave them), by one merge-join: the norm [`finish`] would give their concatenation.
+pub fn sum_norm(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
+    let (mut i, mut j, mut sq) = (0, 0, 0.0f32);
+    while i < a.len() || j < b.len() {
+        let v = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x.0 == y.0 => {
+                i += 1;
+                j += 1;
+                x.1 + y.1
+            }
+            (Some(x), Some(y)) if x.0 < y.0 => {
+                i += 1;
+                x.1
+            }
+            (Some(x), None) => {
+                i += 1;
+                x.1
+            }
+            (_, Some(y)) => {
+                j += 1;
+                y.1
+            }
+            (None, None) => break,
+        };
+        sq += v * v;
+    }
+    sq.sqrt()
 }
 
 /// Finishes a composed feature vector (see [`ModelView::featurize_text_into`]): merges

@@ -68,12 +68,5 @@ pub fn top_unigram_terms(
 
 /// The weight of `stem`'s unigram feature for `class`, if the model kept one.
 pub fn unigram_weight(view: &ModelView<'_>, stem: &str, class: u32) -> Option<f32> {
-    let row = view.unigram_row(stem)? as usize;
-    let (s, e) = (
-        *view.row_start.get(row)? as usize,
-        *view.row_start.get(row + 1)? as usize,
-    );
-    let classes = view.post_class.get(s..e)?;
-    let i = classes.binary_search(&class).ok()?;
-    view.post_weight.get(s + i).copied()
+    view.weight(view.unigram_row(stem)?, class)
 }

@@ -58,11 +58,78 @@ fn trained() -> Model {
     train(&examples(), 3, &TrainConfig::default()).unwrap()
 }
 
+/// The model before [`densify`]: every row in the sparse index.
+fn trained_sparse() -> Model {
+    train_detailed(&examples(), 3, &TrainConfig::default())
+        .unwrap()
+        .0
+}
+
+#[test]
+fn densify_keeps_every_logit_and_is_idempotent() {
+    let sparse = trained_sparse();
+    assert!(sparse.dense_rows.is_empty());
+    let outputs = sparse.bias.len();
+    // Three fills: some rows dense (3 of 4 outputs), all rows with a posting, and none.
+    for fill in [0.75, 0.01, 2.0] {
+        let mut dense = sparse.clone();
+        densify(&mut dense, fill);
+        dense.view().validate().unwrap();
+        let moved = dense.dense_rows.len();
+        let expect_moved = (0..sparse.keys.len())
+            .filter(|&r| {
+                let n = (sparse.row_start[r + 1] - sparse.row_start[r]) as f32;
+                n > 0.0 && n >= (fill * outputs as f32).ceil()
+            })
+            .count();
+        assert_eq!(moved, expect_moved, "fill {fill}");
+        let moved_postings: usize = dense
+            .dense_rows
+            .iter()
+            .map(|&r| (sparse.row_start[r as usize + 1] - sparse.row_start[r as usize]) as usize)
+            .sum();
+        assert_eq!(
+            dense.post_class.len(),
+            sparse.post_class.len() - moved_postings
+        );
+        assert_eq!(dense.dense.len(), moved * outputs);
+        for text in [
+            "weather today",
+            "play some music",
+            "account balance money",
+            "zzz",
+        ] {
+            let q = parse(text).unwrap();
+            let (mut a, mut b, mut feats) = (Vec::new(), Vec::new(), Vec::new());
+            sparse
+                .view()
+                .featurize_into(&q, &mut Vec::new(), &mut feats);
+            sparse.view().score_into(&feats, &mut a);
+            dense.view().score_into(&feats, &mut b);
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).abs() < 1e-6, "{text}: {a:?} vs {b:?}");
+            }
+            for &(row, _) in &feats {
+                for class in 0..outputs as u32 {
+                    assert_eq!(
+                        sparse.view().weight(row, class).unwrap_or(0.0),
+                        dense.view().weight(row, class).unwrap_or(0.0)
+                    );
+                }
+            }
+        }
+        let mut again = dense.clone();
+        densify(&mut again, fill);
+        assert_eq!(again, dense, "fill {fill}");
+    }
+}
+
 fn top(model: &Model, text: &str) -> calibrate::TopScore {
     top_score(
         &model.view(),
         text,
         &mut ParsedQuery::new(),
+        &mut Vec::new(),
         &mut Vec::new(),
         &mut Vec::new(),
     )
@@ -195,8 +262,8 @@ fn featurization_is_deterministic_normalized_and_unique() {
     let view = model.view();
     let q = parse("Play some jazz music, play it LOUD!").unwrap();
     let (mut a, mut b) = (Vec::new(), Vec::new());
-    view.featurize_into(&q, &mut a);
-    view.featurize_into(&q, &mut b);
+    view.featurize_into(&q, &mut Vec::new(), &mut a);
+    view.featurize_into(&q, &mut Vec::new(), &mut b);
     assert_eq!(a, b);
     assert!(!a.is_empty());
     let norm: f32 = a.iter().map(|f| f.1 * f.1).sum::<f32>().sqrt();
@@ -207,7 +274,7 @@ fn featurization_is_deterministic_normalized_and_unique() {
     assert_eq!(rows.len(), a.len());
     // Unknown words contribute nothing.
     let mut c = Vec::new();
-    view.featurize_into(&parse("zzqx vvkw").unwrap(), &mut c);
+    view.featurize_into(&parse("zzqx vvkw").unwrap(), &mut Vec::new(), &mut c);
     assert!(c.iter().all(|f| f.1.is_finite()));
 }
 
@@ -217,10 +284,10 @@ fn composed_features_merge_and_renormalize() {
     let view = model.view();
     let q = parse("play jazz").unwrap();
     let mut out = Vec::new();
-    view.featurize_into(&q, &mut out);
+    view.featurize_into(&q, &mut Vec::new(), &mut out);
     let single = out.clone();
     // Adding the same text again at any weight keeps the direction.
-    view.featurize_text_into(&q, 0.5, &mut out);
+    view.featurize_text_into(&q, 0.5, &mut Vec::new(), &mut out);
     finish(&mut out);
     assert_eq!(out.len(), single.len());
     let mut sorted = single.clone();
@@ -234,7 +301,12 @@ fn composed_features_merge_and_renormalize() {
     view.score_into(&single, &mut logits);
     let before = logits[2];
     let mut expanded = single.clone();
-    view.featurize_text_into(&parse("account balance money").unwrap(), 1.0, &mut expanded);
+    view.featurize_text_into(
+        &parse("account balance money").unwrap(),
+        1.0,
+        &mut Vec::new(),
+        &mut expanded,
+    );
     finish(&mut expanded);
     view.score_into(&expanded, &mut logits);
     assert!(logits[2] > before);
@@ -245,14 +317,17 @@ fn scores_are_bias_plus_postings() {
     let model = trained();
     let view = model.view();
     let mut feats = Vec::new();
-    view.featurize_into(&parse("weather today").unwrap(), &mut feats);
+    view.featurize_into(
+        &parse("weather today").unwrap(),
+        &mut Vec::new(),
+        &mut feats,
+    );
     let mut logits = Vec::new();
     view.score_into(&feats, &mut logits);
     let mut expected = model.bias.clone();
     for &(row, v) in &feats {
-        for p in model.row_start[row as usize] as usize..model.row_start[row as usize + 1] as usize
-        {
-            expected[model.post_class[p] as usize] += v * model.post_weight[p];
+        for (class, e) in expected.iter_mut().enumerate() {
+            *e += v * view.weight(row, class as u32).unwrap_or(0.0);
         }
     }
     assert_eq!(logits.len(), expected.len());
@@ -299,6 +374,8 @@ fn row_lookup_finds_every_key_and_only_those() {
             row_start: &row_start,
             post_class: &[],
             post_weight: &[],
+            dense_rows: &[],
+            dense: &[],
             ..view
         };
         skewed.validate().unwrap();
@@ -330,6 +407,8 @@ fn row_lookup_finds_every_key_and_only_those() {
             row_start: &row_start[..n + 1],
             post_class: &[],
             post_weight: &[],
+            dense_rows: &[],
+            dense: &[],
             ..view
         };
         tiny.validate().unwrap();
@@ -365,7 +444,7 @@ fn top_terms_are_the_class_words() {
 
 #[test]
 fn validate_rejects_each_corruption() {
-    let model = trained();
+    let model = trained_sparse();
     model.view().validate().unwrap();
     let check = |f: &dyn Fn(&mut Model), expect: &dyn Fn(&ModelError) -> bool| {
         let mut m = model.clone();
@@ -484,6 +563,58 @@ fn validate_rejects_each_corruption() {
     check(&|m| m.bias[1] = f32::NAN, &|e| {
         matches!(e, ModelError::NonFinite { what: "bias", .. })
     });
+
+    // Dense rows: on a model with both sparse and dense rows.
+    let mut mixed = model.clone();
+    densify(&mut mixed, 0.75);
+    mixed.view().validate().unwrap();
+    assert!(!mixed.dense_rows.is_empty() && !mixed.post_class.is_empty());
+    let check = |f: &dyn Fn(&mut Model), expect: &dyn Fn(&ModelError) -> bool| {
+        let mut m = mixed.clone();
+        f(&mut m);
+        let err = m.view().validate().unwrap_err();
+        assert!(expect(&err), "unexpected {err:?}");
+    };
+    check(&|m| m.dense.pop().map_or((), drop), &|e| {
+        matches!(e, ModelError::Length { what: "dense", .. })
+    });
+    check(&|m| m.dense[0] = f32::NAN, &|e| {
+        matches!(e, ModelError::NonFinite { what: "dense", .. })
+    });
+    check(
+        &|m| {
+            // A dense row that also has sparse postings.
+            let sparse_row = (0..m.keys.len())
+                .find(|&r| m.row_start[r + 1] > m.row_start[r])
+                .unwrap();
+            m.dense_rows[0] = sparse_row as u32;
+            m.dense_rows.sort_unstable();
+            m.dense_rows.dedup();
+            let outputs = m.bias.len();
+            m.dense.truncate(m.dense_rows.len() * outputs);
+        },
+        &|e| matches!(e, ModelError::DenseRows { .. }),
+    );
+    check(
+        &|m| {
+            let outputs = m.bias.len();
+            m.dense_rows.push(m.keys.len() as u32);
+            m.dense.extend(std::iter::repeat_n(0.0, outputs));
+        },
+        &|e| matches!(e, ModelError::DenseRows { .. }),
+    );
+    check(
+        &|m| {
+            if m.dense_rows.len() < 2 {
+                m.dense_rows.push(m.dense_rows[0]);
+                let outputs = m.bias.len();
+                m.dense.extend(std::iter::repeat_n(0.0, outputs));
+            } else {
+                m.dense_rows.swap(0, 1);
+            }
+        },
+        &|e| matches!(e, ModelError::DenseRows { .. }),
+    );
 }
 
 #[test]
@@ -492,12 +623,18 @@ fn scoring_a_corrupt_unvalidated_view_does_not_panic() {
     let mut m = model.clone();
     m.post_class.iter_mut().for_each(|c| *c = 1000);
     m.row_start.iter_mut().skip(1).for_each(|r| *r = u32::MAX);
+    m.dense_rows = vec![0, 0, u32::MAX];
+    m.dense.truncate(1);
     let view = m.view();
     let mut feats = vec![(0u32, 1.0f32), (u32::MAX, 1.0)];
     let mut logits = Vec::new();
     view.score_into(&feats, &mut logits);
     assert_eq!(logits.len(), m.bias.len());
-    view.featurize_into(&parse("weather music").unwrap(), &mut feats);
+    view.featurize_into(
+        &parse("weather music").unwrap(),
+        &mut Vec::new(),
+        &mut feats,
+    );
 }
 
 #[test]

@@ -69,8 +69,16 @@ fn row(model: &ModelView<'_>, r: u32) -> std::ops::Range<usize> {
     }
 }
 
+/// Postings a query touches, counting a row without sparse postings as dense (one posting
+/// per output): an upper bound that reads only the row bounds, which scoring reads next anyway.
 fn touched_postings(model: &ModelView<'_>, features: &[(u32, f32)]) -> usize {
-    features.iter().map(|&(r, _)| row(model, r).len()).sum()
+    features
+        .iter()
+        .map(|&(r, _)| match row(model, r).len() {
+            0 => model.num_outputs(),
+            n => n,
+        })
+        .sum()
 }
 
 fn score_parallel(
@@ -95,6 +103,13 @@ fn score_parallel(
         let end = *start + slice.len() as u32;
         for &(r, value) in features {
             let span = row(model, r);
+            if span.is_empty() {
+                if let Some(dense) = model.dense_row(r) {
+                    let part = dense.get(*start as usize..end as usize).unwrap_or(&[]);
+                    crate::learn::axpy(slice, value, part);
+                }
+                continue;
+            }
             let classes = &model.post_class[span.clone()];
             let weights = &model.post_weight[span];
             let lo = classes.partition_point(|&c| c < *start);
@@ -106,6 +121,13 @@ fn score_parallel(
     });
     for &(r, value) in features {
         let span = row(model, r);
+        if span.is_empty() {
+            if let Some(dense) = model.dense_row(r) {
+                let part = dense.get(extra_start as usize..).unwrap_or(&[]);
+                crate::learn::axpy(rest, value, part);
+            }
+            continue;
+        }
         let classes = &model.post_class[span.clone()];
         let weights = &model.post_weight[span];
         let lo = classes.partition_point(|&c| c < extra_start);

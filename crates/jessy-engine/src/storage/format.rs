@@ -22,7 +22,7 @@ pub const MANIFEST_MAGIC: [u8; 8] = *b"JESSYMAN";
 /// Magic bytes closing every file, right after its CRC.
 pub const FOOTER_MAGIC: [u8; 4] = *b"JEND";
 /// Format version written by this build; files of another version are refused.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Alignment of every section, so any record type can be viewed in place.
 pub const SECTION_ALIGN: usize = 8;
 /// Bytes of the footer: CRC32 (u32) + magic (4 bytes) + file length (u64).
@@ -94,11 +94,15 @@ pub enum SectionKind {
     Associations = 14,
     /// Per-layer expansion vectors: [`FeatureValue`]s addressed by ranges from layers.
     Expansion = 15,
+    /// Model: rows stored dense (u32, ascending); their CSR ranges are empty.
+    ModelDenseRows = 16,
+    /// Model: weights of the dense rows (f32), one per output, row-major.
+    ModelDense = 17,
 }
 
 impl SectionKind {
     /// Every kind, in the order they are written.
-    pub const ALL: [SectionKind; 15] = [
+    pub const ALL: [SectionKind; 17] = [
         SectionKind::Strings,
         SectionKind::Meta,
         SectionKind::Dimensions,
@@ -114,6 +118,8 @@ impl SectionKind {
         SectionKind::ModelBias,
         SectionKind::Associations,
         SectionKind::Expansion,
+        SectionKind::ModelDenseRows,
+        SectionKind::ModelDense,
     ];
 
     /// The kind for a code read from a file.
@@ -136,7 +142,9 @@ impl SectionKind {
             | SectionKind::ModelRows
             | SectionKind::ModelPostClass
             | SectionKind::ModelPostWeight
-            | SectionKind::ModelBias => 4,
+            | SectionKind::ModelBias
+            | SectionKind::ModelDenseRows
+            | SectionKind::ModelDense => 4,
             SectionKind::Associations => size_of::<AssocRecord>(),
             SectionKind::Expansion => size_of::<FeatureValue>(),
         }

@@ -21,6 +21,10 @@ pub struct Snapshot {
     generation: u64,
     sections: [(usize, usize); SectionKind::ALL.len()],
     meta: RegistryMeta,
+    /// Bucket directory over the model's keys, built at open: derived from the keys, so it
+    /// cannot disagree with them, and one directory read replaces the dozen dependent probes
+    /// of a search over the mapped keys.
+    key_index: Vec<u32>,
 }
 
 type Sections = [(usize, usize); SectionKind::ALL.len()];
@@ -57,13 +61,16 @@ impl Snapshot {
             )))
         })?;
         let meta = validate_records(&region, &sections).map_err(corrupt)?;
-        Ok(Snapshot {
+        let mut snapshot = Snapshot {
             region,
             path: path.to_path_buf(),
             generation,
             sections,
             meta,
-        })
+            key_index: Vec::new(),
+        };
+        snapshot.key_index = crate::learn::build_key_index(snapshot.model().keys);
+        Ok(snapshot)
     }
 
     /// The generation number recorded in the file.
@@ -166,11 +173,14 @@ impl Snapshot {
         ModelArrays {
             num_classes: self.meta.num_classes,
             keys: self.records(SectionKind::ModelKeys),
+            key_index: &self.key_index,
             idf: self.records(SectionKind::ModelIdf),
             rows: self.records(SectionKind::ModelRows),
             post_class: self.records(SectionKind::ModelPostClass),
             post_weight: self.records(SectionKind::ModelPostWeight),
             bias: self.records(SectionKind::ModelBias),
+            dense_rows: self.records(SectionKind::ModelDenseRows),
+            dense: self.records(SectionKind::ModelDense),
             feature_params: self.meta.feature_params,
             model_params: self.meta.model_params,
             threshold: self.meta.threshold,
@@ -428,11 +438,14 @@ fn validate_records(region: &Region, sections: &Sections) -> Result<RegistryMeta
     let model = ModelArrays {
         num_classes: meta.num_classes,
         keys: cast(view(SectionKind::ModelKeys))?,
+        key_index: &[],
         idf: cast(view(SectionKind::ModelIdf))?,
         rows: cast(view(SectionKind::ModelRows))?,
         post_class: cast(view(SectionKind::ModelPostClass))?,
         post_weight: cast(view(SectionKind::ModelPostWeight))?,
         bias: cast(view(SectionKind::ModelBias))?,
+        dense_rows: cast(view(SectionKind::ModelDenseRows))?,
+        dense: cast(view(SectionKind::ModelDense))?,
         feature_params: meta.feature_params,
         model_params: meta.model_params,
         threshold: meta.threshold,

@@ -60,6 +60,10 @@ pub struct ModelArrays<'a> {
     pub num_classes: u32,
     /// Sorted feature keys.
     pub keys: &'a [u64],
+    /// Bucket directory over `keys` (see [`crate::learn::build_key_index`]), or empty. Not
+    /// stored: it is derived from the keys, and [`Snapshot`](super::Snapshot) rebuilds it at
+    /// open.
+    pub key_index: &'a [u32],
     /// IDF per feature.
     pub idf: &'a [f32],
     /// CSR row starts.
@@ -70,6 +74,10 @@ pub struct ModelArrays<'a> {
     pub post_weight: &'a [f32],
     /// Per-class bias.
     pub bias: &'a [f32],
+    /// Rows stored dense, ascending.
+    pub dense_rows: &'a [u32],
+    /// Weights of the dense rows, one per output, row-major.
+    pub dense: &'a [f32],
     /// Feature parameters, opaque here.
     pub feature_params: [u32; 8],
     /// Model parameters, opaque here.
@@ -234,6 +242,8 @@ pub fn encode(data: &SnapshotData<'_>, generation: u64) -> Vec<u8> {
         (SectionKind::ModelPostClass, bytes_of(m.post_class)),
         (SectionKind::ModelPostWeight, bytes_of(m.post_weight)),
         (SectionKind::ModelBias, bytes_of(m.bias)),
+        (SectionKind::ModelDenseRows, bytes_of(m.dense_rows)),
+        (SectionKind::ModelDense, bytes_of(m.dense)),
         (SectionKind::Associations, bytes_of(&associations)),
         (SectionKind::Expansion, bytes_of(&expansion)),
     ];
