@@ -9,7 +9,7 @@
 //! ```text
 //! cargo run --release -p jessy-engine --example clinc_model -- [DIR] [--c 16] [--loss log|hinge]
 //!     [--oos extra|neg] [--prune 0.01] [--epochs 50] [--tol 0.05] [--criterion acc|bal]
-//!     [--pairs 5] [--chars 2-5]
+//!     [--pairs 5] [--chars 3-4]
 //! ```
 //! DIR defaults to `../shared/datasets/clinc150` relative to the workspace root.
 

@@ -2,7 +2,7 @@
 //! featurizing and scoring at query time over the arrays stored in a snapshot.
 //!
 //! The model itself lives in [`crate::learn`]: word unigrams and bigrams of stems, stem pairs
-//! and character 2–5-grams, hashed to stable 64-bit keys, TF-IDF weighted and normalized per
+//! and character 3–4-grams, hashed to stable 64-bit keys, TF-IDF weighted and normalized per
 //! block; one linear classifier per layer (one-vs-rest L2-loss SVM), plus an out-of-scope output
 //! when the registry has out-of-scope examples; stored as a sparse inverted index
 //! `feature → (layer, weight)`. This module maps that model onto the snapshot's

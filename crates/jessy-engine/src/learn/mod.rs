@@ -18,12 +18,14 @@
 pub mod calibrate;
 pub mod features;
 pub mod hash;
+mod simd;
 pub mod terms;
 pub mod train;
 
 pub use calibrate::{calibrate, Calibration};
 pub use features::{FeatureConfig, FEATURE_VERSION};
 pub use hash::unigram_key;
+pub use simd::axpy;
 pub use terms::top_unigram_terms;
 pub use train::{
     densify, prune, train, train_detailed, Example, Loss, OutOfScope, TrainConfig, TrainError,
@@ -330,9 +332,15 @@ impl<'a> ModelView<'a> {
     }
 
     /// The query's feature vector: `out` is cleared and receives `(row, value)` pairs, unique
-    /// rows, TF-IDF weighted, L2-normalized. Features the model does not know are dropped.
-    /// `keys` is scratch for the extraction. No allocation once both buffers have grown.
-    pub fn featurize_into(&self, q: &ParsedQuery, keys: &mut Vec<u64>, out: &mut Vec<(u32, f32)>) {
+    /// rows in ascending order, TF-IDF weighted, L2-normalized. Features the model does not
+    /// know are dropped. `keys` is scratch for the extraction. No allocation once both buffers
+    /// have grown.
+    pub fn featurize_into(
+        &self,
+        q: &ParsedQuery,
+        keys: &mut Vec<(u64, u8)>,
+        out: &mut Vec<(u32, f32)>,
+    ) {
         out.clear();
         self.featurize_text_into(q, 1.0, keys, out);
     }
@@ -343,75 +351,112 @@ impl<'a> ModelView<'a> {
     ///
     /// Each feature block (words, pairs, characters) gets sublinear TF (`1 + ln tf`) times IDF
     /// and is L2-normalized on its own, then the text's whole vector is normalized: the same
-    /// weighting the model was trained with. Within a block the rows come out ascending.
+    /// weighting the model was trained with. The appended rows are unique and ascending.
     pub fn featurize_text_into(
         &self,
         q: &ParsedQuery,
         weight: f32,
-        keys: &mut Vec<u64>,
+        keys: &mut Vec<(u64, u8)>,
         out: &mut Vec<(u32, f32)>,
     ) {
         let start = out.len();
+        keys.clear();
         for block in 0..NUM_BLOCKS {
-            keys.clear();
-            features::block_keys(&self.feature_config, q, block, &mut |key| keys.push(key));
-            // Sorted keys give the term frequencies as runs, and rows in ascending order
-            // (rows are the ranks of the sorted model keys).
-            keys.sort_unstable();
-            let block_start = out.len();
-            self.rows_of_sorted(keys, out);
-            for f in &mut out[block_start..] {
-                let tf = f.1;
-                let idf = self.idf.get(f.0 as usize).copied().unwrap_or(0.0);
-                f.1 = if tf == 1.0 {
-                    idf
-                } else {
-                    (1.0 + tf.ln()) * idf
-                };
+            features::block_keys(&self.feature_config, q, block, &mut |key| {
+                keys.push((key, block as u8))
+            });
+        }
+        // One sort for all blocks: equal keys (repeats, whose count is the term frequency) end
+        // up adjacent, and rows, the ranks of the sorted model keys, come out ascending. Keys
+        // of different blocks never collide: each block hashes its own namespace.
+        keys.sort_unstable_by_key(|k| k.0);
+        self.rows_of_sorted(keys, out);
+        // `keys[i].1` is now the block of feature `start + i`.
+        let mut sq = [0.0f32; NUM_BLOCKS];
+        for (f, &(_, block)) in out[start..].iter_mut().zip(keys.iter()) {
+            let tf = f.1;
+            let idf = self.idf.get(f.0 as usize).copied().unwrap_or(0.0);
+            f.1 = if tf == 1.0 {
+                idf
+            } else {
+                (1.0 + tf.ln()) * idf
+            };
+            if let Some(s) = sq.get_mut(block as usize) {
+                *s += f.1 * f.1;
             }
-            scale_to_norm(&mut out[block_start..], 1.0);
+        }
+        let scale = sq.map(|s| {
+            if s > 0.0 && s.is_finite() {
+                1.0 / s.sqrt()
+            } else {
+                1.0
+            }
+        });
+        for (f, &(_, block)) in out[start..].iter_mut().zip(keys.iter()) {
+            f.1 *= scale.get(block as usize).copied().unwrap_or(1.0);
         }
         scale_to_norm(&mut out[start..], weight);
     }
 
-    /// Pushes `(row, count)` for each distinct known key of sorted `keys`.
+    /// Pushes `(row, count)` for each distinct known key of `keys` (sorted by key), and
+    /// overwrites `keys[j].1` with the block of the `j`-th feature pushed (the write never
+    /// overtakes the read: `j` counts features found, which is at most the runs read).
     ///
     /// Lookups are cache misses into a large array; they go in chunks whose directory entries
     /// and key lines are all read before any is searched, so a chunk's misses overlap instead
     /// of following one another.
-    fn rows_of_sorted(&self, keys: &[u64], out: &mut Vec<(u32, f32)>) {
+    fn rows_of_sorted(&self, keys: &mut [(u64, u8)], out: &mut Vec<(u32, f32)>) {
         const CHUNK: usize = 16;
-        let Some(bits) = key_index_bits(self.key_index) else {
-            for run in keys.chunk_by(|a, b| a == b) {
-                if let Some(row) = interpolated_row(self.keys, run[0]) {
-                    out.push((row, run.len() as f32));
-                }
-            }
-            return;
-        };
-        let mut runs = keys.chunk_by(|a, b| a == b).peekable();
-        while runs.peek().is_some() {
-            let mut batch = [(0u64, 0u32, 0usize, 0usize); CHUNK];
+        let bits = key_index_bits(self.key_index);
+        let mut found = 0usize;
+        let mut i = 0usize;
+        while i < keys.len() {
+            // (key, block, count, directory range)
+            let mut batch = [(0u64, 0u8, 0u32, 0usize, 0usize); CHUNK];
             let mut len = 0;
             let mut touched = 0u64;
-            for (slot, run) in batch.iter_mut().zip(runs.by_ref()) {
-                let key = run[0];
-                let b = key.checked_shr(64 - bits).unwrap_or(0) as usize;
-                let lo = self.key_index.get(b).copied().unwrap_or(0) as usize;
-                let hi = self.key_index.get(b + 1).copied().unwrap_or(0) as usize;
-                touched ^= self.keys.get(lo).copied().unwrap_or(0);
-                *slot = (key, run.len() as u32, lo, hi);
+            while len < CHUNK && i < keys.len() {
+                let (key, block) = keys[i];
+                let mut end = i + 1;
+                while end < keys.len() && keys[end].0 == key {
+                    end += 1;
+                }
+                let (lo, hi) = match bits {
+                    Some(bits) => {
+                        let b = key.checked_shr(64 - bits).unwrap_or(0) as usize;
+                        let lo = self.key_index.get(b).copied().unwrap_or(0) as usize;
+                        let hi = self.key_index.get(b + 1).copied().unwrap_or(0) as usize;
+                        touched ^= self.keys.get(lo).copied().unwrap_or(0);
+                        (lo, hi)
+                    }
+                    None => (0, 0),
+                };
+                batch[len] = (key, block, (end - i) as u32, lo, hi);
                 len += 1;
+                i = end;
             }
             std::hint::black_box(touched);
-            for &(key, count, lo, hi) in &batch[..len] {
-                let Some(bucket) = self.keys.get(lo..hi) else {
-                    continue;
+            let mut touched = 0u32;
+            for &(key, block, count, lo, hi) in &batch[..len] {
+                let row = match bits {
+                    Some(_) => self
+                        .keys
+                        .get(lo..hi)
+                        .and_then(|bucket| bucket.iter().position(|&k| k == key))
+                        .map(|p| (lo + p) as u32),
+                    None => interpolated_row(self.keys, key),
                 };
-                if let Some(i) = bucket.iter().position(|&k| k == key) {
-                    out.push(((lo + i) as u32, count as f32));
+                if let Some(row) = row {
+                    // The row's IDF and bounds are read next (weighting, scoring): touch them
+                    // now, while this chunk's other lookups are in flight.
+                    touched ^= self.idf.get(row as usize).map_or(0, |f| f.to_bits());
+                    touched ^= self.row_start.get(row as usize).copied().unwrap_or(0);
+                    out.push((row, count as f32));
+                    keys[found].1 = block;
+                    found += 1;
                 }
             }
+            std::hint::black_box(touched);
         }
     }
 
@@ -618,16 +663,6 @@ fn scale_to_norm(v: &mut [(u32, f32)], norm: f32) {
         for f in v {
             f.1 *= k;
         }
-    }
-}
-
-/// `acc += a · x`, element by element over the shorter of the two. Its own function so that
-/// both slices arrive as non-aliasing arguments, which lets the compiler vectorize the loop.
-#[inline(never)]
-pub fn axpy(acc: &mut [f32], a: f32, x: &[f32]) {
-    let n = acc.len().min(x.len());
-    for (l, &w) in acc[..n].iter_mut().zip(&x[..n]) {
-        *l += a * w;
     }
 }
 

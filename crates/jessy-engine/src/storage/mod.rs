@@ -1,7 +1,7 @@
 //! Storage: the MMAP Manager, MMAP Regions and snapshot generations.
 //!
 //! - [`format`]: the byte layout (records, sections, footer).
-//! - [`mmap`]: mapping files and zero-copy `&str` views (the only `unsafe` in the engine).
+//! - [`mmap`]: mapping files and zero-copy `&str` views (`unsafe`, as is only the vector kernel in `learn::simd`).
 //! - [`snapshot`]: opening = validating one generation file; typed views into it.
 //! - [`writer`]: laying out a compiled registry as a generation file.
 //! - [`publish`]: write-once files, atomic manifest publish, garbage collection.
