@@ -77,6 +77,7 @@ fn write_big_snapshot(dir: &Path) {
             bias: &bias,
             dense_rows: &[],
             dense: &[],
+            dense_map: &[],
             feature_params: jessy_engine::learn::FeatureConfig::default().to_params(),
             model_params: [0.0; 8],
             threshold: 0.5,

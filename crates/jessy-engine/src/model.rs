@@ -51,6 +51,7 @@ impl OwnedModel {
             bias: &m.bias,
             dense_rows: &m.dense_rows,
             dense: &m.dense,
+            dense_map: &m.dense_map,
             feature_params: m.feature_config.to_params(),
             model_params: [0.0; 8],
             threshold,
@@ -89,6 +90,7 @@ pub fn view<'a>(m: &ModelArrays<'a>) -> ModelView<'a> {
         bias: m.bias,
         dense_rows: m.dense_rows,
         dense: m.dense,
+        dense_map: m.dense_map,
     }
 }
 

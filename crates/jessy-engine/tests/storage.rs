@@ -78,6 +78,7 @@ fn data(shape: &Shape, bias: &[f32]) -> SnapshotData<'static> {
             bias: &bias[..n as usize],
             dense_rows: &[],
             dense: &[],
+            dense_map: &[],
             feature_params: jessy_engine::learn::FeatureConfig::default().to_params(),
             model_params: [0.0; 8],
             threshold: 0.3,

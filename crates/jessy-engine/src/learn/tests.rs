@@ -118,6 +118,19 @@ fn densify_keeps_every_logit_and_is_idempotent() {
                 }
             }
         }
+        // The dense map finds exactly the rows a binary search over the dense rows finds.
+        let searched = ModelView {
+            dense_map: &[],
+            ..dense.view()
+        };
+        assert_eq!(dense.dense_map.len(), dense.keys.len().div_ceil(64));
+        for row in 0..dense.keys.len() as u32 + 70 {
+            assert_eq!(
+                dense.view().dense_slot(row),
+                searched.dense_slot(row),
+                "row {row}"
+            );
+        }
         let mut again = dense.clone();
         densify(&mut again, fill);
         assert_eq!(again, dense, "fill {fill}");
@@ -376,6 +389,7 @@ fn row_lookup_finds_every_key_and_only_those() {
             post_weight: &[],
             dense_rows: &[],
             dense: &[],
+            dense_map: &[],
             ..view
         };
         skewed.validate().unwrap();
@@ -409,6 +423,7 @@ fn row_lookup_finds_every_key_and_only_those() {
             post_weight: &[],
             dense_rows: &[],
             dense: &[],
+            dense_map: &[],
             ..view
         };
         tiny.validate().unwrap();
@@ -580,6 +595,12 @@ fn validate_rejects_each_corruption() {
     });
     check(&|m| m.dense[0] = f32::NAN, &|e| {
         matches!(e, ModelError::NonFinite { what: "dense", .. })
+    });
+    check(&|m| m.dense_map[0].0 ^= 1 << 63, &|e| {
+        matches!(e, ModelError::DenseRows { .. })
+    });
+    check(&|m| m.dense_map.push((0, 0)), &|e| {
+        matches!(e, ModelError::DenseRows { .. })
     });
     check(
         &|m| {

@@ -288,6 +288,7 @@ pub fn train_detailed(
         bias: &bias,
         dense_rows: &[],
         dense: &[],
+        dense_map: &[],
     };
     let vectors: Vec<Vec<(u32, f32)>> = parsed
         .par_iter()
@@ -424,6 +425,7 @@ pub fn train_detailed(
         bias,
         dense_rows: Vec::new(),
         dense: Vec::new(),
+        dense_map: Vec::new(),
     };
     Ok((
         model,
@@ -581,6 +583,7 @@ pub fn densify(model: &mut Model, min_fill: f32) {
     }
     model.post_class.truncate(w);
     model.post_weight.truncate(w);
+    model.dense_map = super::build_dense_map(&model.dense_rows, model.keys.len());
 }
 
 /// One output's result: kept `(feature row, weight)` postings, bias, passes used.

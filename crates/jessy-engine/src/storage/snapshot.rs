@@ -25,6 +25,8 @@ pub struct Snapshot {
     /// cannot disagree with them, and one directory read replaces the dozen dependent probes
     /// of a search over the mapped keys.
     key_index: Vec<u32>,
+    /// Bitmap and rank over the dense rows, built at open for the same reasons.
+    dense_map: Vec<(u64, u32)>,
 }
 
 type Sections = [(usize, usize); SectionKind::ALL.len()];
@@ -68,8 +70,13 @@ impl Snapshot {
             sections,
             meta,
             key_index: Vec::new(),
+            dense_map: Vec::new(),
         };
-        snapshot.key_index = crate::learn::build_key_index(snapshot.model().keys);
+        let model = snapshot.model();
+        let key_index = crate::learn::build_key_index(model.keys);
+        let dense_map = crate::learn::build_dense_map(model.dense_rows, model.keys.len());
+        snapshot.key_index = key_index;
+        snapshot.dense_map = dense_map;
         Ok(snapshot)
     }
 
@@ -181,6 +188,7 @@ impl Snapshot {
             bias: self.records(SectionKind::ModelBias),
             dense_rows: self.records(SectionKind::ModelDenseRows),
             dense: self.records(SectionKind::ModelDense),
+            dense_map: &self.dense_map,
             feature_params: self.meta.feature_params,
             model_params: self.meta.model_params,
             threshold: self.meta.threshold,
@@ -446,6 +454,7 @@ fn validate_records(region: &Region, sections: &Sections) -> Result<RegistryMeta
         bias: cast(view(SectionKind::ModelBias))?,
         dense_rows: cast(view(SectionKind::ModelDenseRows))?,
         dense: cast(view(SectionKind::ModelDense))?,
+        dense_map: &[],
         feature_params: meta.feature_params,
         model_params: meta.model_params,
         threshold: meta.threshold,

@@ -78,6 +78,9 @@ pub struct ModelArrays<'a> {
     pub dense_rows: &'a [u32],
     /// Weights of the dense rows, one per output, row-major.
     pub dense: &'a [f32],
+    /// Bitmap and rank over the dense rows (see [`crate::learn::build_dense_map`]), or empty.
+    /// Not stored: derived from the dense rows and rebuilt at open.
+    pub dense_map: &'a [(u64, u32)],
     /// Feature parameters, opaque here.
     pub feature_params: [u32; 8],
     /// Model parameters, opaque here.
