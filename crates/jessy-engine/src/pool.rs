@@ -47,7 +47,7 @@ pub struct Scratch {
     /// The parsed query.
     pub parsed: ParsedQuery,
     /// Feature keys being looked up (featurization scratch).
-    pub keys: Vec<(u64, u8)>,
+    pub keys: Vec<u64>,
     /// The query's own features `(row, value)`.
     pub base_features: Vec<(u32, f32)>,
     /// Expansion features of the current refinement iteration.

@@ -110,7 +110,7 @@ pub fn top_score(
     view: &ModelView<'_>,
     text: &str,
     q: &mut ParsedQuery,
-    keys: &mut Vec<(u64, u8)>,
+    keys: &mut Vec<u64>,
     feats: &mut Vec<(u32, f32)>,
     logits: &mut Vec<f32>,
 ) -> TopScore {

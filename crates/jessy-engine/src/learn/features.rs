@@ -15,14 +15,18 @@
 //! ≈ 91%, + characters ≈ 93%, + pairs ≈ 93.6%; removing stopwords from the word features cost
 //! ≈ 1.3 points, so the word blocks read every stem ([`ParsedQuery::all_stems`]).
 
-use super::hash::{Fnv64, BOS, EOS, KIND_BIGRAM, KIND_CHAR, KIND_PAIR, KIND_UNIGRAM, SEP};
+use super::hash::{
+    with_block, Fnv64, BOS, EOS, KIND_BIGRAM, KIND_CHAR, KIND_PAIR, KIND_UNIGRAM, SEP,
+};
 use super::ModelError;
 use crate::parser::ParsedQuery;
 
 /// Version of the feature extraction. Any change to what keys a text produces (parser, hashing,
 /// feature set) must bump it, so that a snapshot built by an older engine is refused instead of
 /// silently scoring garbage.
-pub const FEATURE_VERSION: u32 = 1;
+///
+/// Version 2: keys carry their block in their two low bits ([`super::hash::with_block`]).
+pub const FEATURE_VERSION: u32 = 2;
 
 /// Number of feature blocks (words, pairs, characters).
 pub const NUM_BLOCKS: usize = 3;
@@ -120,6 +124,7 @@ pub fn block_keys(
     block: usize,
     emit: &mut impl FnMut(u64),
 ) {
+    let emit = &mut |key| emit(with_block(key, block));
     match block {
         0 => word_keys(q, emit),
         1 => pair_keys(q, config.pair_window as usize, emit),
@@ -210,7 +215,7 @@ mod tests {
             for n in config.char_min as usize..=config.char_max as usize {
                 if i + n <= text.len() {
                     let s: String = text[i..i + n].iter().collect();
-                    expected.push(Fnv64::new(KIND_CHAR).str(&s).finish());
+                    expected.push(with_block(Fnv64::new(KIND_CHAR).str(&s).finish(), 2));
                 }
             }
         }
@@ -225,18 +230,21 @@ mod tests {
         let config = FeatureConfig::default();
         let q = parse("cancel reservations").unwrap();
         let got = keys(&q, 0, &config);
-        let u = |s: &str| Fnv64::new(KIND_UNIGRAM).str(s).finish();
-        let b = |h: Fnv64, s: &str| h.byte(SEP).str(s).finish();
+        let u = |s: &str| with_block(Fnv64::new(KIND_UNIGRAM).str(s).finish(), 0);
+        let b = |h: Fnv64, s: &str| with_block(h.byte(SEP).str(s).finish(), 0);
         let expected = [
             u("cancel"),
             b(Fnv64::new(KIND_BIGRAM).byte(BOS), "cancel"),
             u("reserv"),
             b(Fnv64::new(KIND_BIGRAM).str("cancel"), "reserv"),
-            Fnv64::new(KIND_BIGRAM)
-                .str("reserv")
-                .byte(SEP)
-                .byte(EOS)
-                .finish(),
+            with_block(
+                Fnv64::new(KIND_BIGRAM)
+                    .str("reserv")
+                    .byte(SEP)
+                    .byte(EOS)
+                    .finish(),
+                0,
+            ),
         ];
         assert_eq!(got, expected);
     }

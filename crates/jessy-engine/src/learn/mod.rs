@@ -346,12 +346,7 @@ impl<'a> ModelView<'a> {
     /// rows in ascending order, TF-IDF weighted, L2-normalized. Features the model does not
     /// know are dropped. `keys` is scratch for the extraction. No allocation once both buffers
     /// have grown.
-    pub fn featurize_into(
-        &self,
-        q: &ParsedQuery,
-        keys: &mut Vec<(u64, u8)>,
-        out: &mut Vec<(u32, f32)>,
-    ) {
+    pub fn featurize_into(&self, q: &ParsedQuery, keys: &mut Vec<u64>, out: &mut Vec<(u32, f32)>) {
         out.clear();
         self.featurize_text_into(q, 1.0, keys, out);
     }
@@ -367,24 +362,27 @@ impl<'a> ModelView<'a> {
         &self,
         q: &ParsedQuery,
         weight: f32,
-        keys: &mut Vec<(u64, u8)>,
+        keys: &mut Vec<u64>,
         out: &mut Vec<(u32, f32)>,
     ) {
         let start = out.len();
         keys.clear();
         for block in 0..NUM_BLOCKS {
-            features::block_keys(&self.feature_config, q, block, &mut |key| {
-                keys.push((key, block as u8))
-            });
+            features::block_keys(&self.feature_config, q, block, &mut |key| keys.push(key));
         }
-        // One sort for all blocks: equal keys (repeats, whose count is the term frequency) end
-        // up adjacent, and rows, the ranks of the sorted model keys, come out ascending. Keys
-        // of different blocks never collide: each block hashes its own namespace.
-        keys.sort_unstable_by_key(|k| k.0);
+        // One sort for all blocks: repeats (whose count is the term frequency) end up
+        // adjacent, and rows, the ranks of the sorted model keys, come out ascending.
+        keys.sort_unstable();
         self.rows_of_sorted(keys, out);
-        // `keys[i].1` is now the block of feature `start + i`.
-        let mut sq = [0.0f32; NUM_BLOCKS];
-        for (f, &(_, block)) in out[start..].iter_mut().zip(keys.iter()) {
+        // Each key carries its block (`hash::with_block`), so a row finds its block from the
+        // model key it was found under, a line the lookup has just read.
+        let block = |row: u32| {
+            self.keys
+                .get(row as usize)
+                .map_or(0, |&k| hash::block_of(k))
+        };
+        let mut sq = [0.0f32; 4];
+        for f in &mut out[start..] {
             let tf = f.1;
             let idf = self.idf.get(f.0 as usize).copied().unwrap_or(0.0);
             f.1 = if tf == 1.0 {
@@ -392,9 +390,7 @@ impl<'a> ModelView<'a> {
             } else {
                 (1.0 + tf.ln()) * idf
             };
-            if let Some(s) = sq.get_mut(block as usize) {
-                *s += f.1 * f.1;
-            }
+            sq[block(f.0)] += f.1 * f.1;
         }
         let scale = sq.map(|s| {
             if s > 0.0 && s.is_finite() {
@@ -403,33 +399,30 @@ impl<'a> ModelView<'a> {
                 1.0
             }
         });
-        for (f, &(_, block)) in out[start..].iter_mut().zip(keys.iter()) {
-            f.1 *= scale.get(block as usize).copied().unwrap_or(1.0);
+        for f in &mut out[start..] {
+            f.1 *= scale[block(f.0)];
         }
         scale_to_norm(&mut out[start..], weight);
     }
 
-    /// Pushes `(row, count)` for each distinct known key of `keys` (sorted by key), and
-    /// overwrites `keys[j].1` with the block of the `j`-th feature pushed (the write never
-    /// overtakes the read: `j` counts features found, which is at most the runs read).
+    /// Pushes `(row, count)` for each distinct known key of sorted `keys`.
     ///
     /// Lookups are cache misses into a large array; they go in chunks whose directory entries
     /// and key lines are all read before any is searched, so a chunk's misses overlap instead
     /// of following one another.
-    fn rows_of_sorted(&self, keys: &mut [(u64, u8)], out: &mut Vec<(u32, f32)>) {
+    fn rows_of_sorted(&self, keys: &[u64], out: &mut Vec<(u32, f32)>) {
         const CHUNK: usize = 16;
         let bits = key_index_bits(self.key_index);
-        let mut found = 0usize;
         let mut i = 0usize;
         while i < keys.len() {
-            // (key, block, count, directory range)
-            let mut batch = [(0u64, 0u8, 0u32, 0usize, 0usize); CHUNK];
+            // (key, count, directory range)
+            let mut batch = [(0u64, 0u32, 0usize, 0usize); CHUNK];
             let mut len = 0;
             let mut touched = 0u64;
             while len < CHUNK && i < keys.len() {
-                let (key, block) = keys[i];
+                let key = keys[i];
                 let mut end = i + 1;
-                while end < keys.len() && keys[end].0 == key {
+                while end < keys.len() && keys[end] == key {
                     end += 1;
                 }
                 let (lo, hi) = match bits {
@@ -442,13 +435,13 @@ impl<'a> ModelView<'a> {
                     }
                     None => (0, 0),
                 };
-                batch[len] = (key, block, (end - i) as u32, lo, hi);
+                batch[len] = (key, (end - i) as u32, lo, hi);
                 len += 1;
                 i = end;
             }
             std::hint::black_box(touched);
             let mut touched = 0u32;
-            for &(key, block, count, lo, hi) in &batch[..len] {
+            for &(key, count, lo, hi) in &batch[..len] {
                 let row = match bits {
                     Some(_) => self
                         .keys
@@ -463,8 +456,6 @@ impl<'a> ModelView<'a> {
                     touched ^= self.idf.get(row as usize).map_or(0, |f| f.to_bits());
                     touched ^= self.row_start.get(row as usize).copied().unwrap_or(0);
                     out.push((row, count as f32));
-                    keys[found].1 = block;
-                    found += 1;
                 }
             }
             std::hint::black_box(touched);
