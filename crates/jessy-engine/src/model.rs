@@ -36,8 +36,9 @@ pub fn uncalibrated_threshold(has_out_of_scope_output: bool) -> f32 {
 pub struct OwnedModel(learn::Model);
 
 impl OwnedModel {
-    /// The arrays as stored in a snapshot. The key directory is not stored: a mapped snapshot
-    /// finds keys by interpolation ([`learn::interpolated_row`]).
+    /// The arrays as stored in a snapshot. The key directory and the dense map go along for
+    /// in-memory use but are not written: a snapshot rebuilds them from the keys and dense
+    /// rows at open, so they cannot disagree with what they index.
     pub fn arrays(&self, threshold: f32, calibrated: bool) -> ModelArrays<'_> {
         let m = &self.0;
         ModelArrays {

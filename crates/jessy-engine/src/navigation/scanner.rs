@@ -20,9 +20,9 @@ use crate::storage::format::DimensionRecord;
 
 /// Below this many postings touched by one query, [`ScanStrategy::Auto`] stays sequential.
 /// Measured with `cargo bench -p jessy-engine --bench pipeline` on the 2-core development
-/// machine, parallel lost everywhere: 5× slower on the default registry and 4.4× slower on
-/// 10,000 layers, whose queries touch 205k–240k postings (rayon's fork/join plus a binary
-/// search per feature and dimension cost more than the sums they split). No crossover was
+/// machine, parallel lost everywhere: 4.5× slower on the default registry and 2.2× slower on
+/// 10,000 layers, whose queries touch a few hundred thousand postings (rayon's fork/join plus
+/// a binary search per feature and dimension cost more than the sums they split). No crossover was
 /// observed; this bound, ten times the largest load measured, is an estimate, not a measurement.
 pub const PARALLEL_MIN_POSTINGS: usize = 2_000_000;
 
