@@ -25,7 +25,7 @@ pub mod train;
 pub use calibrate::{calibrate, Calibration};
 pub use features::{FeatureConfig, FEATURE_VERSION};
 pub use hash::unigram_key;
-pub use simd::axpy;
+pub use simd::{axpy_bf16, bf16_from_f32, bf16_to_f32};
 pub use terms::top_unigram_terms;
 pub use train::{
     densify, prune, train, train_detailed, Example, Loss, OutOfScope, TrainConfig, TrainError,
@@ -137,8 +137,9 @@ pub struct Model {
     pub bias: Vec<f32>,
     /// Rows stored dense, strictly increasing (see [`densify`]). Their CSR ranges are empty.
     pub dense_rows: Vec<u32>,
-    /// Weights of the dense rows: `dense_rows.len() × outputs`, row-major.
-    pub dense: Vec<f32>,
+    /// Weights of the dense rows as bfloat16 bits ([`bf16_from_f32`]):
+    /// `dense_rows.len() × outputs`, row-major.
+    pub dense: Vec<u16>,
     /// Which rows are dense and where their weights start (see [`build_dense_map`]); derived
     /// from `dense_rows`, may be empty at the cost of a binary search per dense feature.
     pub dense_map: Vec<(u64, u32)>,
@@ -172,9 +173,9 @@ impl Model {
                 + self.post_class.len()
                 + self.post_weight.len()
                 + self.bias.len()
-                + self.dense_rows.len()
-                + self.dense.len())
+                + self.dense_rows.len())
                 * 4
+            + self.dense.len() * 2
     }
 }
 
@@ -201,8 +202,8 @@ pub struct ModelView<'a> {
     pub bias: &'a [f32],
     /// Rows stored dense, strictly increasing; their CSR ranges are empty.
     pub dense_rows: &'a [u32],
-    /// Weights of the dense rows, one per output, row-major.
-    pub dense: &'a [f32],
+    /// Weights of the dense rows as bfloat16 bits, one per output, row-major.
+    pub dense: &'a [u16],
     /// Bitmap and rank over the dense rows ([`build_dense_map`]), or empty.
     pub dense_map: &'a [(u64, u32)],
 }
@@ -306,7 +307,12 @@ impl<'a> ModelView<'a> {
                 return Err(ModelError::DenseRows { index: i });
             }
         }
-        bad("dense", self.dense, false)?;
+        if let Some(index) = self.dense.iter().position(|&b| !bf16_to_f32(b).is_finite()) {
+            return Err(ModelError::NonFinite {
+                what: "dense",
+                index,
+            });
+        }
         if !self.dense_map.is_empty() && !dense_map_matches(self.dense_map, self.dense_rows, n) {
             return Err(ModelError::DenseRows {
                 index: self.dense_rows.len(),
@@ -493,14 +499,14 @@ impl<'a> ModelView<'a> {
                 } else if let Some(slot) = self.dense_slot(row) {
                     let s = slot * outputs;
                     *span = (true, s, s + outputs, value);
-                    touched ^= self.dense.get(s).map_or(0, |w| w.to_bits());
+                    touched ^= self.dense.get(s).map_or(0, |&w| w as u32);
                 }
             }
             std::hint::black_box(touched);
             for &(dense, s, e, value) in &spans[..chunk.len()] {
                 if dense {
                     if let Some(weights) = self.dense.get(s..e) {
-                        axpy(logits, value, weights);
+                        axpy_bf16(logits, value, weights);
                     }
                     continue;
                 }
@@ -522,7 +528,7 @@ impl<'a> ModelView<'a> {
     /// every weight, zeros included).
     pub fn weight(&self, row: u32, class: u32) -> Option<f32> {
         if let Some(dense) = self.dense_row(row) {
-            return dense.get(class as usize).copied();
+            return dense.get(class as usize).map(|&b| bf16_to_f32(b));
         }
         let r = row as usize;
         let (s, e) = (
@@ -533,9 +539,9 @@ impl<'a> ModelView<'a> {
         self.post_weight.get(s + i).copied()
     }
 
-    /// The weights of `row` for every output, when it is stored dense.
+    /// The weights of `row` for every output (bfloat16 bits), when it is stored dense.
     #[inline]
-    pub fn dense_row(&self, row: u32) -> Option<&'a [f32]> {
+    pub fn dense_row(&self, row: u32) -> Option<&'a [u16]> {
         let i = self.dense_slot(row)?;
         let outputs = self.bias.len();
         self.dense.get(i * outputs..(i + 1) * outputs)

@@ -106,7 +106,7 @@ fn score_parallel(
             if span.is_empty() {
                 if let Some(dense) = model.dense_row(r) {
                     let part = dense.get(*start as usize..end as usize).unwrap_or(&[]);
-                    crate::learn::axpy(slice, value, part);
+                    crate::learn::axpy_bf16(slice, value, part);
                 }
                 continue;
             }
@@ -124,7 +124,7 @@ fn score_parallel(
         if span.is_empty() {
             if let Some(dense) = model.dense_row(r) {
                 let part = dense.get(extra_start as usize..).unwrap_or(&[]);
-                crate::learn::axpy(rest, value, part);
+                crate::learn::axpy_bf16(rest, value, part);
             }
             continue;
         }

@@ -22,7 +22,7 @@ pub const MANIFEST_MAGIC: [u8; 8] = *b"JESSYMAN";
 /// Magic bytes closing every file, right after its CRC.
 pub const FOOTER_MAGIC: [u8; 4] = *b"JEND";
 /// Format version written by this build; files of another version are refused.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Alignment of every section, so any record type can be viewed in place.
 pub const SECTION_ALIGN: usize = 8;
 /// Bytes of the footer: CRC32 (u32) + magic (4 bytes) + file length (u64).
@@ -96,7 +96,7 @@ pub enum SectionKind {
     Expansion = 15,
     /// Model: rows stored dense (u32, ascending); their CSR ranges are empty.
     ModelDenseRows = 16,
-    /// Model: weights of the dense rows (f32), one per output, row-major.
+    /// Model: weights of the dense rows (bfloat16 bits, u16), one per output, row-major.
     ModelDense = 17,
 }
 
@@ -143,8 +143,8 @@ impl SectionKind {
             | SectionKind::ModelPostClass
             | SectionKind::ModelPostWeight
             | SectionKind::ModelBias
-            | SectionKind::ModelDenseRows
-            | SectionKind::ModelDense => 4,
+            | SectionKind::ModelDenseRows => 4,
+            SectionKind::ModelDense => 2,
             SectionKind::Associations => size_of::<AssocRecord>(),
             SectionKind::Expansion => size_of::<FeatureValue>(),
         }

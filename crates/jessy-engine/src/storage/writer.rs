@@ -76,8 +76,8 @@ pub struct ModelArrays<'a> {
     pub bias: &'a [f32],
     /// Rows stored dense, ascending.
     pub dense_rows: &'a [u32],
-    /// Weights of the dense rows, one per output, row-major.
-    pub dense: &'a [f32],
+    /// Weights of the dense rows as bfloat16 bits, one per output, row-major.
+    pub dense: &'a [u16],
     /// Bitmap and rank over the dense rows (see [`crate::learn::build_dense_map`]), or empty.
     /// Not stored: derived from the dense rows and rebuilt at open.
     pub dense_map: &'a [(u64, u32)],
