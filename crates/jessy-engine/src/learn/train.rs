@@ -514,15 +514,23 @@ fn centroids(
 /// matters: very common features (`" w"`, `"the"`) have small values in every document but a
 /// small weight in nearly every class, and they are exactly the rows every query reads.
 pub fn prune(model: &mut Model, max_value: &[f32], min_contribution: f32) {
-    let mut w = 0usize;
-    let mut start = 0usize;
+    retain_postings(model, |row, _, weight| {
+        let bound = max_value.get(row).copied().unwrap_or(f32::INFINITY);
+        weight.abs() * bound >= min_contribution
+    });
+}
+
+/// Keeps the sparse postings for which `keep(row, class, weight)` holds, compacting the index
+/// in place (row order and each row's class order are preserved).
+fn retain_postings(model: &mut Model, mut keep: impl FnMut(usize, u32, f32) -> bool) {
+    let (mut w, mut start) = (0usize, 0usize);
     for row in 0..model.keys.len() {
         let end = model.row_start[row + 1] as usize;
-        let bound = max_value.get(row).copied().unwrap_or(f32::INFINITY);
         for p in start..end {
-            if model.post_weight[p].abs() * bound >= min_contribution {
-                model.post_class[w] = model.post_class[p];
-                model.post_weight[w] = model.post_weight[p];
+            let (class, weight) = (model.post_class[p], model.post_weight[p]);
+            if keep(row, class, weight) {
+                model.post_class[w] = class;
+                model.post_weight[w] = weight;
                 w += 1;
             }
         }
@@ -558,9 +566,11 @@ pub fn densify(model: &mut Model, min_fill: f32) {
         .iter()
         .zip(old_dense.chunks_exact(outputs))
         .peekable();
-    let (mut w, mut start) = (0usize, 0usize);
     for row in 0..model.keys.len() {
-        let end = model.row_start[row + 1] as usize;
+        let (start, end) = (
+            model.row_start[row] as usize,
+            model.row_start[row + 1] as usize,
+        );
         if let Some((_, weights)) = old.next_if(|(&r, _)| r as usize == row) {
             model.dense_rows.push(row as u32);
             model.dense.extend_from_slice(weights);
@@ -572,19 +582,16 @@ pub fn densify(model: &mut Model, min_fill: f32) {
                 model.dense[base + model.post_class[p] as usize] =
                     super::bf16_from_f32(model.post_weight[p]);
             }
-        } else {
-            for p in start..end {
-                model.post_class[w] = model.post_class[p];
-                model.post_weight[w] = model.post_weight[p];
-                w += 1;
-            }
         }
-        start = end;
-        model.row_start[row + 1] = w as u32;
     }
-    model.post_class.truncate(w);
-    model.post_weight.truncate(w);
     model.dense_map = super::build_dense_map(&model.dense_rows, model.keys.len());
+    let dense = model.dense_map.clone();
+    let is_dense = |row: usize| {
+        dense
+            .get(row / 64)
+            .is_some_and(|&(bits, _)| bits & (1u64 << (row % 64)) != 0)
+    };
+    retain_postings(model, |row, _, _| !is_dense(row));
 }
 
 /// One output's result: kept `(feature row, weight)` postings, bias, passes used.
