@@ -19,7 +19,8 @@ use std::time::Instant;
 
 use jessy_engine::learn::calibrate::{calibrate_with, top_score, Criterion};
 use jessy_engine::learn::{
-    prune, train_detailed, Calibration, Example, Loss, Model, ModelView, OutOfScope, TrainConfig,
+    densify, prune, train_detailed, Calibration, Example, Loss, Model, ModelView, OutOfScope,
+    TrainConfig, DENSE_MIN_FILL,
 };
 use jessy_engine::parser::ParsedQuery;
 
@@ -198,8 +199,11 @@ fn main() {
     println!("config: {config:?}, criterion {criterion:?}");
 
     let started = Instant::now();
-    let (model, stats) =
+    let (sparse, stats) =
         train_detailed(&examples, classes.len() as u32, &config).expect("training");
+    // What the engine serves: frequent rows dense (as `learn::train` leaves them).
+    let mut model = sparse.clone();
+    densify(&mut model, DENSE_MIN_FILL);
     let train_secs = started.elapsed().as_secs_f64();
     let epochs = &stats.epochs;
     println!(
@@ -248,8 +252,9 @@ fn main() {
 
     // Accuracy, size and speed as a function of the pruning level.
     for level in sweep {
-        let mut pruned: Model = model.clone();
+        let mut pruned: Model = sparse.clone();
         prune(&mut pruned, &stats.max_value, level);
+        densify(&mut pruned, DENSE_MIN_FILL);
         let view = pruned.view();
         if let Some(path) = &dump {
             dump_logits(&view, &val_refs, &test_refs, path);
