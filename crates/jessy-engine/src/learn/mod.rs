@@ -5,7 +5,8 @@
 //! - [`train`](mod@train) learns, at registry build time, one linear classifier per class
 //!   (one-vs-rest; L2-loss SVM by default, logistic regression available) from weighted labeled
 //!   examples, and stores it as an inverted index: feature → postings of `(class, weight)`, with
-//!   postings that cannot move a logit noticeably pruned.
+//!   postings that cannot move a logit noticeably pruned, and the frequent features (weights
+//!   for a quarter of the classes or more) as dense bfloat16 rows ([`densify`], [`axpy_bf16`]).
 //! - [`calibrate`](mod@calibrate) picks the no-match threshold on held-out labeled queries.
 //! - [`terms`] extracts each class's most telling words, for display and query expansion.
 //!
@@ -13,7 +14,9 @@
 //! `Model` or from a memory-mapped snapshot) and is all the query path needs. Scoring a query is
 //! `parse → featurize_into → score_into → confidence`, allocation-free with reused buffers, and
 //! touches only the postings of the query's own features: its cost grows with the number of
-//! classes that share a query's features, not with the number of classes.
+//! classes that share a query's features, not with the number of classes. Two small lookup
+//! structures derived from the arrays speed the query path up and may be empty: the key
+//! directory ([`build_key_index`]) and the dense map ([`build_dense_map`]).
 
 pub mod calibrate;
 pub mod features;
