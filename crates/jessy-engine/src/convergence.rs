@@ -118,13 +118,12 @@ pub fn route(
         convergence_us: 0.0,
     };
     scratch.iterations.clear();
-    scratch.base_features.clear();
+    // Already in the form `learn::sum_norm` needs: rows unique and ascending, L2-normalized.
     view.featurize_into(
         &scratch.parsed,
         &mut scratch.keys,
         &mut scratch.base_features,
     );
-    learn::finish(&mut scratch.base_features);
     if scratch.base_features.is_empty() {
         routing.no_match = Some(NoMatchReason::UnknownTerms);
     }

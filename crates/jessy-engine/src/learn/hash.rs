@@ -4,8 +4,8 @@
 //! Feature keys are stored in snapshots, so the hash must never change between builds, Rust
 //! releases or machines: `std`'s `DefaultHasher` makes no such promise, FNV-1a is fully specified.
 //! FNV's high bits mix poorly for short inputs (a 2-character n-gram is 3 bytes), and the model
-//! finds a key's row through a directory indexed by the key's top bits (or by interpolation
-//! search), which needs keys spread uniformly over `u64`; the finalizer (the `fmix64` step of
+//! finds a key's row through a directory indexed by the key's top bits, which needs keys spread
+//! uniformly over `u64` to fill its buckets evenly; the finalizer (the `fmix64` step of
 //! MurmurHash3) spreads every input bit over all output bits.
 
 /// FNV-1a 64 offset basis.

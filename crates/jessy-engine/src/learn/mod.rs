@@ -329,18 +329,30 @@ impl<'a> ModelView<'a> {
     /// With a key index, one directory entry (a small array that stays in cache) gives the
     /// few rows whose keys share the key's top bits: one cache miss into `keys` instead of
     /// binary search's ~17 dependent ones, measured 23 ns vs 80 ns at 164k keys and 150 ns vs
-    /// 1 µs at 2M keys. A snapshot builds its directory at open; a view without one falls back to
-    /// interpolation: see [`interpolated_row`].
+    /// 1 µs at 2M keys. Trained models and opened snapshots always have one; a view without
+    /// one (built by hand) searches all keys.
     #[inline]
     pub fn row_of(&self, key: u64) -> Option<u32> {
+        self.find_in(key, self.key_range(key))
+    }
+
+    /// The rows whose keys can equal `key`: its directory bucket, or every row without a
+    /// directory.
+    #[inline]
+    fn key_range(&self, key: u64) -> (usize, usize) {
         let Some(bits) = key_index_bits(self.key_index) else {
-            return interpolated_row(self.keys, key);
+            return (0, self.keys.len());
         };
         let b = key.checked_shr(64 - bits).unwrap_or(0) as usize;
-        let (lo, hi) = match (self.key_index.get(b), self.key_index.get(b + 1)) {
+        match (self.key_index.get(b), self.key_index.get(b + 1)) {
             (Some(&lo), Some(&hi)) => (lo as usize, hi as usize),
-            _ => return None,
-        };
+            _ => (0, 0),
+        }
+    }
+
+    /// The row of `key` within the rows `lo..hi`.
+    #[inline]
+    fn find_in(&self, key: u64, (lo, hi): (usize, usize)) -> Option<u32> {
         let keys = self.keys.get(lo..hi)?;
         keys.binary_search(&key).ok().map(|i| (lo + i) as u32)
     }
@@ -421,11 +433,10 @@ impl<'a> ModelView<'a> {
     /// of following one another.
     fn rows_of_sorted(&self, keys: &[u64], out: &mut Vec<(u32, f32)>) {
         const CHUNK: usize = 16;
-        let bits = key_index_bits(self.key_index);
         let mut i = 0usize;
         while i < keys.len() {
-            // (key, count, directory range)
-            let mut batch = [(0u64, 0u32, 0usize, 0usize); CHUNK];
+            // (key, count, candidate rows)
+            let mut batch = [(0u64, 0u32, (0usize, 0usize)); CHUNK];
             let mut len = 0;
             let mut touched = 0u64;
             while len < CHUNK && i < keys.len() {
@@ -434,32 +445,16 @@ impl<'a> ModelView<'a> {
                 while end < keys.len() && keys[end] == key {
                     end += 1;
                 }
-                let (lo, hi) = match bits {
-                    Some(bits) => {
-                        let b = key.checked_shr(64 - bits).unwrap_or(0) as usize;
-                        let lo = self.key_index.get(b).copied().unwrap_or(0) as usize;
-                        let hi = self.key_index.get(b + 1).copied().unwrap_or(0) as usize;
-                        touched ^= self.keys.get(lo).copied().unwrap_or(0);
-                        (lo, hi)
-                    }
-                    None => (0, 0),
-                };
-                batch[len] = (key, (end - i) as u32, lo, hi);
+                let range = self.key_range(key);
+                touched ^= self.keys.get(range.0).copied().unwrap_or(0);
+                batch[len] = (key, (end - i) as u32, range);
                 len += 1;
                 i = end;
             }
             std::hint::black_box(touched);
             let mut touched = 0u32;
-            for &(key, count, lo, hi) in &batch[..len] {
-                let row = match bits {
-                    Some(_) => self
-                        .keys
-                        .get(lo..hi)
-                        .and_then(|bucket| bucket.iter().position(|&k| k == key))
-                        .map(|p| (lo + p) as u32),
-                    None => interpolated_row(self.keys, key),
-                };
-                if let Some(row) = row {
+            for &(key, count, range) in &batch[..len] {
+                if let Some(row) = self.find_in(key, range) {
                     // The row's IDF and bounds are read next (weighting, scoring): touch them
                     // now, while this chunk's other lookups are in flight.
                     touched ^= self.idf.get(row as usize).map_or(0, |f| f.to_bits());
@@ -489,12 +484,7 @@ impl<'a> ModelView<'a> {
             let mut spans = [(false, 0usize, 0usize, 0.0f32); CHUNK];
             let mut touched = 0u32;
             for (span, &(row, value)) in spans.iter_mut().zip(chunk) {
-                let r = row as usize;
-                let (Some(&s), Some(&e)) = (self.row_start.get(r), self.row_start.get(r + 1))
-                else {
-                    continue;
-                };
-                let (s, e) = (s as usize, e as usize);
+                let std::ops::Range { start: s, end: e } = self.postings_span(row);
                 if s < e {
                     *span = (false, s, e, value);
                     touched ^= self.post_class.get(s).copied().unwrap_or(0);
@@ -527,19 +517,29 @@ impl<'a> ModelView<'a> {
         }
     }
 
+    /// The sparse postings range of `row` (empty for a dense row or a row out of range).
+    #[inline]
+    pub fn postings_span(&self, row: u32) -> std::ops::Range<usize> {
+        let r = row as usize;
+        match (self.row_start.get(r), self.row_start.get(r + 1)) {
+            (Some(&s), Some(&e)) => s as usize..e as usize,
+            _ => 0..0,
+        }
+    }
+
     /// The weight of feature `row` for output `class`, if the model kept one (a dense row keeps
     /// every weight, zeros included).
     pub fn weight(&self, row: u32, class: u32) -> Option<f32> {
         if let Some(dense) = self.dense_row(row) {
             return dense.get(class as usize).map(|&b| bf16_to_f32(b));
         }
-        let r = row as usize;
-        let (s, e) = (
-            *self.row_start.get(r)? as usize,
-            *self.row_start.get(r + 1)? as usize,
-        );
-        let i = self.post_class.get(s..e)?.binary_search(&class).ok()?;
-        self.post_weight.get(s + i).copied()
+        let span = self.postings_span(row);
+        let i = self
+            .post_class
+            .get(span.clone())?
+            .binary_search(&class)
+            .ok()?;
+        self.post_weight.get(span.start + i).copied()
     }
 
     /// The weights of `row` for every output (bfloat16 bits), when it is stored dense.
@@ -681,60 +681,6 @@ fn validate_key_index(keys: &[u64], index: &[u32]) -> Result<(), ModelError> {
     Ok(())
 }
 
-/// Finds `key` in sorted, uniformly distributed `keys` (finalized hashes) without a directory:
-/// the key's own value predicts its position, and a galloping search from there settles the
-/// rest in a probe or two instead of the ~17 cache-missing steps of a binary search over 100k
-/// keys. The fallback of a view without a key directory; with one, a lookup is a single probe
-/// (CLINC150 through the whole pipeline: 14.7% of the time in this search before snapshots
-/// built the directory at open).
-pub fn interpolated_row(keys: &[u64], key: u64) -> Option<u32> {
-    use std::cmp::Ordering;
-    let n = keys.len();
-    let guess = ((key as u128 * n as u128) >> 64) as usize; // < n, as key < 2^64
-    let (lo, hi) = match keys.get(guess)?.cmp(&key) {
-        Ordering::Equal => return Some(guess as u32),
-        Ordering::Less => {
-            // Gallop right until keys[hi] >= key (or the end); the key is in [lo, hi].
-            let (mut lo, mut step) = (guess + 1, 1);
-            let mut hi = (guess + step).min(n);
-            while hi < n && keys[hi] < key {
-                lo = hi + 1;
-                step *= 2;
-                hi = (guess + step).min(n);
-            }
-            (lo, (hi + 1).min(n))
-        }
-        Ordering::Greater => {
-            // Gallop left until keys[lo] <= key (or the start); the key is in [lo, hi).
-            let (mut hi, mut step) = (guess, 1);
-            let mut lo = guess.saturating_sub(step);
-            while lo > 0 && keys[lo] > key {
-                hi = lo;
-                step *= 2;
-                lo = guess.saturating_sub(step);
-            }
-            (lo, hi)
-        }
-    };
-    let found = keys.get(lo..hi)?.binary_search(&key).ok()?;
-    Some((lo + found) as u32)
-}
-
-/// Sorts `v[start..]` by row and merges duplicate rows, summing their values; truncates `v`.
-fn merge_rows(v: &mut Vec<(u32, f32)>, start: usize) {
-    v[start..].sort_unstable_by_key(|f| f.0);
-    let mut w = start;
-    for r in start..v.len() {
-        if w > start && v[w - 1].0 == v[r].0 {
-            v[w - 1].1 += v[r].1;
-        } else {
-            v[w] = v[r];
-            w += 1;
-        }
-    }
-    v.truncate(w);
-}
-
 /// Scales `v` to L2 norm `norm` (left as is when all zero).
 fn scale_to_norm(v: &mut [(u32, f32)], norm: f32) {
     let sq: f32 = v.iter().map(|f| f.1 * f.1).sum();
@@ -749,7 +695,17 @@ fn scale_to_norm(v: &mut [(u32, f32)], norm: f32) {
 /// Sorts `v` by row and merges duplicate rows by summing, without normalizing: the form
 /// [`sum_norm`] and [`ModelView::add_scaled_logits`] take. No allocation.
 pub fn merge(v: &mut Vec<(u32, f32)>) {
-    merge_rows(v, 0);
+    v.sort_unstable_by_key(|f| f.0);
+    let mut w = 0;
+    for r in 0..v.len() {
+        if w > 0 && v[w - 1].0 == v[r].0 {
+            v[w - 1].1 += v[r].1;
+        } else {
+            v[w] = v[r];
+            w += 1;
+        }
+    }
+    v.truncate(w);
     v.retain(|f| f.1 != 0.0 && f.1.is_finite());
 }
 
@@ -786,8 +742,7 @@ pub fn sum_norm(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
 /// Finishes a composed feature vector (see [`ModelView::featurize_text_into`]): merges
 /// duplicate rows by summing, drops zero entries, L2-normalizes. No allocation.
 pub fn finish(out: &mut Vec<(u32, f32)>) {
-    merge_rows(out, 0);
-    out.retain(|f| f.1 != 0.0 && f.1.is_finite());
+    merge(out);
     scale_to_norm(out, 1.0);
 }
 

@@ -361,6 +361,28 @@ fn scores_are_bias_plus_postings() {
     assert!(confidence(20.0) > 0.99 && confidence(-20.0) < 0.01);
 }
 
+/// `base` with other keys and no postings: a view for testing key lookup alone.
+fn keys_only<'a>(
+    base: ModelView<'a>,
+    keys: &'a [u64],
+    key_index: &'a [u32],
+    idf: &'a [f32],
+    row_start: &'a [u32],
+) -> ModelView<'a> {
+    ModelView {
+        keys,
+        key_index,
+        idf,
+        row_start,
+        post_class: &[],
+        post_weight: &[],
+        dense_rows: &[],
+        dense: &[],
+        dense_map: &[],
+        ..base
+    }
+}
+
 #[test]
 fn row_lookup_finds_every_key_and_only_those() {
     let model = trained();
@@ -388,18 +410,7 @@ fn row_lookup_finds_every_key_and_only_those() {
     let idf = vec![1.0f32; keys.len()];
     let index = build_key_index(&keys);
     for key_index in [&index[..], &[]] {
-        let skewed = ModelView {
-            keys: &keys,
-            key_index,
-            idf: &idf,
-            row_start: &row_start,
-            post_class: &[],
-            post_weight: &[],
-            dense_rows: &[],
-            dense: &[],
-            dense_map: &[],
-            ..view
-        };
+        let skewed = keys_only(view, &keys, key_index, &idf, &row_start);
         skewed.validate().unwrap();
         for (i, &k) in keys.iter().enumerate() {
             assert_eq!(skewed.row_of(k), Some(i as u32));
@@ -422,18 +433,7 @@ fn row_lookup_finds_every_key_and_only_those() {
             .into_iter()
             .collect();
         let index = build_key_index(&keys);
-        let tiny = ModelView {
-            keys: &keys,
-            key_index: &index,
-            idf: &idf[..n],
-            row_start: &row_start[..n + 1],
-            post_class: &[],
-            post_weight: &[],
-            dense_rows: &[],
-            dense: &[],
-            dense_map: &[],
-            ..view
-        };
+        let tiny = keys_only(view, &keys, &index, &idf[..n], &row_start[..n + 1]);
         tiny.validate().unwrap();
         for (i, &k) in keys.iter().enumerate() {
             assert_eq!(tiny.row_of(k), Some(i as u32));

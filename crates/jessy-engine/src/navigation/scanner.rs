@@ -61,20 +61,12 @@ pub fn score(
     }
 }
 
-fn row(model: &ModelView<'_>, r: u32) -> std::ops::Range<usize> {
-    let r = r as usize;
-    match (model.row_start.get(r), model.row_start.get(r + 1)) {
-        (Some(&s), Some(&e)) => s as usize..e as usize,
-        _ => 0..0,
-    }
-}
-
 /// Postings a query touches, counting a row without sparse postings as dense (one posting
 /// per output): an upper bound that reads only the row bounds, which scoring reads next anyway.
 fn touched_postings(model: &ModelView<'_>, features: &[(u32, f32)]) -> usize {
     features
         .iter()
-        .map(|&(r, _)| match row(model, r).len() {
+        .map(|&(r, _)| match model.postings_span(r).len() {
             0 => model.num_outputs(),
             n => n,
         })
@@ -102,7 +94,7 @@ fn score_parallel(
     slices.par_iter_mut().for_each(|(start, slice)| {
         let end = *start + slice.len() as u32;
         for &(r, value) in features {
-            let span = row(model, r);
+            let span = model.postings_span(r);
             if span.is_empty() {
                 if let Some(dense) = model.dense_row(r) {
                     let part = dense.get(*start as usize..end as usize).unwrap_or(&[]);
@@ -120,7 +112,7 @@ fn score_parallel(
         }
     });
     for &(r, value) in features {
-        let span = row(model, r);
+        let span = model.postings_span(r);
         if span.is_empty() {
             if let Some(dense) = model.dense_row(r) {
                 let part = dense.get(extra_start as usize..).unwrap_or(&[]);
