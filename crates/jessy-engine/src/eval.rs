@@ -10,7 +10,7 @@
 //!   answers, the share that were out of scope.
 //! - `p50_us`, `p99_us`: wall time of [`Engine::query`] per line, single thread, in process.
 //!
-//! Labels are compared through [`crate::import::id_matches_label`]: the id itself or the slug
+//! Labels are compared through [`crate::build::import::id_matches_label`]: the id itself or the slug
 //! `jessy import` made of it.
 
 use std::time::Instant;
@@ -18,9 +18,9 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::LabeledExample;
-use crate::import::id_matches_label;
-use crate::pipeline::{Engine, QueryOptions};
-use crate::result::Outcome;
+use crate::build::import::id_matches_label;
+use crate::engine::{Engine, QueryOptions};
+use crate::query::result::Outcome;
 
 /// The evaluation report (`jessy eval --json` prints it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

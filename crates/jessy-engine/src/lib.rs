@@ -2,40 +2,62 @@
 //!
 //! Jessy answers one question fast and explainably: *which layers of knowledge apply to this
 //! query, and what context do they give?* This crate is the whole engine, with no network code.
-//! Its modules follow the data flow of a query:
 //!
-//! 1. [`parser`] — the Query Parser: Unicode-aware tokens, stems, stopwords, negations.
-//! 2. [`registry`] — the Dimension Registry source (TOML) and its validation; [`build`] compiles
-//!    a source, learning a routing model from its keywords and examples, into a snapshot.
-//! 3. [`storage`] — the MMAP Manager: immutable snapshot generations mapped with `memmap2`,
-//!    validated on open, published atomically, read zero-copy.
-//! 4. [`navigation`] — the Navigator and Dimension Scanner: every dimension scored from the
-//!    learned model, then depth navigation L0 → L3; term associations.
-//! 5. [`interference`] — the Interference Engine: frequency states of the active dimensions
-//!    reinforce or cancel each other and feed back into the ranking.
-//! 6. [`pool`] — the Memory Pool: per-query scratch reused across queries.
-//! 7. [`convergence`] — the Convergence Processor: query expansion until the selection is stable.
-//! 8. [`result`] and [`context`] — the Query Result: routing decision, token-budgeted context,
-//!    trace and timings.
+//! Its folders show its two flows, over two shared layers:
 //!
-//! [`Engine`] runs the stages in order.
-pub mod build;
-pub mod context;
-pub mod convergence;
-pub mod dataset;
-pub mod eval;
-pub mod import;
-pub mod interference;
-pub mod learn;
-pub mod model;
-pub mod navigation;
-pub mod parser;
-pub mod pipeline;
-pub mod pool;
-pub mod registry;
-pub mod result;
-pub mod storage;
+//! - **The query path** (`query/`, run by [`Engine::query`]): parse → scan → navigate →
+//!   interfere → converge → result and context, with a pooled scratch per query. See the
+//!   `query` module for one line per stage.
+//! - **The build path** ([`build`]): registry source → validate → order → features → train →
+//!   calibrate → derive → write snapshot; [`build::import`] makes a source from labeled data,
+//!   [`eval`] measures a snapshot on labeled data.
+//! - **The registry** ([`registry`]): the source format, and a loaded generation
+//!   ([`Registry`]) with typed views of its dimensions and layers.
+//! - **Shared floors** (private): `parser` (text → words and stems), `model` (features, the
+//!   one-vs-rest linear model, training, calibration, scoring), and `storage` (snapshot files:
+//!   records, mmap, checksums, atomic publish; it knows nothing of routing).
+//!
+//! The public API is the facade and what it returns: [`Engine`], [`QueryOptions`],
+//! [`QueryResult`] and the [`result`] types, [`Registry`] and its views, the build, import and
+//! eval entry points, and typed errors. Everything else is private; `docs/architecture.md`
+//! maps which module may use which.
+//!
+//! ```
+//! use jessy_engine::{Engine, Outcome, QueryOptions};
+//!
+//! let engine = Engine::default_in_memory().unwrap();
+//! let result = engine
+//!     .query("I'm so anxious about my exam tomorrow", &QueryOptions::default())
+//!     .unwrap();
+//! assert_eq!(result.outcome, Outcome::Matched);
+//! assert_eq!(result.dimensions[0].id, "emotion");
+//! ```
 
-pub use parser::ParseError;
-pub use pipeline::{Engine, EngineError, QueryOptions, WriteError};
-pub use result::{Outcome, QueryResult};
+pub mod build;
+pub mod dataset;
+mod engine;
+pub mod eval;
+mod query;
+pub mod registry;
+
+// The shared floors. Public only with the `internals` feature, for the research example
+// (`examples/clinc_model.rs`) and the storage benchmark; not a stable API.
+#[cfg(feature = "internals")]
+pub mod model;
+#[cfg(not(feature = "internals"))]
+mod model;
+#[cfg(feature = "internals")]
+pub mod parser;
+#[cfg(not(feature = "internals"))]
+mod parser;
+#[cfg(feature = "internals")]
+pub mod storage;
+#[cfg(not(feature = "internals"))]
+mod storage;
+
+pub use engine::{Engine, EngineError, QueryOptions, WriteError, DEFAULT_TOKEN_BUDGET};
+pub use parser::{ParseError, MAX_QUERY_BYTES};
+pub use query::result::{self, Outcome, QueryResult};
+pub use query::{NoMatchReason, Routing, Scratch, MAX_ITERATIONS};
+pub use registry::{DimensionView, LayerView, Registry};
+pub use storage::{Corruption, OpenError, PublishError, StoreStats};

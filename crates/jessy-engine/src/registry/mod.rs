@@ -1,17 +1,25 @@
-//! The Dimension Registry: what a user writes (the source), how it is checked, and the
-//! default registry that ships inside the binary.
+//! The Dimension Registry, in its two forms:
 //!
-//! The engine never routes on a source directly: [`crate::build`] compiles a validated
-//! source into a snapshot, and queries read the snapshot through [`crate::storage`].
+//! - the **source** a user writes ([`RegistrySource`], TOML files), how it is checked
+//!   ([`validate()`]) and the default registry that ships inside the binary;
+//! - a **loaded generation** ([`Registry`]): a validated snapshot with its model checked, and
+//!   typed views of its dimensions and layers ([`DimensionView`], [`LayerView`]).
+//!
+//! The engine never routes on a source directly: the build path compiles a validated source
+//! into a snapshot, and queries read a loaded [`Registry`].
 
 mod default;
+mod loaded;
 mod source;
 mod validate;
+mod view;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use default::default_source;
+pub use loaded::Registry;
+pub use view::{DimensionView, LayerView};
 pub use source::{
     DimensionSource, Keyword, LayerSource, RegistrySource, DIMENSIONS_DIR, REGISTRY_FILE,
 };

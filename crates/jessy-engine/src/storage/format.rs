@@ -192,12 +192,12 @@ pub struct RegistryMeta {
     pub threshold: f32,
     /// 1 when the threshold was calibrated on a validation file.
     pub calibrated: u32,
-    /// Feature-extraction parameters, opaque to storage (owned by `learn`).
+    /// Feature-extraction parameters, opaque to storage (owned by the model).
     pub feature_params: [u32; 8],
     /// Reserved, zero.
     pub reserved: u32,
-    /// Model parameters as f32, opaque to storage (owned by `learn`).
-    pub model_params: [f32; 8],
+    /// Reserved, zero (format 4 set aside eight model parameters that no model has used).
+    pub reserved_params: [f32; 8],
 }
 
 /// One dimension.
@@ -273,7 +273,7 @@ pub struct TermRecord {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub struct AssocRecord {
-    /// Stable hash of the source stem (see `learn`), the sort key.
+    /// Stable hash of the source stem (computed by the model), the sort key.
     pub source_key: u64,
     /// The associated term's text.
     pub target: StrRef,
@@ -325,4 +325,40 @@ pub fn footer(body: &[u8], total_len: u64) -> [u8; FOOTER_LEN] {
     out[4..8].copy_from_slice(&FOOTER_MAGIC);
     out[8..].copy_from_slice(&total_len.to_le_bytes());
     out
+}
+
+/// The learned model's arrays as stored, one slice per model section. Storage checks only that
+/// each section is a whole number of records; what the arrays mean and which invariants hold
+/// between them is the model's business, checked when a registry generation is loaded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ModelSections<'a> {
+    /// Sorted feature keys ([`SectionKind::ModelKeys`]).
+    pub keys: &'a [u64],
+    /// IDF per feature ([`SectionKind::ModelIdf`]).
+    pub idf: &'a [f32],
+    /// CSR row starts, `keys + 1` entries ([`SectionKind::ModelRows`]).
+    pub row_start: &'a [u32],
+    /// Posting classes ([`SectionKind::ModelPostClass`]).
+    pub post_class: &'a [u32],
+    /// Posting weights ([`SectionKind::ModelPostWeight`]).
+    pub post_weight: &'a [f32],
+    /// Bias per output ([`SectionKind::ModelBias`]).
+    pub bias: &'a [f32],
+    /// Rows stored dense, ascending ([`SectionKind::ModelDenseRows`]).
+    pub dense_rows: &'a [u32],
+    /// Weights of the dense rows as bfloat16 bits, row-major ([`SectionKind::ModelDense`]).
+    pub dense: &'a [u16],
+}
+
+/// The model's scalars, stored in [`RegistryMeta`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelMeta {
+    /// Number of in-scope classes (= layers).
+    pub num_classes: u32,
+    /// No-match threshold.
+    pub threshold: f32,
+    /// Whether the threshold was calibrated on validation data.
+    pub calibrated: bool,
+    /// Feature-extraction parameters, opaque to storage.
+    pub feature_params: [u32; 8],
 }

@@ -12,7 +12,6 @@ use bytemuck::Pod;
 use super::error::{Corruption, OpenError};
 use super::format::*;
 use super::mmap::Region;
-use super::ModelArrays;
 
 /// One opened and validated generation file.
 pub struct Snapshot {
@@ -21,12 +20,6 @@ pub struct Snapshot {
     generation: u64,
     sections: [(usize, usize); SectionKind::ALL.len()],
     meta: RegistryMeta,
-    /// Bucket directory over the model's keys, built at open: derived from the keys, so it
-    /// cannot disagree with them, and one directory read replaces the dozen dependent probes
-    /// of a search over the mapped keys.
-    key_index: Vec<u32>,
-    /// Bitmap and rank over the dense rows, built at open for the same reasons.
-    dense_map: Vec<(u64, u32)>,
 }
 
 type Sections = [(usize, usize); SectionKind::ALL.len()];
@@ -63,21 +56,13 @@ impl Snapshot {
             )))
         })?;
         let meta = validate_records(&region, &sections).map_err(corrupt)?;
-        let mut snapshot = Snapshot {
+        Ok(Snapshot {
             region,
             path: path.to_path_buf(),
             generation,
             sections,
             meta,
-            key_index: Vec::new(),
-            dense_map: Vec::new(),
-        };
-        let model = snapshot.model();
-        let key_index = crate::learn::build_key_index(model.keys);
-        let dense_map = crate::learn::build_dense_map(model.dense_rows, model.keys.len());
-        snapshot.key_index = key_index;
-        snapshot.dense_map = dense_map;
-        Ok(snapshot)
+        })
     }
 
     /// The generation number recorded in the file.
@@ -175,24 +160,28 @@ impl Snapshot {
         self.records(SectionKind::Expansion)
     }
 
-    /// The learned model's arrays, borrowed from the map.
-    pub fn model(&self) -> ModelArrays<'_> {
-        ModelArrays {
-            num_classes: self.meta.num_classes,
+    /// The learned model's arrays, borrowed from the map (their meaning is checked by the
+    /// model when a registry generation is loaded, not here).
+    pub fn model_sections(&self) -> ModelSections<'_> {
+        ModelSections {
             keys: self.records(SectionKind::ModelKeys),
-            key_index: &self.key_index,
             idf: self.records(SectionKind::ModelIdf),
-            rows: self.records(SectionKind::ModelRows),
+            row_start: self.records(SectionKind::ModelRows),
             post_class: self.records(SectionKind::ModelPostClass),
             post_weight: self.records(SectionKind::ModelPostWeight),
             bias: self.records(SectionKind::ModelBias),
             dense_rows: self.records(SectionKind::ModelDenseRows),
             dense: self.records(SectionKind::ModelDense),
-            dense_map: &self.dense_map,
-            feature_params: self.meta.feature_params,
-            model_params: self.meta.model_params,
+        }
+    }
+
+    /// The model's scalars from the meta record.
+    pub fn model_meta(&self) -> ModelMeta {
+        ModelMeta {
+            num_classes: self.meta.num_classes,
             threshold: self.meta.threshold,
             calibrated: self.meta.calibrated != 0,
+            feature_params: self.meta.feature_params,
         }
     }
 }
@@ -443,25 +432,9 @@ fn validate_records(region: &Region, sections: &Sections) -> Result<RegistryMeta
             layers.len()
         )));
     }
-    let model = ModelArrays {
-        num_classes: meta.num_classes,
-        keys: cast(view(SectionKind::ModelKeys))?,
-        key_index: &[],
-        idf: cast(view(SectionKind::ModelIdf))?,
-        rows: cast(view(SectionKind::ModelRows))?,
-        post_class: cast(view(SectionKind::ModelPostClass))?,
-        post_weight: cast(view(SectionKind::ModelPostWeight))?,
-        bias: cast(view(SectionKind::ModelBias))?,
-        dense_rows: cast(view(SectionKind::ModelDenseRows))?,
-        dense: cast(view(SectionKind::ModelDense))?,
-        dense_map: &[],
-        feature_params: meta.feature_params,
-        model_params: meta.model_params,
-        threshold: meta.threshold,
-        calibrated: meta.calibrated != 0,
-    };
-    crate::model::validate_arrays(&model).map_err(|e| structure(format!("model: {e}")))?;
-    let features = model.keys.len();
+    // Referential integrity only: rows named by other records exist in the model's key table.
+    // The model's own invariants are checked by the model when the generation is loaded.
+    let features = cast::<u64>(view(SectionKind::ModelKeys))?.len();
     if expansion
         .iter()
         .any(|f| f.row as usize >= features || !f.value.is_finite())

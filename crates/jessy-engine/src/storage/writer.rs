@@ -1,6 +1,6 @@
 //! Serializes a compiled registry into the bytes of one generation file.
 //!
-//! Storage does not know how a registry is compiled; [`crate::build`] fills a [`SnapshotData`]
+//! Storage does not know how a registry is compiled: the build path fills a [`SnapshotData`]
 //! (already in the order the format requires) and this module lays it out.
 
 use std::collections::HashMap;
@@ -51,44 +51,8 @@ pub struct LayerData<'a> {
     pub examples: Vec<&'a str>,
     /// Expansion vector: feature rows of the layer's terms, weighted.
     pub expansion: Vec<FeatureValue>,
-}
-
-/// The learned model as flat arrays (see `learn` for their meaning).
-#[derive(Debug, Clone, Copy)]
-pub struct ModelArrays<'a> {
-    /// Number of in-scope classes (= layers).
-    pub num_classes: u32,
-    /// Sorted feature keys.
-    pub keys: &'a [u64],
-    /// Bucket directory over `keys` (see [`crate::learn::build_key_index`]), or empty. Not
-    /// stored: it is derived from the keys, and [`Snapshot`](super::Snapshot) rebuilds it at
-    /// open.
-    pub key_index: &'a [u32],
-    /// IDF per feature.
-    pub idf: &'a [f32],
-    /// CSR row starts.
-    pub rows: &'a [u32],
-    /// Posting classes.
-    pub post_class: &'a [u32],
-    /// Posting weights.
-    pub post_weight: &'a [f32],
-    /// Per-class bias.
-    pub bias: &'a [f32],
-    /// Rows stored dense, ascending.
-    pub dense_rows: &'a [u32],
-    /// Weights of the dense rows as bfloat16 bits, one per output, row-major.
-    pub dense: &'a [u16],
-    /// Bitmap and rank over the dense rows (see [`crate::learn::build_dense_map`]), or empty.
-    /// Not stored: derived from the dense rows and rebuilt at open.
-    pub dense_map: &'a [(u64, u32)],
-    /// Feature parameters, opaque here.
-    pub feature_params: [u32; 8],
-    /// Model parameters, opaque here.
-    pub model_params: [f32; 8],
-    /// No-match threshold.
-    pub threshold: f32,
-    /// Whether the threshold was calibrated on validation data.
-    pub calibrated: bool,
+    /// Estimated tokens of `content`, counted by the builder (storage does not tokenize).
+    pub content_tokens: u32,
 }
 
 /// Everything one generation file holds.
@@ -104,8 +68,10 @@ pub struct SnapshotData<'a> {
     pub layers: Vec<LayerData<'a>>,
     /// Out-of-scope examples.
     pub out_of_scope: Vec<&'a str>,
-    /// The learned model.
-    pub model: ModelArrays<'a>,
+    /// The learned model's arrays.
+    pub model: ModelSections<'a>,
+    /// The model's scalars: classes, no-match threshold, feature parameters.
+    pub model_meta: ModelMeta,
     /// Associations `(source key, target term, target feature row, strength)`, any order.
     pub associations: Vec<(u64, String, u32, f32)>,
 }
@@ -199,7 +165,7 @@ pub fn encode(data: &SnapshotData<'_>, generation: u64) -> Vec<u8> {
             expansion: range(expansion_start, l.expansion.len()),
             depth: l.depth,
             frequency: l.frequency,
-            content_tokens: crate::context::estimate_tokens(l.content.trim()),
+            content_tokens: l.content_tokens,
             reserved: 0,
         });
     }
@@ -223,12 +189,12 @@ pub fn encode(data: &SnapshotData<'_>, generation: u64) -> Vec<u8> {
     let meta = RegistryMeta {
         name: strings.add(data.name),
         description: strings.add(data.description),
-        num_classes: m.num_classes,
-        threshold: m.threshold,
-        calibrated: m.calibrated as u32,
-        feature_params: m.feature_params,
+        num_classes: data.model_meta.num_classes,
+        threshold: data.model_meta.threshold,
+        calibrated: data.model_meta.calibrated as u32,
+        feature_params: data.model_meta.feature_params,
         reserved: 0,
-        model_params: m.model_params,
+        reserved_params: [0.0; 8],
     };
 
     let sections: Vec<(SectionKind, &[u8])> = vec![
@@ -241,7 +207,7 @@ pub fn encode(data: &SnapshotData<'_>, generation: u64) -> Vec<u8> {
         (SectionKind::OutOfScope, bytes_of(&out_of_scope)),
         (SectionKind::ModelKeys, bytes_of(m.keys)),
         (SectionKind::ModelIdf, bytes_of(m.idf)),
-        (SectionKind::ModelRows, bytes_of(m.rows)),
+        (SectionKind::ModelRows, bytes_of(m.row_start)),
         (SectionKind::ModelPostClass, bytes_of(m.post_class)),
         (SectionKind::ModelPostWeight, bytes_of(m.post_weight)),
         (SectionKind::ModelBias, bytes_of(m.bias)),

@@ -10,8 +10,8 @@
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
 
-use crate::interference::{FrequencyState, Interference};
-use crate::navigation::DimensionState;
+use super::interference::{FrequencyState, Interference};
+use super::navigator::DimensionState;
 use crate::parser::ParsedQuery;
 
 /// Most scratches kept for reuse: one per concurrently running query is enough; beyond that
@@ -41,37 +41,38 @@ pub struct IterationRecord {
     pub similarity: f32,
 }
 
-/// Buffers for one query.
+/// Buffers for one query. Opaque outside the engine: take one with `Scratch::default()` and
+/// pass it to [`Engine::route`](crate::Engine::route) for every query of a thread.
 #[derive(Default)]
 pub struct Scratch {
     /// The parsed query.
-    pub parsed: ParsedQuery,
+    pub(crate) parsed: ParsedQuery,
     /// Feature keys being looked up (featurization scratch).
-    pub keys: Vec<u64>,
+    pub(crate) keys: Vec<u64>,
     /// The query's own features `(row, value)`.
-    pub base_features: Vec<(u32, f32)>,
+    pub(crate) base_features: Vec<(u32, f32)>,
     /// Expansion features of the current refinement iteration.
-    pub features: Vec<(u32, f32)>,
+    pub(crate) features: Vec<(u32, f32)>,
     /// Logit per output of the query's own features (iteration 1).
-    pub base_logits: Vec<f32>,
+    pub(crate) base_logits: Vec<f32>,
     /// Logit per output, current iteration.
-    pub logits: Vec<f32>,
+    pub(crate) logits: Vec<f32>,
     /// Confidence per layer.
-    pub confidence: Vec<f32>,
+    pub(crate) confidence: Vec<f32>,
     /// Best confidence in each layer's subtree.
-    pub reach: Vec<f32>,
+    pub(crate) reach: Vec<f32>,
     /// One navigated state per dimension.
-    pub dimensions: Vec<DimensionState>,
+    pub(crate) dimensions: Vec<DimensionState>,
     /// Dimensions entering interference, then the active ones.
-    pub candidates: Vec<Candidate>,
+    pub(crate) candidates: Vec<Candidate>,
     /// Interference input.
-    pub states: Vec<FrequencyState>,
+    pub(crate) states: Vec<FrequencyState>,
     /// Interference output.
-    pub interference: Interference,
+    pub(crate) interference: Interference,
     /// Dimension index of each interference state (parallel to `states`).
-    pub interfered: Vec<u32>,
+    pub(crate) interfered: Vec<u32>,
     /// The convergence trace.
-    pub iterations: Vec<IterationRecord>,
+    pub(crate) iterations: Vec<IterationRecord>,
 }
 
 /// A free list of scratches.
@@ -102,10 +103,6 @@ impl Pool {
         }
     }
 
-    /// Scratches waiting for reuse.
-    pub fn available(&self) -> usize {
-        self.free.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
 }
 
 /// A scratch on loan from a [`Pool`]; returned on drop.

@@ -6,11 +6,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use jessy_engine::storage::format::NO_PARENT;
-use jessy_engine::storage::publish::{self, Manifest, MANIFEST};
-use jessy_engine::storage::{
-    open_current, writer, DimensionData, LayerData, ModelArrays, OpenError, Snapshot, SnapshotData,
-    Store,
+use super::format::{ModelMeta, ModelSections, NO_PARENT};
+use super::publish::{self, Manifest, MANIFEST};
+use super::{
+    open_current, writer, DimensionData, LayerData, OpenError, Snapshot, SnapshotData, Store,
 };
 use proptest::prelude::*;
 
@@ -50,6 +49,7 @@ fn data(shape: &Shape, bias: &[f32]) -> SnapshotData<'static> {
                 learned: vec![(format!("learned-{id}"), 0.5)],
                 examples: examples.iter().map(String::as_str).collect(),
                 expansion: vec![],
+                content_tokens: 0,
             });
         }
         dimensions.push(DimensionData {
@@ -67,22 +67,22 @@ fn data(shape: &Shape, bias: &[f32]) -> SnapshotData<'static> {
         dimensions,
         layers,
         out_of_scope: vec!["what time is it on mars"],
-        model: ModelArrays {
-            num_classes: n,
+        // Storage does not interpret the model: any arrays of whole records will do.
+        model: ModelSections {
             keys: &[11, 22],
-            key_index: &[],
             idf: &[1.0, 2.0],
-            rows: &[0, 1, 1],
+            row_start: &[0, 1, 1],
             post_class: &[0],
             post_weight: &[0.5],
             bias: &bias[..n as usize],
             dense_rows: &[],
             dense: &[],
-            dense_map: &[],
-            feature_params: jessy_engine::learn::FeatureConfig::default().to_params(),
-            model_params: [0.0; 8],
+        },
+        model_meta: ModelMeta {
+            num_classes: n,
             threshold: 0.3,
             calibrated: false,
+            feature_params: [0; 8],
         },
         associations: vec![(7, "calm".into(), 1, 0.2)],
     }
@@ -261,7 +261,7 @@ fn store_on_disk_reports_the_corrupt_file_by_name() {
     bytes[200] ^= 0x40;
     std::fs::remove_file(&file).unwrap();
     std::fs::write(&file, &bytes).unwrap();
-    let err = Store::open(dir.path()).err().expect("corruption detected");
+    let err = Store::<Snapshot>::open(dir.path()).err().expect("corruption detected");
     let message = err.to_string();
     assert!(
         message.contains(&manifest.file) && message.contains("CRC32"),
@@ -269,12 +269,12 @@ fn store_on_disk_reports_the_corrupt_file_by_name() {
     );
 
     std::fs::write(dir.path().join(MANIFEST), b"JESSYMAN garbage").unwrap();
-    let err = Store::open(dir.path()).err().unwrap();
+    let err = Store::<Snapshot>::open(dir.path()).err().unwrap();
     assert!(err.to_string().contains("CURRENT"), "{err}");
 
     let empty = tempfile::tempdir().unwrap();
     assert!(matches!(
-        Store::open(empty.path()),
+        Store::<Snapshot>::open(empty.path()),
         Err(OpenError::NoSnapshot { .. })
     ));
 }
@@ -290,7 +290,7 @@ fn publish_into(dir: &Path, bytes: &dyn Fn(u64) -> Vec<u8>) -> u64 {
 fn readers_keep_their_generation_and_unused_files_are_collected() {
     let dir = tempfile::tempdir().unwrap();
     publish_into(dir.path(), &|g| bytes_of(&small_shape(), g));
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::<Snapshot>::open(dir.path()).unwrap();
     let first: Arc<Snapshot> = store.current();
     assert_eq!(first.generation(), 1);
     assert!(first.is_mapped());
@@ -329,8 +329,8 @@ fn a_leftover_partial_file_never_blocks_or_corrupts_a_publish() {
     )
     .unwrap();
     std::fs::write(dir.path().join("CURRENT.tmp"), b"stale").unwrap();
-    assert_eq!(open_current(dir.path()).unwrap().generation(), 1);
-    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(open_current::<Snapshot>(dir.path()).unwrap().generation(), 1);
+    let store = Store::<Snapshot>::open(dir.path()).unwrap();
     store.publish(|g| bytes_of(&small_shape(), g)).unwrap();
     assert_eq!(store.current().generation(), 3);
     assert_eq!(publish::generation_files(dir.path()).unwrap(), vec![3]);
@@ -344,7 +344,7 @@ fn crash_child_publisher() {
         return;
     };
     let dir = Path::new(&dir);
-    let store = Store::open(dir).unwrap();
+    let store = Store::<Snapshot>::open(dir).unwrap();
     let mut shape = small_shape();
     for i in 0.. {
         // Vary size so writes take different times and files differ.
@@ -365,7 +365,7 @@ fn crash_during_publish_leaves_a_complete_generation() {
             .args([
                 "--ignored",
                 "--exact",
-                "crash_child_publisher",
+                "storage::tests::crash_child_publisher",
                 "--nocapture",
             ])
             .env("JESSY_CRASH_DIR", dir.path())
@@ -376,7 +376,7 @@ fn crash_during_publish_leaves_a_complete_generation() {
         std::thread::sleep(Duration::from_millis(5 + rng.below(60) as u64));
         child.kill().unwrap(); // SIGKILL: no destructors, no flushing.
         child.wait().unwrap();
-        let snapshot = open_current(dir.path()).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let snapshot = open_current::<Snapshot>(dir.path()).unwrap_or_else(|e| panic!("round {round}: {e}"));
         assert!(snapshot.generation() >= last, "generations never go back");
         last = snapshot.generation();
         assert_eq!(snapshot.layer_records().len(), 9);

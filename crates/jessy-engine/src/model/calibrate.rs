@@ -7,22 +7,63 @@
 use super::{confidence, ModelView};
 use crate::parser::ParsedQuery;
 
-/// The no-match rule. A small plain struct, stored with the snapshot.
+/// Least amplitude of a secondary dimension (and the no-match threshold of a registry without
+/// out-of-scope examples, see [`Calibration::uncalibrated`]): the confidence of logit −0.6, inside the negative
+/// margin of the layer's one-vs-rest classifier. Layers the query says nothing about
+/// score at or beyond the margin (logit ≤ −1, confidence ≤ 0.27); a layer inside it has
+/// partial evidence, which is what a secondary dimension of a mixed query looks like (each
+/// training example has one label, so a classifier rarely says a full "yes" to a mixed query).
+/// Chosen on the default registry's golden queries: −0.5 missed secondaries, −0.7 added
+/// spurious ones.
+pub const SECONDARY_FLOOR: f32 = 0.354_343_7;
+
+/// The no-match rule, stored with the snapshot and carried from one generation to the next.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Calibration {
     /// No match when the query's [`decision`] value is below this.
     pub threshold: f32,
+    /// Whether the threshold was chosen on a validation file (rather than by rule).
+    pub calibrated: bool,
 }
 
 impl Calibration {
-    /// The rule for registries built without a validation file: no match below 0.5.
+    /// The rule for registries built without a validation file when the model has an
+    /// out-of-scope output: no match below 0.5.
     ///
     /// 0.5 is where the best class's logit equals its reference (the out-of-scope output's
     /// logit, or the one-vs-rest decision boundary 0 when there is no such output): below it,
     /// the model itself prefers "none of these" to its best class, so answering with that class
     /// would contradict the model.
     pub fn default_uncalibrated() -> Self {
-        Self { threshold: 0.5 }
+        Self {
+            threshold: 0.5,
+            calibrated: false,
+        }
+    }
+
+    /// The rule for a registry built without a validation file.
+    ///
+    /// With out-of-scope examples, the model has an out-of-scope output and the decision
+    /// compares the best layer with it: [`Calibration::default_uncalibrated`], "the best layer
+    /// beats out of scope". Without them the reference is the best layer's own decision
+    /// boundary, and a query that spreads its words over several layers gives each only partial
+    /// evidence (a logit inside the negative margin); the threshold then accepts what the
+    /// convergence processor accepts as a secondary dimension, [`SECONDARY_FLOOR`], rather than
+    /// demanding a full "yes".
+    pub fn uncalibrated(has_out_of_scope_output: bool) -> Self {
+        if has_out_of_scope_output {
+            Self::default_uncalibrated()
+        } else {
+            Self {
+                threshold: SECONDARY_FLOOR,
+                calibrated: false,
+            }
+        }
+    }
+
+    /// Whether the threshold is usable: finite and within [0, 1].
+    pub fn is_valid(&self) -> bool {
+        self.threshold.is_finite() && (0.0..=1.0).contains(&self.threshold)
     }
 
     /// Whether a query with [`decision`] value `decision` gets its best class rather than no
@@ -41,6 +82,7 @@ pub enum Criterion {
     Accuracy,
     /// Mean of in-scope accuracy and out-of-scope recall: as if in-scope and out-of-scope
     /// queries were equally frequent.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     Balanced,
 }
 
@@ -217,7 +259,13 @@ pub fn calibrate_with(
         // Strictly better only: among equals, the lower threshold wins, rejecting no more
         // than the data justifies.
         if best.as_ref().is_none_or(|b| value > b.0) {
-            best = Some((value, Calibration { threshold }));
+            best = Some((
+                value,
+                Calibration {
+                    threshold,
+                    calibrated: true,
+                },
+            ));
         }
         if k == acc.len() {
             break;

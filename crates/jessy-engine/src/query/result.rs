@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::interference::{Interval, PairKind};
+use super::interference::{Interval, PairKind};
 
 /// Whether the query routed anywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,13 +15,13 @@
 
 use std::time::{Duration, Instant};
 
-use crate::interference::{interfere, FrequencyState};
-use crate::learn;
-use crate::model;
-use crate::navigation::{navigate, score, DimensionState, ScanStrategy};
-use crate::pool::{Candidate, IterationRecord, Scratch, MAX_CANDIDATES};
+use super::interference::{interfere, FrequencyState};
+use super::navigator::{navigate, DimensionState};
+use super::pool::{Candidate, IterationRecord, Scratch, MAX_CANDIDATES};
+use super::scanner::{score, to_confidences};
+use crate::model::{self, calibrate::SECONDARY_FLOOR};
+use crate::registry::Registry;
 use crate::storage::format::LayerRecord;
-use crate::storage::Snapshot;
 
 /// Hard cap on iterations (the seed's "up to 9 refinement iterations").
 pub const MAX_ITERATIONS: u32 = 9;
@@ -37,14 +37,6 @@ pub const EXPANSION_WEIGHT: f32 = 0.1;
 /// one's and [`SECONDARY_FLOOR`]. Multi-label routing: "an anxious message about an exam
 /// tomorrow" activates both emotion and temporal.
 pub const SECONDARY_SHARE: f32 = 0.3;
-/// Least amplitude of a secondary dimension: the confidence of logit −0.6, inside the negative
-/// margin of the layer's one-vs-rest classifier. Layers the query says nothing about
-/// score at or beyond the margin (logit ≤ −1, confidence ≤ 0.27); a layer inside it has
-/// partial evidence, which is what a secondary dimension of a mixed query looks like (each
-/// training example has one label, so a classifier rarely says a full "yes" to a mixed query).
-/// Chosen on the default registry's golden queries: −0.5 missed secondaries, −0.7 added
-/// spurious ones.
-pub const SECONDARY_FLOOR: f32 = 0.354_343_7;
 /// Dimensions within this share of [`SECONDARY_FLOOR`] enter interference as candidates, since
 /// reinforcement by an agreeing dimension can lift them over the floor.
 const CANDIDATE_SHARE: f32 = 0.8;
@@ -69,7 +61,7 @@ pub struct Routing {
     /// `None` when matched.
     pub no_match: Option<NoMatchReason>,
     /// The no-match decision value on iteration 1 (the calibrated quantity, see
-    /// [`learn::calibrate::decision`]).
+    /// [`model::calibrate::decision`]).
     pub decision: f32,
     /// Iterations run.
     pub iterations: u32,
@@ -92,18 +84,13 @@ pub struct Routing {
 /// On return, `scratch.candidates` holds the active dimensions strongest first (empty on no
 /// match), `scratch.confidence` the final per-layer confidences, `scratch.interference` the
 /// final interference and `scratch.iterations` the trace.
-pub fn route(
-    snapshot: &Snapshot,
-    scratch: &mut Scratch,
-    max_iterations: u32,
-    strategy: ScanStrategy,
-) -> Routing {
-    let m = snapshot.model();
-    let view = model::view(&m);
+pub(crate) fn route(registry: &Registry, scratch: &mut Scratch, max_iterations: u32) -> Routing {
+    let snapshot = registry.snapshot();
+    let view = registry.model();
     let dims = snapshot.dimension_records();
     let layers = snapshot.layer_records();
     let n_layers = layers.len();
-    let threshold = m.threshold;
+    let threshold = registry.calibration().threshold;
     let max_iterations = max_iterations.clamp(1, MAX_ITERATIONS);
 
     let mut routing = Routing {
@@ -118,7 +105,7 @@ pub fn route(
         convergence_us: 0.0,
     };
     scratch.iterations.clear();
-    // Already in the form `learn::sum_norm` needs: rows unique and ascending, L2-normalized.
+    // Already in the form `model::sum_norm` needs: rows unique and ascending, L2-normalized.
     view.featurize_into(
         &scratch.parsed,
         &mut scratch.keys,
@@ -134,35 +121,23 @@ pub fn route(
         let t = Instant::now();
         let mut t_expand = Duration::ZERO;
         if iteration == 1 {
-            score(
-                &view,
-                dims,
-                &scratch.base_features,
-                strategy,
-                &mut scratch.base_logits,
-            );
+            score(&view, &scratch.base_features, &mut scratch.base_logits);
             scratch.logits.clone_from(&scratch.base_logits);
         } else {
             // Refinement scores only the expansion: the query's own part of the sum is the
             // same every iteration (see `ModelView::add_scaled_logits`).
             scratch.features.clear();
-            expand(snapshot, scratch);
-            learn::merge(&mut scratch.features);
-            let norm = learn::sum_norm(&scratch.base_features, &scratch.features);
+            expand(registry, scratch);
+            model::merge(&mut scratch.features);
+            let norm = model::sum_norm(&scratch.base_features, &scratch.features);
             t_expand = t.elapsed();
-            score(
-                &view,
-                dims,
-                &scratch.features,
-                strategy,
-                &mut scratch.logits,
-            );
+            score(&view, &scratch.features, &mut scratch.logits);
             view.add_scaled_logits(&scratch.base_logits, &mut scratch.logits, norm);
         }
         if iteration == 1 && routing.no_match.is_none() {
             // The no-match decision is taken once, on the query's own features, exactly as
             // calibration measured it.
-            let decision = learn::calibrate::decision(&view, &scratch.logits);
+            let decision = model::calibrate::decision(&view, &scratch.logits);
             routing.decision = decision.value;
             if decision.value < threshold {
                 routing.no_match = Some(if decision.out_of_scope_wins {
@@ -172,7 +147,7 @@ pub fn route(
                 });
             }
         }
-        model::probabilities(&mut scratch.logits);
+        to_confidences(&mut scratch.logits);
         scratch.confidence.clear();
         scratch
             .confidence
@@ -340,7 +315,7 @@ fn record_iteration(scratch: &mut Scratch) -> f32 {
 }
 
 /// Cosine similarity of two sparse selections keyed by layer.
-pub fn cosine(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
+pub(crate) fn cosine(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
     let dot: f32 = a
         .iter()
         .map(|(la, va)| {
@@ -361,7 +336,8 @@ pub fn cosine(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
 }
 
 /// Adds the selected layers' expansion vectors and the query words' associations.
-fn expand(snapshot: &Snapshot, scratch: &mut Scratch) {
+fn expand(registry: &Registry, scratch: &mut Scratch) {
+    let snapshot = registry.snapshot();
     let layers = snapshot.layer_records();
     let expansion = snapshot.expansion();
     if let Some(prev) = scratch.iterations.last() {
@@ -377,7 +353,7 @@ fn expand(snapshot: &Snapshot, scratch: &mut Scratch) {
         }
     }
     let associations = snapshot.associations();
-    for key in model::term_keys(&scratch.parsed) {
+    for key in scratch.parsed.stems().map(model::unigram_key) {
         let start = associations.partition_point(|a| a.source_key < key);
         for a in associations[start..]
             .iter()

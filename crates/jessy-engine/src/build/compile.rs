@@ -1,0 +1,105 @@
+//! Compiling a validated source: order the layers, gather the training utterances, train the
+//! model, calibrate it, and derive what the query path reads besides the model.
+
+use super::derive::{self, Derived};
+use super::order::{order_layers, LayerOrder};
+use super::{calibrate, BuildError, BuildOptions};
+use crate::model::{self, Calibration, Example, Model};
+use crate::registry::{self, RegistrySource};
+
+/// Weight of a keyword as a training utterance relative to an example. Keywords are short and
+/// deliberate, so they count a little more than one example each.
+const KEYWORD_WEIGHT: f32 = 1.5;
+
+/// A compiled registry, ready to be laid out as any generation.
+pub struct Compiled {
+    pub(super) source: RegistrySource,
+    pub(super) layers: LayerOrder,
+    pub(super) model: Model,
+    pub(super) calibration: Calibration,
+    pub(super) derived: Derived,
+    /// Number of training examples used (examples + keywords + out-of-scope, plus the
+    /// validation lines of a refit).
+    pub training_examples: usize,
+}
+
+impl Compiled {
+    /// The calibration in effect.
+    pub fn calibration(&self) -> Calibration {
+        self.calibration
+    }
+}
+
+/// Compiles a source: validates it, learns the model and everything derived from it.
+pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compiled, BuildError> {
+    registry::validate(source)?;
+    let layers = order_layers(source);
+    let mut examples = training_examples(source, &layers);
+    let num_classes = layers.order.len() as u32;
+    let mut model = model::train(&examples, num_classes, &options.train)?;
+
+    let calibration = match (&options.calibrate, options.keep_calibration) {
+        (Some((path, val)), _) => {
+            let labeled = calibrate::resolve_labels(source, &layers, path, val)?;
+            // A validation file was given: the threshold counts as calibrated even where the
+            // search fell back to the default rule (no usable validation line).
+            let calibration = Calibration {
+                calibrated: true,
+                ..model::calibrate(&model.view(), &labeled)
+            };
+            if !options.no_refit {
+                // The threshold is fixed; now the validation lines teach the model too.
+                examples.extend(labeled.iter().map(|&(text, label)| Example {
+                    text,
+                    label,
+                    weight: 1.0,
+                }));
+                model = model::train(&examples, num_classes, &options.train)?;
+            }
+            calibration
+        }
+        (None, Some(kept)) => kept,
+        (None, None) => Calibration::uncalibrated(!source.out_of_scope.is_empty()),
+    };
+
+    let derived = derive::derive(source, &layers, &examples, &model);
+    Ok(Compiled {
+        source: source.clone(),
+        layers,
+        training_examples: examples.len(),
+        model,
+        calibration,
+        derived,
+    })
+}
+
+/// Every training utterance: each layer's examples and keywords (labelled with the layer's
+/// class, its position in the layer table), then the out-of-scope examples (no label).
+fn training_examples<'s>(source: &'s RegistrySource, layers: &LayerOrder) -> Vec<Example<'s>> {
+    let mut examples: Vec<Example> = Vec::new();
+    for (class, &(d, l)) in layers.order.iter().enumerate() {
+        let layer = &source.dimensions[d].layers[l];
+        for text in &layer.examples {
+            examples.push(Example {
+                text,
+                label: Some(class as u32),
+                weight: 1.0,
+            });
+        }
+        for k in &layer.keywords {
+            examples.push(Example {
+                text: k.term(),
+                label: Some(class as u32),
+                weight: KEYWORD_WEIGHT * k.weight(),
+            });
+        }
+    }
+    for text in &source.out_of_scope {
+        examples.push(Example {
+            text,
+            label: None,
+            weight: 1.0,
+        });
+    }
+    examples
+}

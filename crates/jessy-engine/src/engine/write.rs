@@ -1,0 +1,89 @@
+//! Layer writes: read the current generation's source, apply the change, validate, rebuild
+//! with the build path and publish the next generation. Readers keep the generation they hold.
+
+use super::Engine;
+use crate::build::{self, BuildError, BuildOptions};
+use crate::registry::{self, DimensionSource, LayerSource, RegistryError};
+use crate::storage::PublishError;
+
+/// Errors from a layer write.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// No such dimension.
+    #[error("unknown dimension {0:?}")]
+    UnknownDimension(String),
+    /// No such layer (on delete).
+    #[error("unknown layer {layer:?} in dimension {dimension:?}")]
+    UnknownLayer {
+        /// Dimension id.
+        dimension: String,
+        /// Layer id.
+        layer: String,
+    },
+    /// The change would make the registry invalid; every problem is listed.
+    #[error(transparent)]
+    Invalid(#[from] RegistryError),
+    /// Building or publishing the new generation failed; the old one is still current.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// Publishing failed; the old generation is still current.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+impl Engine {
+    /// Creates or replaces layer `layer.id` of `dimension` and publishes a new generation.
+    /// Returns the new generation number. The layer is routable by the next query.
+    pub fn upsert_layer(&self, dimension: &str, layer: LayerSource) -> Result<u64, WriteError> {
+        self.write(dimension, |dim| {
+            match dim.layers.iter_mut().find(|l| l.id == layer.id) {
+                Some(existing) => *existing = layer,
+                None => dim.layers.push(layer),
+            }
+            Ok(())
+        })
+    }
+
+    /// Deletes a layer (and refuses if other layers name it as parent) and publishes a new
+    /// generation.
+    pub fn delete_layer(&self, dimension: &str, layer: &str) -> Result<u64, WriteError> {
+        self.write(dimension, |dim| {
+            let before = dim.layers.len();
+            dim.layers.retain(|l| l.id != layer);
+            if dim.layers.len() == before {
+                return Err(WriteError::UnknownLayer {
+                    dimension: dim.id.clone(),
+                    layer: layer.to_string(),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    fn write(
+        &self,
+        dimension: &str,
+        change: impl FnOnce(&mut DimensionSource) -> Result<(), WriteError>,
+    ) -> Result<u64, WriteError> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.store.current();
+        let mut source = current.to_source();
+        let dim = source
+            .dimensions
+            .iter_mut()
+            .find(|d| d.id == dimension)
+            .ok_or_else(|| WriteError::UnknownDimension(dimension.to_string()))?;
+        change(dim)?;
+        registry::validate(&source)?;
+        let options = BuildOptions {
+            keep_calibration: Some(current.calibration()),
+            ..Default::default()
+        };
+        let compiled = build::compile(&source, &options)?;
+        let published = self
+            .store
+            .publish(|generation| compiled.encode(generation))?;
+        Ok(published.generation())
+    }
+}
