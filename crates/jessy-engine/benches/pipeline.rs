@@ -1,5 +1,5 @@
 //! The whole pipeline, single thread, in process: the default registry and a generated
-//! registry of 10,000 layers; and the scanner's sequential vs parallel strategies.
+//! registry of 10,000 layers (class-centroid model).
 //!
 //! `cargo bench -p jessy-engine --bench pipeline`
 
@@ -7,10 +7,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use jessy_engine::build::{self, BuildOptions};
-use jessy_engine::navigation::ScanStrategy;
-use jessy_engine::pipeline::{Engine, QueryOptions};
 use jessy_engine::registry::{DimensionSource, Keyword, LayerSource, RegistrySource};
-use jessy_engine::storage::Store;
+use jessy_engine::{Engine, QueryOptions};
 
 const QUERIES: &[&str] = &[
     "I'm so anxious about my exam tomorrow",
@@ -98,31 +96,8 @@ fn benches(c: &mut Criterion) {
         .take(20)
         .map(|d| d.layers[1].examples[0].clone())
         .collect();
-    for (label, strategy) in [
-        ("sequential", ScanStrategy::Sequential),
-        ("parallel", ScanStrategy::Parallel),
-        ("auto", ScanStrategy::Auto),
-    ] {
-        let engine = Engine::new(Store::in_memory(&bytes).unwrap()).with_strategy(strategy);
-        bench_engine(
-            c,
-            &format!("pipeline/10k_layers/{label}"),
-            &engine,
-            &big_queries,
-        );
-    }
-    for (label, strategy) in [
-        ("sequential", ScanStrategy::Sequential),
-        ("parallel", ScanStrategy::Parallel),
-    ] {
-        let engine = Engine::default_in_memory().unwrap().with_strategy(strategy);
-        bench_engine(
-            c,
-            &format!("pipeline/default_registry/{label}"),
-            &engine,
-            &everyday,
-        );
-    }
+    let engine = Engine::from_bytes(&bytes).unwrap();
+    bench_engine(c, "pipeline/10k_layers", &engine, &big_queries);
 }
 
 criterion_group!(pipeline, benches);

@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use jessy_engine::build::{self, BuildOptions};
-use jessy_engine::registry;
-use jessy_engine::storage::format::NO_PARENT;
-use jessy_engine::storage::{writer, DimensionData, LayerData, ModelArrays, SnapshotData, Store};
+use jessy_engine::storage::format::{ModelMeta, ModelSections, NO_PARENT};
+use jessy_engine::storage::{writer, DimensionData, LayerData, SnapshotData};
+use jessy_engine::{registry, Registry};
 
 /// Layers in the generated snapshot and content bytes per layer (4,096 × 256 KiB = 1 GiB).
 const BIG_LAYERS: usize = 4096;
@@ -51,6 +51,7 @@ fn write_big_snapshot(dir: &Path) {
             learned: vec![],
             examples: vec![],
             expansion: vec![],
+            content_tokens: 0,
         })
         .collect();
     let bias = vec![0.0f32; BIG_LAYERS];
@@ -66,22 +67,16 @@ fn write_big_snapshot(dir: &Path) {
         }],
         layers,
         out_of_scope: vec![],
-        model: ModelArrays {
-            num_classes: BIG_LAYERS as u32,
-            keys: &[],
-            key_index: &[],
-            idf: &[],
-            rows: &[0],
-            post_class: &[],
-            post_weight: &[],
+        model: ModelSections {
+            row_start: &[0],
             bias: &bias,
-            dense_rows: &[],
-            dense: &[],
-            dense_map: &[],
-            feature_params: jessy_engine::learn::FeatureConfig::default().to_params(),
-            model_params: [0.0; 8],
+            ..ModelSections::default()
+        },
+        model_meta: ModelMeta {
+            num_classes: BIG_LAYERS as u32,
             threshold: 0.5,
             calibrated: false,
+            feature_params: build::FeatureConfig::default().to_params(),
         },
         associations: vec![],
     };
@@ -103,9 +98,9 @@ fn benches(c: &mut Criterion) {
     let big_dir = tempfile::tempdir().unwrap();
     write_big_snapshot(big_dir.path());
     let anon_before = status_kib("RssAnon:");
-    let big = Store::open(big_dir.path()).unwrap();
+    let big = Registry::open(big_dir.path()).unwrap();
     let anon_after = status_kib("RssAnon:");
-    let size = big.stats().mapped_bytes;
+    let size = big.len_bytes();
     eprintln!(
         "1 GiB snapshot: {} bytes mapped; RssAnon {} KiB -> {} KiB (+{} KiB, {:.4}% of the file)",
         size,
@@ -118,25 +113,25 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("open");
     group.sample_size(20);
     group.bench_function("default_registry", |b| {
-        b.iter(|| Store::open(default_dir.path()).unwrap())
+        b.iter(|| Registry::open(default_dir.path()).unwrap())
     });
     group.bench_function("generated_1gib", |b| {
-        b.iter(|| Store::open(big_dir.path()).unwrap())
+        b.iter(|| Registry::open(big_dir.path()).unwrap())
     });
     group.finish();
 
     let mut group = c.benchmark_group("layer_content");
-    let default = Store::open(default_dir.path()).unwrap();
-    let snapshot: Arc<_> = default.current();
-    let n = snapshot.layer_records().len();
+    let default = Arc::new(Registry::open(default_dir.path()).unwrap());
+    let layers: Vec<_> = default.dimensions().flat_map(|d| d.layers()).collect();
+    let n = layers.len();
     let mut i = 0;
     group.bench_function("default_registry", |b| {
         b.iter(|| {
             i = (i + 1) % n;
-            snapshot.str(snapshot.layer_records()[i].content).len()
+            layers[i].content().len()
         })
     });
-    let big_snapshot = big.current();
+    let big_layers: Vec<_> = big.dimensions().flat_map(|d| d.layers()).collect();
     let mut j = 0;
     group.bench_function("generated_1gib", |b| {
         b.iter_batched(
@@ -144,11 +139,7 @@ fn benches(c: &mut Criterion) {
                 j = (j + 7919) % BIG_LAYERS;
                 j
             },
-            |k| {
-                big_snapshot
-                    .str(big_snapshot.layer_records()[k].content)
-                    .len()
-            },
+            |k| big_layers[k].content().len(),
             BatchSize::SmallInput,
         )
     });

@@ -17,10 +17,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use jessy_engine::learn::calibrate::{calibrate_with, top_score, Criterion};
-use jessy_engine::learn::{
-    densify, prune, train_detailed, Calibration, Example, Loss, Model, ModelView, OutOfScope,
-    TrainConfig, DENSE_MIN_FILL,
+use jessy_engine::model::calibrate::{calibrate_with, top_score, Criterion};
+use jessy_engine::model::train::{densify, prune, train_detailed, DENSE_MIN_FILL};
+use jessy_engine::model::{
+    Calibration, Example, Loss, Model, ModelView, OutOfScope, TrainConfig,
 };
 use jessy_engine::parser::ParsedQuery;
 
@@ -201,7 +201,7 @@ fn main() {
     let started = Instant::now();
     let (sparse, stats) =
         train_detailed(&examples, classes.len() as u32, &config).expect("training");
-    // What the engine serves: frequent rows dense (as `learn::train` leaves them).
+    // What the engine serves: frequent rows dense (as `model::train` leaves them).
     let mut model = sparse.clone();
     densify(&mut model, DENSE_MIN_FILL);
     let train_secs = started.elapsed().as_secs_f64();

@@ -7,8 +7,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use jessy_engine::pipeline::{Engine, QueryOptions};
-use jessy_engine::pool::Scratch;
+use jessy_engine::{Engine, QueryOptions, Scratch};
 
 struct Counting;
 
@@ -42,7 +41,7 @@ static GLOBAL: Counting = Counting;
 #[test]
 fn steady_state_scoring_does_not_allocate() {
     let engine = Engine::default_in_memory().unwrap();
-    let snapshot = engine.snapshot();
+    let registry = engine.registry();
     let options = QueryOptions::default();
     let queries = [
         "I'm so anxious about my exam tomorrow",
@@ -54,7 +53,7 @@ fn steady_state_scoring_does_not_allocate() {
     let mut scratch = Scratch::default();
     for _ in 0..3 {
         for q in queries {
-            let _ = engine.route(&snapshot, &mut scratch, q, &options);
+            let _ = engine.route(&registry, &mut scratch, q, &options);
         }
     }
     ALLOCATIONS.store(0, Ordering::SeqCst);
@@ -62,7 +61,7 @@ fn steady_state_scoring_does_not_allocate() {
     let mut routed = 0;
     for _ in 0..10 {
         for q in queries {
-            if engine.route(&snapshot, &mut scratch, q, &options).is_ok() {
+            if engine.route(&registry, &mut scratch, q, &options).is_ok() {
                 routed += 1;
             }
         }

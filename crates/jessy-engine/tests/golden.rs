@@ -1,8 +1,7 @@
 //! Golden routing tests on the embedded default registry: everyday queries and the dimensions
 //! they must activate (`registry/default/golden-*.toml`), and queries that must not match.
 
-use jessy_engine::pipeline::{Engine, QueryOptions};
-use jessy_engine::result::Outcome;
+use jessy_engine::{Engine, Outcome, QueryOptions};
 use serde::Deserialize;
 
 #[derive(Deserialize)]

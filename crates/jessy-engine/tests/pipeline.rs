@@ -3,12 +3,9 @@
 
 use std::path::Path;
 
-use jessy_engine::build::{self, BuildOptions};
-use jessy_engine::pipeline::{Engine, QueryOptions};
+use jessy_engine::build::{self, import, BuildOptions};
 use jessy_engine::registry::{self, Keyword, LayerSource};
-use jessy_engine::result::Outcome;
-use jessy_engine::storage::Store;
-use jessy_engine::{dataset, eval, import};
+use jessy_engine::{dataset, eval, Engine, Outcome, QueryOptions};
 use proptest::prelude::*;
 
 fn default_engine() -> &'static Engine {
@@ -46,8 +43,8 @@ fn oversized_and_empty_queries_are_typed_errors() {
 fn source_round_trips_through_a_snapshot() {
     let source = registry::default_source().unwrap();
     let bytes = build::build_bytes(&source, &BuildOptions::default(), 1).unwrap();
-    let store = Store::in_memory(&bytes).unwrap();
-    let back = build::source_of(&store.current());
+    let engine = Engine::from_bytes(&bytes).unwrap();
+    let back = engine.registry().to_source();
     assert_eq!(back.name, source.name);
     assert_eq!(back.out_of_scope, source.out_of_scope);
     assert_eq!(back.dimensions.len(), source.dimensions.len());
@@ -99,17 +96,9 @@ fn a_written_layer_is_routable_by_the_next_query_and_survives_reopen() {
 
     let reopened = Engine::open(dir.path()).unwrap();
     assert_eq!(reopened.stats().generation, generation);
-    let snapshot = reopened.snapshot();
-    assert!(snapshot
-        .layer_records()
-        .iter()
-        .any(|l| snapshot.str(l.id) == "sourdough"));
+    assert!(reopened.registry().layer("creative", "sourdough").is_some());
     reopened.delete_layer("creative", "sourdough").unwrap();
-    let snapshot = reopened.snapshot();
-    assert!(!snapshot
-        .layer_records()
-        .iter()
-        .any(|l| snapshot.str(l.id) == "sourdough"));
+    assert!(reopened.registry().layer("creative", "sourdough").is_none());
     assert!(reopened.delete_layer("creative", "sourdough").is_err());
     let bad = LayerSource {
         frequency: 9.0,
