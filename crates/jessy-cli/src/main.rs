@@ -32,7 +32,7 @@ enum Command {
         #[arg(long, env = "JESSY_REGISTRY")]
         registry: Option<PathBuf>,
         /// Token budget of the assembled context.
-        #[arg(long, default_value_t = jessy_engine::pipeline::DEFAULT_TOKEN_BUDGET)]
+        #[arg(long, default_value_t = jessy_engine::DEFAULT_TOKEN_BUDGET)]
         budget: u32,
         /// Convergence iteration cap (1–9).
         #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u32).range(1..=9))]

@@ -24,7 +24,7 @@
 //!
 //! Labels are bounded: routes are patterns, not raw paths, and codes come from a fixed set.
 
-use jessy_engine::pipeline::Engine;
+use jessy_engine::Engine;
 use jessy_engine::result::Timings;
 use metrics::{Gauge, Histogram, Key, Label, Recorder};
 use metrics_exporter_prometheus::{

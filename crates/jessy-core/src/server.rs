@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use jessy_engine::pipeline::Engine;
+use jessy_engine::Engine;
 use tokio::net::TcpListener;
 
 use crate::routes::app;

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use jessy_engine::pipeline::Engine;
+use jessy_engine::Engine;
 
 use crate::config::Config;
 use crate::metrics::Metrics;

@@ -1,11 +1,11 @@
 //! Read-only views of one snapshot generation, shaped for JSON.
 //!
-//! Built only from the engine's public accessors, so the engine keeps no HTTP-specific types.
-//! Every view is taken from a single `Arc<Snapshot>` and carries its generation: a response
-//! never mixes two generations, even while a write publishes a new one.
+//! Built only from the engine's typed registry views, so the engine keeps no HTTP-specific
+//! types and the file format stays private. Every view is taken from a single
+//! `Arc<Registry>` and carries its generation: a response never mixes two generations, even
+//! while a write publishes a new one.
 
-use jessy_engine::storage::format::{LayerRecord, NO_PARENT};
-use jessy_engine::storage::Snapshot;
+use jessy_engine::{DimensionView, LayerView, Registry};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -112,79 +112,55 @@ pub struct LayerDetail {
     pub content: String,
 }
 
-/// Every dimension of `snapshot`.
-pub fn dimension_list(snapshot: &Snapshot) -> DimensionList {
-    let dimensions = snapshot
-        .dimension_records()
-        .iter()
+/// Every dimension of `registry`.
+pub fn dimension_list(registry: &Registry) -> DimensionList {
+    let dimensions = registry
+        .dimensions()
         .map(|d| DimensionSummary {
-            id: snapshot.str(d.id).to_string(),
-            name: snapshot.str(d.name).to_string(),
-            description: snapshot.str(d.description).to_string(),
-            frequency: FrequencyRange {
-                min: d.freq_min,
-                max: d.freq_max,
-            },
-            layer_count: d.layers.count as usize,
+            id: d.id().to_string(),
+            name: d.name().to_string(),
+            description: d.description().to_string(),
+            frequency: frequency_range(&d),
+            layer_count: d.layers().len(),
         })
         .collect();
     DimensionList {
-        generation: snapshot.generation(),
+        generation: registry.generation(),
         dimensions,
     }
 }
 
-/// Index of dimension `id`, if it exists.
-fn find_dimension(snapshot: &Snapshot, id: &str) -> Option<usize> {
-    snapshot
-        .dimension_records()
-        .iter()
-        .position(|d| snapshot.str(d.id) == id)
+fn frequency_range(d: &DimensionView<'_>) -> FrequencyRange {
+    let [min, max] = d.frequency();
+    FrequencyRange { min, max }
 }
 
 /// One dimension with its layers, or `None` if there is no such dimension.
-pub fn dimension_detail(snapshot: &Snapshot, id: &str) -> Option<DimensionDetail> {
-    let index = find_dimension(snapshot, id)?;
-    let d = &snapshot.dimension_records()[index];
-    let layers = snapshot
-        .layer_records()
-        .get(d.layers.as_range())
-        .unwrap_or(&[]);
+pub fn dimension_detail(registry: &Registry, id: &str) -> Option<DimensionDetail> {
+    let d = registry.dimension(id)?;
     Some(DimensionDetail {
-        generation: snapshot.generation(),
-        id: snapshot.str(d.id).to_string(),
-        name: snapshot.str(d.name).to_string(),
-        description: snapshot.str(d.description).to_string(),
-        frequency: FrequencyRange {
-            min: d.freq_min,
-            max: d.freq_max,
-        },
-        layers: layers
-            .iter()
+        generation: registry.generation(),
+        id: d.id().to_string(),
+        name: d.name().to_string(),
+        description: d.description().to_string(),
+        frequency: frequency_range(&d),
+        layers: d
+            .layers()
             .map(|l| LayerSummary {
-                id: snapshot.str(l.id).to_string(),
-                name: snapshot.str(l.name).to_string(),
-                parent: parent_id(snapshot, l),
-                depth: l.depth,
-                frequency: l.frequency,
-                keywords: keywords(snapshot, l),
+                id: l.id().to_string(),
+                name: l.name().to_string(),
+                parent: l.parent().map(|p| p.id().to_string()),
+                depth: l.depth(),
+                frequency: l.frequency(),
+                keywords: keywords(&l),
             })
             .collect(),
     })
 }
 
-/// Whether dimension `dimension` has a layer `layer` in `snapshot`.
-pub fn has_layer(snapshot: &Snapshot, dimension: &str, layer: &str) -> bool {
-    find_layer(snapshot, dimension, layer).is_some()
-}
-
-fn find_layer<'s>(snapshot: &'s Snapshot, dimension: &str, layer: &str) -> Option<&'s LayerRecord> {
-    let d = &snapshot.dimension_records()[find_dimension(snapshot, dimension)?];
-    snapshot
-        .layer_records()
-        .get(d.layers.as_range())?
-        .iter()
-        .find(|l| snapshot.str(l.id) == layer)
+/// Whether dimension `dimension` has a layer `layer` in `registry`.
+pub fn has_layer(registry: &Registry, dimension: &str, layer: &str) -> bool {
+    registry.layer(dimension, layer).is_some()
 }
 
 /// Why a layer view could not be built.
@@ -198,67 +174,40 @@ pub enum LayerLookup {
 
 /// Everything about one layer.
 pub fn layer_detail(
-    snapshot: &Snapshot,
+    registry: &Registry,
     dimension: &str,
     layer: &str,
 ) -> Result<LayerDetail, LayerLookup> {
-    find_dimension(snapshot, dimension).ok_or(LayerLookup::UnknownDimension)?;
-    let l = find_layer(snapshot, dimension, layer).ok_or(LayerLookup::UnknownLayer)?;
-    let layers = snapshot.layer_records();
-    let examples = snapshot
-        .example_refs()
-        .get(l.examples.as_range())
-        .unwrap_or(&[]);
+    let d = registry
+        .dimension(dimension)
+        .ok_or(LayerLookup::UnknownDimension)?;
+    let l = d.layer(layer).ok_or(LayerLookup::UnknownLayer)?;
     Ok(LayerDetail {
-        generation: snapshot.generation(),
+        generation: registry.generation(),
         dimension: dimension.to_string(),
-        id: snapshot.str(l.id).to_string(),
-        name: snapshot.str(l.name).to_string(),
-        parent: parent_id(snapshot, l),
-        children: layers
-            .get(l.children.as_range())
-            .unwrap_or(&[])
-            .iter()
-            .map(|c| snapshot.str(c.id).to_string())
-            .collect(),
-        depth: l.depth,
-        frequency: l.frequency,
-        keywords: keywords(snapshot, l),
-        examples: examples
-            .iter()
-            .map(|&e| snapshot.str(e).to_string())
-            .collect(),
-        content: snapshot.str(l.content).to_string(),
+        id: l.id().to_string(),
+        name: l.name().to_string(),
+        parent: l.parent().map(|p| p.id().to_string()),
+        children: l.children().map(|c| c.id().to_string()).collect(),
+        depth: l.depth(),
+        frequency: l.frequency(),
+        keywords: keywords(&l),
+        examples: l.examples().map(str::to_string).collect(),
+        content: l.content().to_string(),
     })
 }
 
-fn parent_id(snapshot: &Snapshot, layer: &LayerRecord) -> Option<String> {
-    if layer.parent == NO_PARENT {
-        return None;
-    }
-    snapshot
-        .layer_records()
-        .get(layer.parent as usize)
-        .map(|p| snapshot.str(p.id).to_string())
-}
-
-fn keywords(snapshot: &Snapshot, layer: &LayerRecord) -> Vec<KeywordView> {
-    snapshot
-        .term_records()
-        .get(layer.keywords.as_range())
-        .unwrap_or(&[])
-        .iter()
-        .map(|t| KeywordView {
-            term: snapshot.str(t.term).to_string(),
-            weight: t.weight,
+fn keywords(layer: &LayerView<'_>) -> Vec<KeywordView> {
+    layer
+        .keywords()
+        .map(|(term, weight)| KeywordView {
+            term: term.to_string(),
+            weight,
         })
         .collect()
 }
 
 /// Numbers for `/ready`: dimensions and layers of the current generation.
-pub fn counts(snapshot: &Snapshot) -> (usize, usize) {
-    (
-        snapshot.dimension_records().len(),
-        snapshot.layer_records().len(),
-    )
+pub fn counts(registry: &Registry) -> (usize, usize) {
+    (registry.dimensions().len(), registry.layer_count())
 }

@@ -10,7 +10,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{Method, Request, StatusCode};
 use axum::response::Response;
 use jessy_core::{app, route_list, AppState, Config};
-use jessy_engine::pipeline::{Engine, QueryOptions};
+use jessy_engine::{Engine, QueryOptions};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 

@@ -8,10 +8,9 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
-use jessy_engine::build::{self, BuildOptions};
-use jessy_engine::pipeline::{Engine, QueryOptions};
+use jessy_engine::build::{self, import as importer, BuildOptions};
 use jessy_engine::registry::RegistrySource;
-use jessy_engine::{dataset, eval as evaluation, import as importer, storage};
+use jessy_engine::{dataset, eval as evaluation, Engine, QueryOptions, Registry};
 
 pub use healthcheck::healthcheck;
 
@@ -70,16 +69,16 @@ pub fn build(
     options.no_refit = no_refit;
     let compiled = build::compile(&registry, &options)?;
     let generation = build::publish_compiled(&compiled, out)?;
-    let snapshot = storage::open_current(out)?;
+    let built = Registry::open(out)?;
     let calibration = compiled.calibration();
     eprintln!(
         "built {} → {} generation {generation}: {} dimensions, {} layers, {} training utterances, {} bytes, threshold {:.4}{} in {:.1}s",
         source.display(),
         out.display(),
-        snapshot.dimension_records().len(),
-        snapshot.layer_records().len(),
+        built.dimensions().len(),
+        built.layer_count(),
         compiled.training_examples,
-        snapshot.len_bytes(),
+        built.len_bytes(),
         calibration.threshold,
         if calibration.calibrated { " (calibrated)" } else { " (default)" },
         started.elapsed().as_secs_f64()
@@ -89,21 +88,19 @@ pub fn build(
 
 /// `jessy verify`.
 pub fn verify(dir: &Path) -> anyhow::Result<()> {
-    let snapshot = storage::open_current(dir)?;
-    let stale: Vec<u64> = storage::publish::generation_files(dir)
-        .with_context(|| format!("listing {}", dir.display()))?
-        .into_iter()
-        .filter(|&g| g != snapshot.generation())
-        .collect();
+    let registry = Registry::open(dir)?;
+    let stale = registry
+        .unreferenced_generations()
+        .with_context(|| format!("listing {}", dir.display()))?;
     println!(
         "ok: {} generation {} ({} bytes, {} regions, {} dimensions, {} layers, CRC {:#010x})",
-        snapshot.path().display(),
-        snapshot.generation(),
-        snapshot.len_bytes(),
-        snapshot.region_count(),
-        snapshot.dimension_records().len(),
-        snapshot.layer_records().len(),
-        snapshot.stored_crc()
+        registry.path().display(),
+        registry.generation(),
+        registry.len_bytes(),
+        registry.region_count(),
+        registry.dimensions().len(),
+        registry.layer_count(),
+        registry.stored_crc()
     );
     if !stale.is_empty() {
         println!(

@@ -25,7 +25,7 @@ use crate::views::{self, DimensionDetail, DimensionList, LayerDetail, LayerLooku
 pub(crate) async fn list(State(state): State<AppState>) -> Result<Response, CoreError> {
     json(
         StatusCode::OK,
-        &views::dimension_list(&state.engine().snapshot()),
+        &views::dimension_list(&state.engine().registry()),
     )
 }
 
@@ -44,7 +44,7 @@ pub(crate) async fn get(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, CoreError> {
-    let detail = views::dimension_detail(&state.engine().snapshot(), &id)
+    let detail = views::dimension_detail(&state.engine().registry(), &id)
         .ok_or_else(|| CoreError::NotFound(format!("unknown dimension {id:?}")))?;
     json(StatusCode::OK, &detail)
 }
@@ -67,7 +67,7 @@ pub(crate) async fn layer(
     State(state): State<AppState>,
     PathParams((dimension, layer)): PathParams<(String, String)>,
 ) -> Result<Response, CoreError> {
-    let detail = views::layer_detail(&state.engine().snapshot(), &dimension, &layer)
+    let detail = views::layer_detail(&state.engine().registry(), &dimension, &layer)
         .map_err(|lookup| lookup_error(lookup, &dimension, &layer))?;
     json(StatusCode::OK, &detail)
 }

@@ -80,7 +80,7 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Response, Cor
         ));
     }
     // Counts and stats from the same generation, so the answer is self-consistent.
-    let snapshot = state.engine().snapshot();
+    let snapshot = state.engine().registry();
     let (dimensions, layers) = views::counts(&snapshot);
     json(
         StatusCode::OK,

@@ -12,7 +12,7 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
-use jessy_engine::pipeline::WriteError;
+use jessy_engine::WriteError;
 use jessy_engine::registry::{Keyword, LayerSource};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -134,7 +134,7 @@ pub(crate) async fn put(
         let dimension = dimension.clone();
         move |state| {
             let _serialized = state.write_guard();
-            let existed = views::has_layer(&state.engine().snapshot(), &dimension, &source.id);
+            let existed = views::has_layer(&state.engine().registry(), &dimension, &source.id);
             let generation = state.engine().upsert_layer(&dimension, source)?;
             Ok((!existed, generation))
         }
@@ -191,7 +191,7 @@ pub(crate) async fn delete(
         move |state| {
             let _serialized = state.write_guard();
             // A friendlier refusal than the validator's "unknown parent" on each child.
-            if let Ok(detail) = views::layer_detail(&state.engine().snapshot(), &dimension, &layer)
+            if let Ok(detail) = views::layer_detail(&state.engine().registry(), &dimension, &layer)
             {
                 if !detail.children.is_empty() {
                     return Err(CoreError::Unprocessable {

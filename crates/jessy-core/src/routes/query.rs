@@ -6,9 +6,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use jessy_engine::parser::ParseError;
-use jessy_engine::pipeline::QueryOptions;
-use jessy_engine::result::Outcome;
+use jessy_engine::ParseError;
+use jessy_engine::QueryOptions;
+use jessy_engine::Outcome;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -18,7 +18,7 @@ use crate::extract::JsonBody;
 use crate::state::AppState;
 
 /// Largest `max_iterations` accepted: the engine's convergence cap.
-const MAX_ITERATIONS: u32 = 9;
+const MAX_ITERATIONS: u32 = jessy_engine::MAX_ITERATIONS;
 
 /// The request body.
 #[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
@@ -145,11 +145,6 @@ fn parse_error(error: ParseError) -> CoreError {
         },
         ParseError::TooLong { .. } => CoreError::TooLarge {
             code: "query_too_long",
-            message,
-        },
-        // A JSON string is always UTF-8, so this cannot come from this route; kept total.
-        ParseError::InvalidUtf8 { .. } => CoreError::BadRequest {
-            code: "invalid_query",
             message,
         },
     }

@@ -95,6 +95,28 @@ impl Registry {
         self.snapshot.len_bytes()
     }
 
+    /// Number of regions (sections) of the generation file.
+    pub fn region_count(&self) -> usize {
+        self.snapshot.region_count()
+    }
+
+    /// The CRC32 stored in the file's footer (checked against the contents at open).
+    pub fn stored_crc(&self) -> u32 {
+        self.snapshot.stored_crc()
+    }
+
+    /// Generation numbers of the files in this generation's directory other than its own:
+    /// files a later publish will collect (empty for a generation held in memory).
+    pub fn unreferenced_generations(&self) -> std::io::Result<Vec<u64>> {
+        let Some(dir) = self.snapshot.path().parent().filter(|_| self.is_mapped()) else {
+            return Ok(Vec::new());
+        };
+        Ok(storage::publish::generation_files(dir)?
+            .into_iter()
+            .filter(|&g| g != self.generation())
+            .collect())
+    }
+
     /// Registry name.
     pub fn name(&self) -> &str {
         self.snapshot.str(self.snapshot.meta().name)
