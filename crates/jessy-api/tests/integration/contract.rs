@@ -351,7 +351,7 @@ async fn answer(
 async fn the_same_bad_input_gets_the_same_status_and_code_from_core_and_gateway() {
     let core = start_core().await;
     let keys = Keys::new(&["alice"]);
-    let gateway = Served::start(config(&[core.url.clone()], &keys)).await;
+    let gateway = Served::start(config(std::slice::from_ref(&core.url), &keys)).await;
     let client = reqwest::Client::new();
     let core_url = format!("{}/v1/query", core.url);
     let gateway_url = format!("http://{}/api/v1/query", gateway.addr);
