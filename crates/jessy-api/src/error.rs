@@ -1,34 +1,14 @@
-//! The one error type every handler returns, and its JSON shape.
+//! The one error type every handler returns.
 //!
-//! Every error leaves the gateway as `{"error": {"code": "snake_case_code", "message": "..."}}`,
-//! the same shape jessy-core uses, so a client parses one format whether the gateway or the core
-//! refused its request. Status codes are chosen per variant:
-//!
-//! | status | when |
-//! | --- | --- |
-//! | 400 | the body is not JSON at all (syntax error, truncated document) or not UTF-8 |
-//! | 401 | missing or unknown API key |
-//! | 404 / 405 | unknown route or method |
-//! | 413 | body larger than [`crate::validation::MAX_BODY_BYTES`] |
-//! | 415 | a `Content-Type` that is not JSON |
-//! | 422 | well-formed JSON of the wrong shape (unknown field, wrong type, missing field) or a value out of range |
-//! | 429 | the key's token bucket is empty (with `Retry-After`) |
-//! | 500 | a bug or unexpected failure inside the gateway: logged with details, answered generically |
-//! | 502 / 504 | a core failed or timed out even after the retry |
-//! | 503 | no healthy core |
-//!
-//! The split between 400 and 422 is deliberate and consistent: 400 means "I could not read it",
-//! 422 means "I read it and it is wrong".
+//! Codes, statuses and the body shape are jessy-protocol's: one table for jessy-api and
+//! jessy-core (see [`jessy_protocol`]'s crate docs), so a client parses one format and gets
+//! the same status and code whether the gateway or the core refused its request. This module
+//! adds the gateway's own failures (auth, rate limit, upstreams, internal) and turns errors
+//! into responses.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
-
-/// Marker put in the response extensions of every gateway-generated error, so the request
-/// middleware can count rejections by reason without parsing bodies. Responses relayed from a
-/// core do not carry it: they are the core's answer, not a gateway rejection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ErrorCode(pub &'static str);
+pub use jessy_protocol::{ErrorBody, ErrorCode, ErrorDetail, ProtocolError};
 
 /// Everything a request handled by the gateway can fail with.
 ///
@@ -46,31 +26,10 @@ pub enum ApiError {
         /// Whole seconds until one more request is allowed (at least 1).
         retry_after_secs: u64,
     },
-    /// The body is larger than the gateway accepts.
-    #[error("request body exceeds {limit} bytes")]
-    PayloadTooLarge {
-        /// The limit in bytes, so the client knows what to aim for.
-        limit: usize,
-    },
-    /// The request declared a media type other than JSON.
-    #[error("content type must be application/json")]
-    UnsupportedMediaType,
-    /// The request could not be read: not UTF-8, not JSON, unreadable body, bad upgrade.
-    #[error("{message}")]
-    BadRequest {
-        /// Machine-readable reason, e.g. `invalid_json`.
-        code: &'static str,
-        /// Human-readable explanation.
-        message: String,
-    },
-    /// The request was read but its content is wrong: shape, types, ranges.
-    #[error("{message}")]
-    Unprocessable {
-        /// Machine-readable reason, e.g. `empty_query`.
-        code: &'static str,
-        /// Human-readable explanation.
-        message: String,
-    },
+    /// The request breaks the shared contract: media type, size, encoding, JSON, shape,
+    /// values; or a bad WebSocket request or message.
+    #[error("{0}")]
+    Request(ProtocolError),
     /// No route matches the path.
     #[error("no such route")]
     NotFound,
@@ -92,63 +51,46 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
+impl From<ProtocolError> for ApiError {
+    fn from(error: ProtocolError) -> Self {
+        Self::Request(error)
+    }
+}
+
 impl ApiError {
-    /// Shorthand for a 422 with the given code, used by validation.
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Unprocessable {
-            code,
-            message: message.into(),
-        }
+    /// A contract error with this code and message.
+    pub fn request(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Request(ProtocolError::new(code, message))
     }
 
-    /// Shorthand for a 400 with the given code.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::BadRequest {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// The HTTP status this error is answered with.
+    /// The HTTP status this error is answered with: the code's, from the shared table.
     pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::NoHealthyUpstream => StatusCode::SERVICE_UNAVAILABLE,
-            Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::BadGateway => StatusCode::BAD_GATEWAY,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.code().status()
     }
 
-    /// The stable snake_case code clients switch on; also the `reason` label of the
-    /// rejection counter.
-    pub fn code(&self) -> &'static str {
+    /// The stable code clients switch on; also the `reason` label of the rejection counter.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Unauthorized => "unauthorized",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::BadRequest { code, .. } | Self::Unprocessable { code, .. } => code,
-            Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::NoHealthyUpstream => "no_healthy_upstream",
-            Self::UpstreamTimeout => "upstream_timeout",
-            Self::BadGateway => "bad_gateway",
-            Self::Internal(_) => "internal_error",
+            Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Request(error) => error.code,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::NoHealthyUpstream => ErrorCode::NoHealthyUpstream,
+            Self::UpstreamTimeout => ErrorCode::UpstreamTimeout,
+            Self::BadGateway => ErrorCode::BadGateway,
+            Self::Internal(_) => ErrorCode::Internal,
         }
     }
 
     /// The inner `{"code", "message"}` object, shared by HTTP responses and WebSocket
     /// `{"type":"error"}` messages so both transports report errors identically.
     pub fn to_json(&self) -> serde_json::Value {
-        json!({ "code": self.code(), "message": self.to_string() })
+        serde_json::to_value(ErrorDetail {
+            code: self.code(),
+            message: self.to_string(),
+        })
+        .unwrap_or_else(|_| serde_json::json!({"code": "internal", "message": "internal error"}))
     }
 }
 
@@ -159,9 +101,13 @@ impl IntoResponse for ApiError {
             // can be matched to the generic 500 the client received.
             tracing::error!(error = format!("{cause:#}"), "internal error");
         }
-        let status = self.status();
-        let body = axum::Json(json!({ "error": self.to_json() }));
-        let mut response = (status, body).into_response();
+        let code = self.code();
+        let bytes = ErrorBody::new(code, self.to_string()).to_json_vec();
+        let mut response = (code.status(), bytes).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         match &self {
             Self::RateLimited { retry_after_secs } => {
                 response
@@ -176,7 +122,9 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        response.extensions_mut().insert(ErrorCode(self.code()));
+        // Lets the request middleware count rejections by reason without parsing bodies.
+        // Responses relayed from a core do not carry it: they are the core's answer.
+        response.extensions_mut().insert(code);
         response
     }
 }
@@ -185,6 +133,7 @@ impl IntoResponse for ApiError {
 mod tests {
     use super::*;
     use axum::body::to_bytes;
+    use serde_json::json;
 
     async fn body_json(error: ApiError) -> (StatusCode, Response<()>, serde_json::Value) {
         let response = error.into_response();
@@ -197,7 +146,7 @@ mod tests {
     #[tokio::test]
     async fn errors_have_the_shared_json_shape() {
         let (status, parts, value) =
-            body_json(ApiError::unprocessable("empty_query", "query is empty")).await;
+            body_json(ApiError::request(ErrorCode::EmptyQuery, "query is empty")).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(
             value,
@@ -205,7 +154,7 @@ mod tests {
         );
         assert_eq!(
             parts.extensions().get::<ErrorCode>(),
-            Some(&ErrorCode("empty_query"))
+            Some(&ErrorCode::EmptyQuery)
         );
         assert_eq!(
             parts.headers()[header::CONTENT_TYPE],
@@ -218,7 +167,7 @@ mod tests {
         let cause = anyhow::anyhow!("connection to /var/secret/db refused");
         let (status, _, value) = body_json(ApiError::Internal(cause)).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(value["error"]["code"], "internal_error");
+        assert_eq!(value["error"]["code"], "internal");
         assert!(!value.to_string().contains("secret"));
     }
 

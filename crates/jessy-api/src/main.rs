@@ -48,33 +48,5 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         writeln!(stdout, "jessy-api listening on http://{addr}")?;
         stdout.flush()?;
     }
-    jessy_api::serve_with_state(listener, state, shutdown_signal()).await
-}
-
-/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what orchestrators send).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
+    jessy_api::serve_with_state(listener, state, jessy_protocol::shutdown_signal()).await
 }

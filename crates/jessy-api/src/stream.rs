@@ -31,7 +31,7 @@ use serde_json::{json, Value};
 use tracing::Instrument;
 
 use crate::auth::KeyName;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::routes::query::query_call;
 use crate::state::AppState;
 use crate::telemetry::RequestId;
@@ -62,12 +62,12 @@ enum ClientMessage {
 async fn upgrade(
     State(state): State<AppState>,
     Extension(key): Extension<KeyName>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    RequestId(request_id): RequestId,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let Ok(upgrade) = upgrade else {
-        return ApiError::bad_request(
-            "websocket_required",
+        return ApiError::request(
+            ErrorCode::WebsocketRequired,
             "this endpoint needs a WebSocket upgrade request",
         )
         .into_response();
@@ -118,8 +118,8 @@ impl Session {
                 }
                 Some(Ok(Message::Text(text))) => self.handle(&mut socket, text.as_str()).await,
                 Some(Ok(Message::Binary(_))) => {
-                    let error = ApiError::bad_request(
-                        "unsupported_message",
+                    let error = ApiError::request(
+                        ErrorCode::UnsupportedMessage,
                         "send JSON as text messages, not binary",
                     );
                     send_error(&self.state, &mut socket, &error).await
@@ -157,7 +157,7 @@ impl Session {
 
     /// Validates, rate-limits and runs one query; returns the core's result object.
     async fn query(&mut self, request: &QueryRequest) -> Result<Value, StreamError> {
-        request.validate()?;
+        request.validate().map_err(ApiError::from)?;
         self.state.rate_limiter().admit(&self.key)?;
         self.sequence += 1;
         let request_id = format!("{}.{}", self.request_id, self.sequence);
@@ -257,7 +257,7 @@ async fn send_error(state: &AppState, socket: &mut WebSocket, error: &ApiError) 
     if let ApiError::Internal(cause) = error {
         tracing::error!(error = format!("{cause:#}"), "internal error in stream");
     }
-    state.metrics().record_rejection(error.code());
+    state.metrics().record_rejection(error.code().as_str());
     let message = json!({"type": "error", "error": error.to_json()});
     send(state, socket, "error", message).await
 }
@@ -295,14 +295,14 @@ mod tests {
             let error = parse_json::<ClientMessage>(bad).unwrap_err();
             assert_eq!(
                 error.code(),
-                "invalid_body",
+                ErrorCode::InvalidBody,
                 "{}",
                 String::from_utf8_lossy(bad)
             );
         }
         assert_eq!(
             parse_json::<ClientMessage>(b"{nope").unwrap_err().code(),
-            "invalid_json"
+            ErrorCode::InvalidJson
         );
     }
 

@@ -1,35 +1,52 @@
-//! Logging setup and the per-request middleware: request id, tracing span, metrics.
+//! Logging setup and the per-request observation: request id, tracing span, access log,
+//! metrics.
 //!
-//! Every request gets an `x-request-id`: the client's if it sent a sane one (so a caller can
-//! correlate across its own systems), otherwise a fresh UUID v4. The id is put back on the
-//! request for handlers (which forward it to the core), recorded in a tracing span that wraps
-//! the whole request, and returned on the response.
+//! Every request gets an `x-request-id`: the client's if it sent an acceptable one (so a
+//! caller can correlate across its own systems), otherwise a fresh UUID v4. tower-http's
+//! request-id layers do the work (see [`crate::routes::app`]) under jessy-protocol's rules
+//! ([`jessy_protocol::request_id`]); handlers read the id with the [`RequestId`] extractor and
+//! forward it to the core. tower-http's trace layer wraps the request in a span made by
+//! [`request_span`] and writes the access log with [`log_response`]; [`observe`] records the
+//! metrics.
 
 use std::io::IsTerminal;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderValue;
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
-use tracing::Instrument;
+use tracing::{Level, Span};
 use tracing_subscriber::EnvFilter;
 
 use crate::auth::KeyName;
 use crate::config::LogFormat;
-use crate::error::ErrorCode;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Name of the request id header, in and out.
 pub const REQUEST_ID: &str = "x-request-id";
 
-/// Longest client-supplied request id kept; longer ones are replaced. Ids end up in every log
-/// line of the request, so an unbounded one would let a client bloat logs.
-const MAX_REQUEST_ID_LEN: usize = 128;
-
-/// The request id, in request extensions for handlers.
+/// The request id tower-http's `SetRequestIdLayer` assigned, as a handler argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<tower_http::request_id::RequestId>()
+            .and_then(|id| id.header_value().to_str().ok())
+            .map(|id| RequestId(id.to_owned()))
+            .ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!(
+                    "no request id: the request-id layer is missing from the router"
+                ))
+            })
+    }
+}
 
 /// Installs the global tracing subscriber: logs on stderr (stdout is reserved for the one
 /// "listening" line tests and scripts read), text or JSON lines, filtered by `filter` in
@@ -50,95 +67,86 @@ pub fn init_tracing(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     result.map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {e}"))
 }
 
-/// Keeps a client's id if it is short, non-empty visible ASCII; otherwise makes a new one.
-fn choose_request_id(incoming: Option<&HeaderValue>) -> String {
-    incoming
-        .and_then(|value| value.to_str().ok())
-        .filter(|id| {
-            !id.is_empty()
-                && id.len() <= MAX_REQUEST_ID_LEN
-                && id.bytes().all(|b| b.is_ascii_graphic())
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
-}
-
-/// Outermost middleware: request id, span, access log, metrics, served counter.
-///
-/// Runs after routing (it is added with `Router::layer`), so the route label is the matched
-/// template (`/api/v1/dimensions/{id}`), keeping metric cardinality bounded; unmatched paths
-/// are labelled `unmatched`.
-pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let request_id = choose_request_id(request.headers().get(REQUEST_ID));
-    let header_value =
-        HeaderValue::from_str(&request_id).expect("request ids are visible ASCII by construction");
+/// The route label: the matched template (`/api/v1/dimensions/{id}`), keeping metric
+/// cardinality bounded; `unmatched` for paths no route matched.
+fn route_label<B>(request: &axum::http::Request<B>) -> String {
     request
-        .headers_mut()
-        .insert(REQUEST_ID, header_value.clone());
-    request
-        .extensions_mut()
-        .insert(RequestId(request_id.clone()));
-    let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned())
+}
+
+/// Routes probed every few seconds by orchestrators and scrapers: their access log lines are
+/// `debug`, the rest `info`.
+fn is_probe(route: &str) -> bool {
+    route == "/api/health" || route == "/metrics"
+}
+
+/// The span every request runs in (created by tower-http's `TraceLayer`): request id, method,
+/// route and, once authentication has run, the key name. Probe routes get a `debug` span,
+/// which [`log_response`] reads to keep their lines out of info logs.
+pub fn request_span<B>(request: &axum::http::Request<B>) -> Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let route = route_label(request);
+    let method = request.method();
+    if is_probe(&route) {
+        tracing::debug_span!(
+            "request",
+            request_id = %request_id,
+            method = %method,
+            route = %route,
+            key = tracing::field::Empty,
+        )
+    } else {
+        tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            method = %method,
+            route = %route,
+            key = tracing::field::Empty,
+        )
+    }
+}
+
+/// The access log line written when a response is ready: `info`, or `debug` for probe routes.
+pub fn log_response<B>(response: &axum::http::Response<B>, latency: Duration, span: &Span) {
+    let status = response.status().as_u16();
+    let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+    let probe = span
+        .metadata()
+        .is_some_and(|meta| *meta.level() == Level::DEBUG);
+    if probe {
+        tracing::debug!(parent: span, status, micros, "request completed");
+    } else {
+        tracing::info!(parent: span, status, micros, "request completed");
+    }
+}
+
+/// Records each request's metrics (by route template, method, status and key name), counts
+/// rejections by code, and counts the request as served.
+pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = route_label(&request);
     let method = request.method().clone();
-
-    let span = tracing::info_span!(
-        "request",
-        request_id = %request_id,
-        method = %method,
-        route = %route,
-        key = tracing::field::Empty,
-    );
-    let mut response = next.run(request).instrument(span.clone()).await;
-    let elapsed = started.elapsed();
-
-    response.headers_mut().insert(REQUEST_ID, header_value);
-    let status = response.status();
+    let response = next.run(request).await;
     let key = response
         .extensions()
         .get::<KeyName>()
         .map_or("anonymous", KeyName::as_str);
-    state
-        .metrics()
-        .record_request(&route, method.as_str(), status.as_u16(), key, elapsed);
-    if let Some(ErrorCode(code)) = response.extensions().get::<ErrorCode>() {
-        state.metrics().record_rejection(code);
+    state.metrics().record_request(
+        &route,
+        method.as_str(),
+        response.status().as_u16(),
+        key,
+        started.elapsed(),
+    );
+    if let Some(code) = response.extensions().get::<ErrorCode>() {
+        state.metrics().record_rejection(code.as_str());
     }
     state.count_served();
-
-    let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-    if route == "/api/health" || route == "/metrics" {
-        // Probed every few seconds by orchestrators and scrapers: keep them out of info logs.
-        tracing::debug!(parent: &span, status = status.as_u16(), micros, "request completed");
-    } else {
-        tracing::info!(parent: &span, status = status.as_u16(), micros, "request completed");
-    }
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keeps_sane_ids_and_replaces_others() {
-        let keep = HeaderValue::from_static("abc-123_XYZ.9");
-        assert_eq!(choose_request_id(Some(&keep)), "abc-123_XYZ.9");
-        for bad in ["", "has space", &"x".repeat(MAX_REQUEST_ID_LEN + 1)] {
-            let value = HeaderValue::from_str(bad).expect("header");
-            let chosen = choose_request_id(Some(&value));
-            assert_ne!(chosen, bad);
-            assert!(uuid::Uuid::parse_str(&chosen).is_ok());
-        }
-        let fresh = choose_request_id(None);
-        assert_eq!(
-            uuid::Uuid::parse_str(&fresh)
-                .expect("uuid")
-                .get_version_num(),
-            4
-        );
-    }
 }

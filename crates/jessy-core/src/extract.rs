@@ -1,86 +1,47 @@
-//! Extractors whose rejections use the service's error shape.
+//! Extractors whose rejections use the shared error contract.
 //!
 //! axum's own `Json` and `Path` answer malformed input with plain-text bodies and their own
-//! status choices; these wrappers read the same input but fail with [`CoreError`], so a client
-//! sees `{"error": {...}}` for every mistake, and 400 vs 422 follows the rule in
-//! [`crate::error`].
+//! status choices; these wrappers read the same input but fail with [`CoreError`], with the
+//! codes and statuses of [`jessy_protocol`] (the gateway decodes with the same functions).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use jessy_protocol::body::{check_content_type, parse_json_object};
+use jessy_protocol::{ErrorCode, ProtocolError};
 use serde::de::DeserializeOwned;
 
 use crate::error::CoreError;
+use crate::state::AppState;
 
-/// A JSON request body, limited by the router's `DefaultBodyLimit`.
+/// A JSON object request body, limited by `--max-body-bytes`.
 ///
 /// A missing `Content-Type` is accepted (curl and load generators often omit it); a present one
-/// must be JSON.
+/// must be JSON. The body must be one JSON object (see
+/// [`jessy_protocol::body::parse_json_object`]).
 #[derive(Debug, Clone)]
 pub struct JsonBody<T>(pub T);
 
-impl<S, T> FromRequest<S> for JsonBody<T>
+impl<T> FromRequest<AppState> for JsonBody<T>
 where
-    S: Send + Sync,
     T: DeserializeOwned,
 {
     type Rejection = CoreError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
-            if !is_json(content_type.as_bytes()) {
-                return Err(CoreError::UnsupportedMediaType);
-            }
-        }
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        check_content_type(request.headers())?;
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    CoreError::TooLarge {
-                        code: "payload_too_large",
-                        message: "request body is larger than this server accepts".to_string(),
-                    }
+                    ProtocolError::payload_too_large(state.config().max_body_bytes)
                 } else {
-                    CoreError::BadRequest {
-                        code: "invalid_body",
-                        message: rejection.body_text(),
-                    }
+                    ProtocolError::unreadable_body()
                 }
             })?;
-        parse_json(&bytes).map(JsonBody)
+        Ok(JsonBody(parse_json_object(&bytes)?))
     }
-}
-
-/// Parses a body: syntax problems are 400 `invalid_json`, shape problems 422 `invalid_request`.
-pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CoreError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Data => {
-                CoreError::invalid_request(format!("request body has the wrong shape: {e}"))
-            }
-            Category::Syntax | Category::Eof | Category::Io => CoreError::BadRequest {
-                code: "invalid_json",
-                message: format!("request body is not valid JSON: {e}"),
-            },
-        }
-    })
-}
-
-fn is_json(content_type: &[u8]) -> bool {
-    let Ok(text) = std::str::from_utf8(content_type) else {
-        return false;
-    };
-    let essence = text
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Path parameters, with decoding failures as 400 `invalid_path`.
@@ -98,42 +59,6 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| PathParams(value))
-            .map_err(|rejection| CoreError::BadRequest {
-                code: "invalid_path",
-                message: rejection.body_text(),
-            })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Debug, serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
-    struct Shape {
-        a: u32,
-    }
-
-    #[test]
-    fn syntax_is_400_and_shape_is_422() {
-        let code = |bytes: &[u8]| parse_json::<Shape>(bytes).unwrap_err().code();
-        assert_eq!(code(b"{"), "invalid_json");
-        assert_eq!(code(b"not json"), "invalid_json");
-        assert_eq!(code(b"\xff\xfe"), "invalid_json");
-        assert_eq!(code(br#"{"a": "x"}"#), "invalid_request");
-        assert_eq!(code(br#"{"a": 1, "b": 2}"#), "invalid_request");
-        assert_eq!(code(br#"{}"#), "invalid_request");
-        assert_eq!(parse_json::<Shape>(br#"{"a": 7}"#).unwrap().a, 7);
-    }
-
-    #[test]
-    fn json_media_types() {
-        assert!(is_json(b"application/json"));
-        assert!(is_json(b"Application/JSON; charset=utf-8"));
-        assert!(is_json(b"application/merge-patch+json"));
-        assert!(!is_json(b"text/plain"));
-        assert!(!is_json(b"application/x-www-form-urlencoded"));
+            .map_err(|rejection| CoreError::request(ErrorCode::InvalidPath, rejection.body_text()))
     }
 }

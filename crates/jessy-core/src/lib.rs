@@ -17,7 +17,8 @@
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /openapi.json` | OpenAPI 3 document |
 //!
-//! Errors are `{"error": {"code", "message"}}` (see [`error`]).
+//! Errors are `{"error": {"code", "message"}}` with the codes and statuses of
+//! [`jessy_protocol`], the contract jessy-api shares (see [`error`]).
 //!
 //! The library is what the `jessy-core` binary runs and what `jessy serve` embeds next to
 //! jessy-api, so nothing here assumes it owns the process: no global metrics recorder, no
@@ -49,7 +50,8 @@ pub mod views;
 
 pub use config::{Config, LogFormat};
 pub use error::CoreError;
-pub use middleware::REQUEST_ID;
+pub use jessy_protocol::request_id::REQUEST_ID_HEADER as REQUEST_ID;
+pub use jessy_protocol::shutdown_signal;
 pub use routes::{app, route_list};
-pub use server::{load_engine, serve, shutdown_signal};
+pub use server::{load_engine, serve};
 pub use state::AppState;

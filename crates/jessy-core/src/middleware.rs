@@ -1,75 +1,81 @@
-//! Cross-cutting request handling: request ids, spans, metrics, timeouts, load-shed errors and
-//! the fallbacks for unknown routes and methods.
+//! Cross-cutting request handling: request ids, the access log, metrics, timeouts, load-shed
+//! errors and the fallbacks for unknown routes and methods.
+//!
+//! Request ids and the access log are tower-http's layers ([`crate::routes::app`] stacks
+//! them); this module holds what they are configured with and the service's own middleware.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, Uri};
+use axum::http::{Method, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use jessy_protocol::request_id::REQUEST_ID_HEADER;
 use tower::BoxError;
-use tracing::Instrument;
+use tracing::Span;
 
 use crate::error::{CoreError, ErrorCode};
 use crate::metrics::method_label;
 use crate::state::AppState;
 
-/// The request-id header, read from the client when present and always returned.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Longest client-supplied request id echoed back; longer or non-printable ones are replaced,
-/// so a client cannot stuff arbitrary bytes into every log line.
-const MAX_REQUEST_ID_LEN: usize = 128;
-
-/// A request id: the client's if it is a short printable ASCII token, else a fresh UUID v4.
-pub(crate) fn request_id(supplied: Option<&HeaderValue>) -> String {
-    match supplied {
-        Some(value)
-            if !value.is_empty()
-                && value.len() <= MAX_REQUEST_ID_LEN
-                && value.as_bytes().iter().all(|b| (0x21..=0x7e).contains(b)) =>
-        {
-            // Checked to be visible ASCII just above, so this is valid UTF-8.
-            String::from_utf8_lossy(value.as_bytes()).into_owned()
-        }
-        _ => uuid::Uuid::new_v4().to_string(),
-    }
-}
-
-/// Outermost middleware: assigns the request id, runs the request inside a span carrying it,
-/// returns it in `x-request-id`, and records the request's metrics by route pattern.
-pub(crate) async fn observe(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let id = request_id(request.headers().get(&REQUEST_ID));
-    let method = method_label(request.method());
-    // The pattern (`/v1/dimensions/{id}`), never the raw path, keeps label cardinality bounded.
-    let route = request
+/// The route label of a request: its pattern (`/v1/dimensions/{id}`), never the raw path, so
+/// label cardinality stays bounded; `unmatched` when no route matched.
+fn route_label<B>(request: &axum::http::Request<B>) -> String {
+    request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
-    let span = tracing::info_span!("request", method, route = %route, request_id = %id);
-    let mut response = next.run(request).instrument(span.clone()).await;
-    let elapsed = started.elapsed();
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string())
+}
+
+/// The span every request runs in (tower-http's `TraceLayer` creates it): method, route
+/// pattern and the request id that `SetRequestIdLayer` has put on the request.
+pub(crate) fn request_span<B>(request: &axum::http::Request<B>) -> Span {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = method_label(request.method()),
+        route = %route_label(request),
+        request_id = %id,
+    )
+}
+
+/// The access-log line, at the end of each request: `warn` for 5xx, `debug` otherwise (a
+/// query takes microseconds; an info line per query would cost more than the query).
+pub(crate) fn log_response<B>(response: &axum::http::Response<B>, latency: Duration, span: &Span) {
     let status = response.status();
-    let code = response.extensions().get::<ErrorCode>().map(|c| c.0);
-    state
-        .metrics()
-        .record_request(method, &route, status.as_u16(), elapsed.as_secs_f64(), code);
+    let code = response.extensions().get::<ErrorCode>().map(|c| c.as_str());
+    let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
     span.in_scope(|| {
-        let micros = elapsed.as_micros() as u64;
         if status.is_server_error() {
             tracing::warn!(status = status.as_u16(), code, micros, "request failed");
         } else {
             tracing::debug!(status = status.as_u16(), code, micros, "request");
         }
     });
+}
+
+/// Records each request's metrics by route pattern, status and error code.
+pub(crate) async fn record_metrics(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = method_label(request.method());
+    let route = route_label(&request);
+    let response = next.run(request).await;
+    let code = response.extensions().get::<ErrorCode>().map(|c| c.as_str());
+    state.metrics().record_request(
+        method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+        code,
+    );
     response
 }
 
@@ -106,23 +112,4 @@ pub(crate) async fn not_found(method: Method, uri: Uri) -> CoreError {
 /// The path exists, the method does not (axum adds the `Allow` header).
 pub(crate) async fn method_not_allowed() -> CoreError {
     CoreError::MethodNotAllowed
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn client_request_ids_are_echoed_only_when_printable_and_short() {
-        let ok = HeaderValue::from_static("abc-123_XYZ");
-        assert_eq!(request_id(Some(&ok)), "abc-123_XYZ");
-        let long = HeaderValue::from_str(&"a".repeat(MAX_REQUEST_ID_LEN + 1)).unwrap();
-        let spaced = HeaderValue::from_static("has space");
-        let empty = HeaderValue::from_static("");
-        for bad in [Some(&long), Some(&spaced), Some(&empty), None] {
-            let id = request_id(bad);
-            assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
-        }
-        assert_ne!(request_id(None), request_id(None));
-    }
 }

@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use crate::error::{ErrorBody, ErrorDetail};
+use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
 use crate::routes::{dimensions, health, layers, ops, query};
 use crate::views;
 
@@ -31,10 +31,11 @@ use crate::views;
     components(schemas(
         ErrorBody,
         ErrorDetail,
+        ErrorCode,
         health::Health,
         health::Ready,
         query::QueryRequest,
-        query::QueryRequestOptions,
+        query::QueryOptions,
         query::QueryResultSchema,
         views::DimensionList,
         views::DimensionSummary,

@@ -180,6 +180,17 @@ async fn errors_and_request_ids_through_the_router() {
         .unwrap();
     let response = app(state.clone()).oneshot(request).await.unwrap();
     assert_eq!(response.headers()["x-request-id"], "abc");
+    // Ids that are not short visible ASCII are replaced, not echoed into logs.
+    for bad in ["has space".to_string(), "a".repeat(129)] {
+        let request = Request::builder()
+            .uri("/health")
+            .header("x-request-id", bad.as_str())
+            .body(Body::empty())
+            .unwrap();
+        let response = app(state.clone()).oneshot(request).await.unwrap();
+        let id = response.headers()["x-request-id"].to_str().unwrap();
+        assert!(uuid_like(id), "{bad:?} was kept as {id:?}");
+    }
 
     let response = send(&state, Method::PATCH, "/v1/dimensions/technical", None).await;
     assert_eq!(response.headers()["allow"], "GET,HEAD");

@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::routing::get;
-use axum::{Extension, Router};
+use axum::Router;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -33,7 +33,7 @@ fn segment(value: String) -> Result<String, ApiError> {
 
 async fn list(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    RequestId(request_id): RequestId,
 ) -> Result<UpstreamResponse, ApiError> {
     let call = UpstreamCall::get(["v1", "dimensions"]);
     state.upstreams().forward(&call, &request_id).await
@@ -41,7 +41,7 @@ async fn list(
 
 async fn dimension(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    RequestId(request_id): RequestId,
     Path(id): Path<String>,
 ) -> Result<UpstreamResponse, ApiError> {
     let call = UpstreamCall::get(["v1".to_owned(), "dimensions".to_owned(), segment(id)?]);
@@ -50,7 +50,7 @@ async fn dimension(
 
 async fn layer(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    RequestId(request_id): RequestId,
     Path((id, layer)): Path<(String, String)>,
 ) -> Result<UpstreamResponse, ApiError> {
     let call = UpstreamCall::get([

@@ -11,8 +11,9 @@
 //! | `GET /api/v1/status` | yes | `GET /ready` (generation) |
 //! | `GET /api/v1/stream` (WebSocket) | yes | `POST /v1/query` per message |
 //!
-//! Middleware, outermost first: request id + span + metrics ([`crate::telemetry::observe`]),
-//! CORS (only when origins are configured, and outside auth so preflights are not refused),
+//! Middleware, outermost first: tower-http's request id (kept or generated, always returned),
+//! tower-http's trace layer (span and access log, see [`crate::telemetry`]), metrics
+//! ([`crate::telemetry::observe`]), CORS (only when origins are configured, and outside auth so preflights are not refused),
 //! body limit, then on `/api/v1/*` authentication and, inside it, rate limiting.
 
 mod dimensions;
@@ -26,7 +27,10 @@ use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use tower::util::MapRequestLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -63,6 +67,18 @@ pub fn app(state: AppState) -> Router {
     }
     router
         .layer(from_fn_with_state(state.clone(), crate::telemetry::observe))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(crate::telemetry::request_span)
+                .on_request(())
+                .on_response(crate::telemetry::log_response)
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(MapRequestLayer::new(
+            jessy_protocol::request_id::drop_unacceptable_request_id,
+        ))
         .with_state(state)
 }
 

@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
-use axum::{Extension, Router};
+use axum::Router;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -20,7 +20,7 @@ pub(crate) fn router() -> Router<AppState> {
 /// parsing cost and no way to corrupt a result.
 async fn query(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    RequestId(request_id): RequestId,
     ValidatedQuery(request): ValidatedQuery,
 ) -> Result<UpstreamResponse, ApiError> {
     let call = query_call(&request)?;

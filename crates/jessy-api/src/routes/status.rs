@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::state::AppState;
@@ -16,10 +16,7 @@ pub(crate) fn router() -> Router<AppState> {
 /// Upstream states and load, requests served, uptime, and the snapshot generation from an
 /// up core's `/ready` (`null` when no core is up or ready). The generation lets an operator
 /// confirm a registry publish reached the fleet without going around the gateway.
-async fn status(
-    State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
-) -> Json<Value> {
+async fn status(State(state): State<AppState>, RequestId(request_id): RequestId) -> Json<Value> {
     let generation = state.upstreams().snapshot_generation(&request_id).await;
     let upstreams = state.upstreams().status();
     Json(json!({

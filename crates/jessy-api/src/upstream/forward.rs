@@ -10,7 +10,7 @@ use super::UpstreamPool;
 use crate::error::ApiError;
 
 /// Header carrying the request id to the core, which logs it next to its own lines.
-pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
+pub(crate) use jessy_protocol::request_id::REQUEST_ID_HEADER;
 
 /// A request to send to some core: method, path below the core's base URL, optional body.
 #[derive(Debug, Clone)]

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::json;
-use crate::error::{CoreError, ErrorBody};
+use crate::error::{CoreError, ErrorBody, ErrorCode};
 use crate::extract::{JsonBody, PathParams};
 use crate::state::AppState;
 use crate::views;
@@ -117,10 +117,10 @@ pub struct WriteOutcome {
     responses(
         (status = 201, description = "Layer created", body = WriteOutcome),
         (status = 200, description = "Layer replaced", body = WriteOutcome),
-        (status = 400, description = "`invalid_json`", body = ErrorBody),
+        (status = 400, description = "`invalid_json`, `invalid_utf8` or `invalid_path`", body = ErrorBody),
         (status = 404, description = "`not_found`: no such dimension", body = ErrorBody),
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 422, description = "`invalid_layer` (every problem listed) or `invalid_request`", body = ErrorBody),
+        (status = 422, description = "`invalid_layer` (every problem listed) or `invalid_body`", body = ErrorBody),
         (status = 503, description = "`overloaded`", body = ErrorBody),
     )
 )]
@@ -194,13 +194,13 @@ pub(crate) async fn delete(
             if let Ok(detail) = views::layer_detail(&state.engine().registry(), &dimension, &layer)
             {
                 if !detail.children.is_empty() {
-                    return Err(CoreError::Unprocessable {
-                        code: "invalid_layer",
-                        message: format!(
+                    return Err(CoreError::request(
+                        ErrorCode::InvalidLayer,
+                        format!(
                             "layer {layer:?} has child layers {}; delete or re-parent them first",
                             detail.children.join(", ")
                         ),
-                    });
+                    ));
                 }
             }
             Ok(((), state.engine().delete_layer(&dimension, &layer)?))
@@ -255,14 +255,14 @@ impl From<WriteError> for CoreError {
                     .iter()
                     .map(|p| p.message.as_str())
                     .collect();
-                CoreError::Unprocessable {
-                    code: "invalid_layer",
-                    message: format!(
+                CoreError::request(
+                    ErrorCode::InvalidLayer,
+                    format!(
                         "the layer is invalid ({} problem(s)): {}",
                         problems.len(),
                         problems.join("; ")
                     ),
-                }
+                )
             }
             other => CoreError::internal(other),
         }
@@ -305,7 +305,7 @@ mod tests {
     #[test]
     fn write_errors_map_to_statuses() {
         let not_found: CoreError = WriteError::UnknownDimension("nope".into()).into();
-        assert_eq!(not_found.code(), "not_found");
+        assert_eq!(not_found.code().as_str(), "not_found");
         let problems = jessy_engine::registry::RegistryError::Invalid(vec![
             jessy_engine::registry::ValidationError::new(
                 std::path::Path::new("dimensions/x.toml"),
@@ -317,7 +317,7 @@ mod tests {
             ),
         ]);
         let invalid: CoreError = WriteError::Invalid(problems).into();
-        assert_eq!(invalid.code(), "invalid_layer");
+        assert_eq!(invalid.code().as_str(), "invalid_layer");
         let message = invalid.to_string();
         assert!(
             message.contains("unknown parent") && message.contains("empty name"),

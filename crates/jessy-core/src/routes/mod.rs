@@ -27,7 +27,10 @@ use axum::Router;
 use serde::Serialize;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
+use tower::util::MapRequestLayer;
 use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 use crate::error::CoreError;
 use crate::middleware;
@@ -111,9 +114,11 @@ pub fn route_list() -> Vec<(Method, &'static str)> {
 /// The whole service as a router: what [`crate::serve`] serves, and what tests drive with
 /// `tower::ServiceExt::oneshot` without a socket.
 ///
-/// Layers, outermost first: request id, tracing span and metrics (so every response is
-/// observed, the 503s of load shedding included); the body limit; then per route the load
-/// shedder and the shared concurrency limit, and the read timeout.
+/// Layers, outermost first: tower-http's request id (a client's acceptable `x-request-id` is
+/// kept, else a UUID v4 is made; either way it is returned), tower-http's trace layer (the
+/// request span and the access log) and metrics, so every response is observed, the 503s of
+/// load shedding included; the body limit; then per route the load shedder and the shared
+/// concurrency limit, and the read timeout.
 pub fn app(state: AppState) -> Router {
     let config = state.config();
     // One semaphore for all limited routes: a per-route limit would multiply the real bound by
@@ -140,7 +145,22 @@ pub fn app(state: AppState) -> Router {
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(from_fn_with_state(state.clone(), middleware::observe))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::record_metrics,
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(middleware::request_span)
+                .on_request(())
+                .on_response(middleware::log_response)
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(MapRequestLayer::new(
+            jessy_protocol::request_id::drop_unacceptable_request_id,
+        ))
         .with_state(state)
 }
 

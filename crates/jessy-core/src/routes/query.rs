@@ -6,60 +6,32 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use jessy_engine::ParseError;
-use jessy_engine::QueryOptions;
-use jessy_engine::Outcome;
-use serde::Deserialize;
+use jessy_engine::QueryOptions as EngineOptions;
+use jessy_engine::{Outcome, ParseError};
+pub use jessy_protocol::{QueryOptions, QueryRequest};
 use utoipa::ToSchema;
 
 use super::json;
-use crate::error::{CoreError, ErrorBody};
+use crate::error::{CoreError, ErrorBody, ErrorCode};
 use crate::extract::JsonBody;
 use crate::state::AppState;
 
-/// Largest `max_iterations` accepted: the engine's convergence cap.
-const MAX_ITERATIONS: u32 = jessy_engine::MAX_ITERATIONS;
+// The wire limits (shared with the gateway, which does not link the engine) are the engine's.
+const _: () = assert!(
+    jessy_protocol::limits::MAX_ITERATIONS == jessy_engine::MAX_ITERATIONS
+        && jessy_protocol::limits::MAX_QUERY_BYTES == jessy_engine::MAX_QUERY_BYTES
+);
 
-/// The request body.
-#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct QueryRequest {
-    /// The text to route: at least one word, at most 10,000 bytes.
-    #[schema(example = "my python script crashes with a KeyError")]
-    pub query: String,
-    /// Per-query options; each one defaults to the engine's default.
-    #[serde(default)]
-    pub options: Option<QueryRequestOptions>,
-}
-
-/// Per-query options.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct QueryRequestOptions {
-    /// Convergence iteration cap, 1–9 (default 9).
-    #[schema(minimum = 1, maximum = 9)]
-    pub max_iterations: Option<u32>,
-    /// Token budget of the assembled context (default 2,000).
-    pub token_budget: Option<u32>,
-    /// Whether to put layer content into the context (default true).
-    pub include_content: Option<bool>,
-}
-
-impl QueryRequestOptions {
-    /// The engine options, with defaults filled in and ranges checked.
-    pub fn resolve(&self) -> Result<QueryOptions, CoreError> {
-        let defaults = QueryOptions::default();
-        let max_iterations = self.max_iterations.unwrap_or(defaults.max_iterations);
-        if !(1..=MAX_ITERATIONS).contains(&max_iterations) {
-            return Err(CoreError::invalid_request(format!(
-                "options.max_iterations is {max_iterations}; it must be between 1 and {MAX_ITERATIONS}"
-            )));
-        }
-        Ok(QueryOptions {
-            max_iterations,
-            token_budget: self.token_budget.unwrap_or(defaults.token_budget),
-            include_content: self.include_content.unwrap_or(defaults.include_content),
-        })
+/// The engine options for a request's (already validated) options, defaults filled in.
+pub fn engine_options(options: Option<&QueryOptions>) -> EngineOptions {
+    let defaults = EngineOptions::default();
+    let Some(options) = options else {
+        return defaults;
+    };
+    EngineOptions {
+        max_iterations: options.max_iterations.unwrap_or(defaults.max_iterations),
+        token_budget: options.token_budget.unwrap_or(defaults.token_budget),
+        include_content: options.include_content.unwrap_or(defaults.include_content),
     }
 }
 
@@ -113,10 +85,10 @@ pub struct QueryResultSchema {
     params(("x-request-id" = Option<String>, Header, description = "Echoed back; generated when absent")),
     responses(
         (status = 200, description = "The routing decision and context", body = QueryResultSchema),
-        (status = 400, description = "`invalid_json` or `empty_query`", body = ErrorBody),
-        (status = 413, description = "`payload_too_large` or `query_too_long`", body = ErrorBody),
+        (status = 400, description = "`invalid_json` or `invalid_utf8`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
-        (status = 422, description = "`invalid_request`: unknown field, wrong type, option out of range", body = ErrorBody),
+        (status = 422, description = "`invalid_body` (not an object, unknown field, wrong type), `empty_query`, `query_too_long` or `invalid_option`", body = ErrorBody),
         (status = 503, description = "`overloaded` or `timeout`", body = ErrorBody),
     )
 )]
@@ -124,7 +96,9 @@ pub(crate) async fn query(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<QueryRequest>,
 ) -> Result<Response, CoreError> {
-    let options = request.options.unwrap_or_default().resolve()?;
+    // The same rules, in the same order, as the gateway's: one contract for both ports.
+    request.validate()?;
+    let options = engine_options(request.options.as_ref());
     let result = state
         .engine()
         .query(&request.query, &options)
@@ -135,19 +109,15 @@ pub(crate) async fn query(
     json(StatusCode::OK, &result)
 }
 
-/// The engine's parse errors are the client's: an empty or over-long query.
+/// The engine's parse errors are the client's. The request was validated already, so only a
+/// query without words (punctuation only, say) still gets here; the mapping is total anyway.
 fn parse_error(error: ParseError) -> CoreError {
     let message = error.to_string();
-    match error {
-        ParseError::Empty => CoreError::BadRequest {
-            code: "empty_query",
-            message,
-        },
-        ParseError::TooLong { .. } => CoreError::TooLarge {
-            code: "query_too_long",
-            message,
-        },
-    }
+    let code = match error {
+        ParseError::Empty => ErrorCode::EmptyQuery,
+        ParseError::TooLong { .. } => ErrorCode::QueryTooLong,
+    };
+    CoreError::request(code, message)
 }
 
 #[cfg(test)]
@@ -155,32 +125,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn options_default_and_range() {
-        let defaults = QueryRequestOptions::default().resolve().unwrap();
-        assert_eq!(defaults, QueryOptions::default());
-        let custom = QueryRequestOptions {
+    fn options_default_and_fill_in() {
+        assert_eq!(engine_options(None), EngineOptions::default());
+        assert_eq!(
+            engine_options(Some(&QueryOptions::default())),
+            EngineOptions::default()
+        );
+        let custom = QueryOptions {
             max_iterations: Some(1),
             token_budget: Some(10),
             include_content: Some(false),
-        }
-        .resolve()
-        .unwrap();
+        };
+        custom.validate().unwrap();
         assert_eq!(
-            custom,
-            QueryOptions {
+            engine_options(Some(&custom)),
+            EngineOptions {
                 max_iterations: 1,
                 token_budget: 10,
                 include_content: false
             }
         );
         for bad in [0, 10, u32::MAX] {
-            let err = QueryRequestOptions {
+            let err = QueryOptions {
                 max_iterations: Some(bad),
                 ..Default::default()
             }
-            .resolve()
+            .validate()
             .unwrap_err();
-            assert_eq!(err.code(), "invalid_request");
+            assert_eq!(err.code, ErrorCode::InvalidOption);
         }
+    }
+
+    #[test]
+    fn the_protocol_limits_are_the_engines() {
+        assert_eq!(
+            jessy_protocol::limits::MAX_ITERATIONS,
+            EngineOptions::default().max_iterations
+        );
+        assert_eq!(
+            jessy_protocol::limits::MAX_QUERY_BYTES,
+            jessy_engine::parser::MAX_QUERY_BYTES
+        );
     }
 }

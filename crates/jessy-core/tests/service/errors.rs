@@ -29,7 +29,7 @@ async fn request_errors_have_their_codes() {
             .send()
             .await
             .unwrap(),
-        400,
+        422,
         "empty_query",
     )
     .await;
@@ -39,7 +39,7 @@ async fn request_errors_have_their_codes() {
             .send()
             .await
             .unwrap(),
-        400,
+        422,
         "empty_query",
     )
     .await;
@@ -51,7 +51,7 @@ async fn request_errors_have_their_codes() {
             .send()
             .await
             .unwrap(),
-        413,
+        422,
         "query_too_long",
     )
     .await;
@@ -71,16 +71,27 @@ async fn request_errors_have_their_codes() {
     )
     .await;
 
-    for wrong_shape in [
-        json!({"query": "rust", "bogus": 1}),
-        json!({"query": "rust", "options": {"bogus": true}}),
-        json!({"query": "rust", "options": {"max_iterations": 0}}),
-        json!({"query": "rust", "options": {"max_iterations": 10}}),
-        json!({"query": 5}),
-        json!({"options": {}}),
+    for (wrong, code) in [
+        (json!({"query": "rust", "bogus": 1}), "invalid_body"),
+        (
+            json!({"query": "rust", "options": {"bogus": true}}),
+            "invalid_body",
+        ),
+        (
+            json!({"query": "rust", "options": {"max_iterations": 0}}),
+            "invalid_option",
+        ),
+        (
+            json!({"query": "rust", "options": {"max_iterations": 10}}),
+            "invalid_option",
+        ),
+        (json!({"query": 5}), "invalid_body"),
+        (json!({"options": {}}), "invalid_body"),
+        (json!(["rust"]), "invalid_body"),
+        (json!({"query": "rust", "options": [9]}), "invalid_body"),
     ] {
-        let response = http.post(&query).json(&wrong_shape).send().await.unwrap();
-        assert_error(response, 422, "invalid_request").await;
+        let response = http.post(&query).json(&wrong).send().await.unwrap();
+        assert_error(response, 422, code).await;
     }
     let response = http
         .post(&query)
@@ -178,7 +189,7 @@ async fn invalid_layers_list_every_problem() {
         .send()
         .await
         .unwrap();
-    assert_error(response, 422, "invalid_request").await;
+    assert_error(response, 422, "invalid_body").await;
 
     // Depth: extend the deepest chain of the dimension until a layer would sit at depth 4.
     let detail: Value = get_json(&http, server.url("/v1/dimensions/technical")).await;

@@ -294,7 +294,7 @@ async fn metrics_and_openapi_are_served() {
     let text = response.text().await.unwrap();
     for expected in [
         r#"jessy_core_http_requests_total{method="POST",route="/v1/query",status="200"} 1"#,
-        r#"jessy_core_http_requests_total{method="POST",route="/v1/query",status="400"} 1"#,
+        r#"jessy_core_http_requests_total{method="POST",route="/v1/query",status="422"} 1"#,
         r#"jessy_core_http_requests_total{method="GET",route="/v1/dimensions/{id}",status="404"} 1"#,
         r#"jessy_core_errors_total{code="empty_query"} 1"#,
         r#"jessy_core_errors_total{code="not_found"} 1"#,

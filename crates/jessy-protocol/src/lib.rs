@@ -1,0 +1,73 @@
+//! # jessy-protocol
+//!
+//! The HTTP contract that jessy-core and jessy-api share, so the same request gets the same
+//! answer from either port: the request types with their limits ([`QueryRequest`],
+//! [`QueryOptions`], [`limits`]), the body rules ([`body`]), the request-id rules
+//! ([`request_id`]) and one error-code table ([`ErrorCode::status`]). Both services decode
+//! query bodies with [`body::decode_query`]; the gateway does it before forwarding, the core
+//! before querying the engine, and neither has error rules of its own for those inputs.
+//!
+//! The crate is framework-light: serde, serde_json and the `http` types. Each service turns a
+//! [`ProtocolError`] into its own response type. Two optional features: `openapi` derives
+//! `utoipa::ToSchema` for jessy-core's OpenAPI document, and `shutdown` adds
+//! [`shutdown_signal`] (it needs tokio's signal handling, which a types crate should not
+//! force on every user).
+//!
+//! ## Errors
+//!
+//! Every error leaves either service as `{"error": {"code": "snake_case", "message": "..."}}`
+//! ([`ErrorBody`]). The status is a function of the code alone:
+//!
+//! | code | status | when | from |
+//! | --- | --- | --- | --- |
+//! | `invalid_json` | 400 | the body is not JSON: syntax error, truncated, empty | both |
+//! | `invalid_utf8` | 400 | the body is not UTF-8 | both |
+//! | `unreadable_body` | 400 | the body could not be read (connection cut mid-body) | both |
+//! | `invalid_path` | 400 | a path segment could not be decoded | core |
+//! | `websocket_required` | 400 | the stream route was called without an upgrade | gateway |
+//! | `unsupported_message` | 400 | a binary WebSocket message | gateway |
+//! | `unauthorized` | 401 | missing or unknown API key | gateway |
+//! | `not_found` | 404 | unknown route, dimension or layer | both |
+//! | `method_not_allowed` | 405 | the route exists, not with this method | both |
+//! | `payload_too_large` | 413 | body over [`limits::MAX_BODY_BYTES`] (core: `--max-body-bytes`) | both |
+//! | `unsupported_media_type` | 415 | a `Content-Type` that is present and not JSON | both |
+//! | `invalid_body` | 422 | JSON of the wrong shape: not an object, unknown field, wrong type, missing `query`, `options` not an object | both |
+//! | `empty_query` | 422 | the query is blank, or (core) has no words | both |
+//! | `query_too_long` | 422 | the query is over [`limits::MAX_QUERY_BYTES`] | both |
+//! | `invalid_option` | 422 | an option out of its range (`max_iterations` outside 1–9) | both |
+//! | `invalid_layer` | 422 | a layer write the registry rejects | core |
+//! | `rate_limited` | 429 | the key's token bucket is empty (`Retry-After` set) | gateway |
+//! | `internal` | 500 | a failure inside the service; details only in its log | both |
+//! | `bad_gateway` | 502 | the core connection failed even after the retry | gateway |
+//! | `overloaded` | 503 | concurrency limit reached (`Retry-After` set) | core |
+//! | `not_ready` | 503 | the core is draining for shutdown | core |
+//! | `timeout` | 503 | the core ran out of its own request time | core |
+//! | `no_healthy_upstream` | 503 | no core is up | gateway |
+//! | `upstream_timeout` | 504 | the core did not answer the gateway in time | gateway |
+//!
+//! The rule behind the 4xx choices: **400** means "I could not read it" (bytes that are not
+//! JSON text), **422** means "I read it and it is wrong" (valid JSON whose shape or values
+//! break the contract). A blank or over-long query is therefore 422: the body was read and
+//! parsed, one field's value is wrong, exactly like an out-of-range option. **413** is kept
+//! for the body-size limit, which is enforced before anything is parsed; a client that gets
+//! 413 must send fewer bytes, one that gets `query_too_long` must shorten one field.
+//! **415** is a declared media type that is not JSON (an absent `Content-Type` is accepted,
+//! so `curl --data` works). Timeouts are 503 (the core) or 504 (the gateway waiting for a
+//! core), never 408: 408 would tell the client it was too slow to send.
+//!
+//! The order of checks, identical in both services: content type (415), body size (413),
+//! UTF-8 (400), JSON syntax (400), shape (422), then the values: query length, blank query,
+//! options (422).
+
+pub mod body;
+mod error;
+pub mod limits;
+mod query;
+pub mod request_id;
+#[cfg(feature = "shutdown")]
+mod shutdown;
+
+pub use error::{ErrorBody, ErrorCode, ErrorDetail, ProtocolError};
+pub use query::{QueryOptions, QueryRequest};
+#[cfg(feature = "shutdown")]
+pub use shutdown::shutdown_signal;
