@@ -2,7 +2,7 @@
 //! upstream for gateway tests that can crash and restart), and jessy-core with jessy-api in
 //! front ([`TestStack`], over the same [`Stack`] that `jessy serve` runs).
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ pub struct InProcessCore {
 impl InProcessCore {
     /// Loads a fresh copy of the default registry and serves it on `addr` (port 0 picks a
     /// free port; a fixed one lets a test restart a killed core where it was).
-    pub async fn start(addr: SocketAddr) -> InProcessCore {
+    pub async fn start(addr: impl ToSocketAddrs) -> InProcessCore {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("in-process-core")
@@ -42,7 +42,7 @@ impl InProcessCore {
             .await
             .expect("snapshot loading task");
         let listener = std::net::TcpListener::bind(addr)
-            .unwrap_or_else(|e| panic!("cannot bind jessy-core to {addr}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot bind jessy-core: {e}"));
         listener
             .set_nonblocking(true)
             .expect("non-blocking listener");

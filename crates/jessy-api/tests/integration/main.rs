@@ -3,11 +3,10 @@
 //! - `gateway`: routes in-process (`app()` + `oneshot`) against fake cores;
 //! - `stream`: WebSocket and shutdown on a real socket against fake cores;
 //! - `binary`: the `jessy-api` executable (keygen, listening line, SIGTERM, startup errors);
-//! - `real_core`: the executable in front of real `jessy-core` processes.
+//! - `real_core`: the executable in front of real jessy-cores served in this process.
 
 mod binary;
 mod gateway;
-mod process;
 mod real_core;
 mod stream;
 mod support;
