@@ -12,6 +12,7 @@ use jessy_engine::pipeline::{Engine, QueryOptions};
 use jessy_engine::registry::{self, DimensionSource, Keyword, LayerSource, RegistrySource};
 use jessy_engine::result::{Outcome, QueryResult};
 use jessy_engine::storage::{self, OpenError, Snapshot, Store};
+use jessy_testkit::TestStack;
 
 #[derive(Default, cucumber::World)]
 struct JessyWorld {
@@ -22,7 +23,8 @@ struct JessyWorld {
     content: Option<Result<String, String>>,
     open_error: Option<OpenError>,
     reader: Option<Arc<Snapshot>>,
-    gateway: Option<Gateway>,
+    /// In-process jessy-core and jessy-api on ephemeral ports.
+    gateway: Option<TestStack>,
     statuses: Vec<(u16, bool)>,
     body: Option<serde_json::Value>,
 }
@@ -33,20 +35,6 @@ impl std::fmt::Debug for JessyWorld {
             .field("result", &self.result)
             .field("statuses", &self.statuses)
             .finish()
-    }
-}
-
-/// In-process jessy-core and jessy-api on ephemeral ports.
-struct Gateway {
-    url: String,
-    key: String,
-    stop: tokio::sync::watch::Sender<bool>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
     }
 }
 
@@ -63,7 +51,7 @@ impl JessyWorld {
             .expect("a snapshot directory was built")
             .path()
     }
-    fn gateway(&self) -> &Gateway {
+    fn gateway(&self) -> &TestStack {
         self.gateway.as_ref().expect("the services are running")
     }
 }
@@ -367,69 +355,17 @@ fn verifies(w: &mut JessyWorld) {
     expr = "jessy-core and jessy-api are running with a rate limit of {int} per second and a burst of {int}"
 )]
 async fn services(w: &mut JessyWorld, rate: u32, burst: u32) {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = dir.path().join("registry");
-    let core_config = core_config(&registry);
-    let engine = {
-        let registry = registry.clone();
-        tokio::task::spawn_blocking(move || jessy_core::load_engine(&registry))
-            .await
-            .unwrap()
-            .unwrap()
-    };
-    let core_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let core_addr = core_listener.local_addr().unwrap();
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    tokio::spawn(jessy_core::serve(
-        core_listener,
-        jessy_core::AppState::new(Arc::new(engine), core_config),
-        stopped(rx.clone()),
-    ));
-    let keys = dir.path().join("keys");
-    let key = jessy_api::generate_key("bdd", &keys).unwrap();
-    let api_config = <jessy_api::Config as clap::Parser>::try_parse_from([
-        "jessy-api".to_string(),
-        "--addr".into(),
-        "127.0.0.1:0".into(),
-        "--core".into(),
-        format!("http://{core_addr}"),
-        "--keys".into(),
-        keys.display().to_string(),
-        "--rate-limit".into(),
-        rate.to_string(),
-        "--burst".into(),
-        burst.to_string(),
-    ])
-    .unwrap();
-    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", api_listener.local_addr().unwrap());
-    tokio::spawn(jessy_api::serve(api_listener, api_config, stopped(rx)));
-    let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client
-            .get(format!("{url}/api/health"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    w.gateway = Some(Gateway {
-        url,
-        key,
-        stop,
-        _dir: dir,
-    });
+    let stack = TestStack::start(|api| {
+        api.rate_limit = rate.try_into().expect("a positive rate");
+        api.burst = burst.try_into().expect("a positive burst");
+    })
+    .await;
+    w.gateway = Some(stack);
 }
 
 async fn post_query(w: &JessyWorld, key: Option<&str>) -> (u16, bool, Option<serde_json::Value>) {
     let mut request = reqwest::Client::new()
-        .post(format!("{}/api/v1/query", w.gateway().url))
+        .post(w.gateway().url("/api/v1/query"))
         .json(&serde_json::json!({"query": "I'm so anxious about my exam tomorrow"}));
     if let Some(key) = key {
         request = request.bearer_auth(key);
@@ -456,7 +392,7 @@ async fn gateway_key(w: &mut JessyWorld, key: String) {
 
 #[when("I query the gateway with the good key")]
 async fn gateway_good_key(w: &mut JessyWorld) {
-    let key = w.gateway().key.clone();
+    let key = w.gateway().key().to_owned();
     let (status, retry, body) = post_query(w, Some(&key)).await;
     w.statuses = vec![(status, retry)];
     w.body = body;
@@ -464,7 +400,7 @@ async fn gateway_good_key(w: &mut JessyWorld) {
 
 #[when(expr = "I send {int} queries at once with the good key")]
 async fn burst(w: &mut JessyWorld, n: usize) {
-    let key = w.gateway().key.clone();
+    let key = w.gateway().key().to_owned();
     let calls = (0..n).map(|_| post_query(w, Some(&key)));
     w.statuses = futures_util::future::join_all(calls)
         .await
@@ -475,9 +411,7 @@ async fn burst(w: &mut JessyWorld, n: usize) {
 
 #[when("I ask the gateway for its health")]
 async fn health(w: &mut JessyWorld) {
-    let response = reqwest::get(format!("{}/api/health", w.gateway().url))
-        .await
-        .unwrap();
+    let response = reqwest::get(w.gateway().url("/api/health")).await.unwrap();
     w.statuses = vec![(response.status().as_u16(), false)];
     w.body = response.json().await.ok();
 }
@@ -522,18 +456,6 @@ fn health_lists(w: &mut JessyWorld, n: usize) {
     let body = w.body.as_ref().unwrap();
     let upstreams = body["upstreams"].as_array().expect("upstreams array");
     assert_eq!(upstreams.len(), n, "{body}");
-}
-
-/// jessy-core's configuration for an ephemeral port and the given snapshot directory.
-fn core_config(registry: &Path) -> jessy_core::Config {
-    <jessy_core::Config as clap::Parser>::try_parse_from([
-        "jessy-core".to_string(),
-        "--addr".into(),
-        "127.0.0.1:0".into(),
-        "--registry".into(),
-        registry.display().to_string(),
-    ])
-    .unwrap()
 }
 
 #[tokio::main]
