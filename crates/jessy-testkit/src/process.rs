@@ -194,3 +194,49 @@ impl Drop for RunningProcess {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `sh -c script`: the listening line must then start with `sh`.
+    fn sh(script: &str) -> RunningProcess {
+        spawn_binary("/bin/sh", ["-c", script], &[])
+    }
+
+    #[test]
+    fn reads_the_address_and_what_follows_the_listening_line() {
+        let mut process =
+            sh("echo 'sh listening on http://127.0.0.1:4567'; echo more; echo said >&2");
+        assert_eq!(process.addr, SocketAddr::from(([127, 0, 0, 1], 4567)));
+        assert_eq!(process.url("/health"), "http://127.0.0.1:4567/health");
+        assert!(process.wait_exit(Duration::from_secs(10)).success());
+        assert_eq!(process.extra_stdout(), ["more"]);
+        assert_eq!(process.stderr(), "said\n");
+    }
+
+    #[test]
+    fn a_signal_ends_a_running_process() {
+        let mut process = sh("echo 'sh listening on http://127.0.0.1:1'; exec sleep 30");
+        process.signal(Signal::SIGTERM);
+        let status = process.wait_exit(Duration::from_secs(10));
+        assert!(!status.success());
+    }
+
+    #[test]
+    #[should_panic(expected = "did not print `sh listening on http://…`")]
+    fn a_process_that_exits_without_listening_is_reported() {
+        sh("echo 'no such thing' >&2; exit 3");
+    }
+
+    #[test]
+    fn inherited_jessy_variables_are_removed() {
+        let output = command("/bin/sh")
+            .args(["-c", "env | grep -c '^JESSY_' || true"])
+            .env("JESSY_SET_HERE", "1")
+            .output()
+            .expect("run sh");
+        // Only the one set on the command itself is left.
+        assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "1");
+    }
+}
