@@ -23,6 +23,14 @@ fn gateway(cores: &[&InProcessCore], keys: &Keys, extra: &[&str]) -> RunningProc
     start_api(&args)
 }
 
+/// Alice's key, one core, and a gateway in front of it.
+async fn alice_core_gateway() -> (Keys, InProcessCore, RunningProcess) {
+    let keys = Keys::new(&["alice"]);
+    let core = InProcessCore::start("127.0.0.1:0").await;
+    let api = gateway(&[&core], &keys, &[]);
+    (keys, core, api)
+}
+
 async fn post_query(
     client: &reqwest::Client,
     api: &RunningProcess,
@@ -54,9 +62,7 @@ async fn gateway_status(client: &reqwest::Client, api: &RunningProcess, key: &st
 
 #[tokio::test]
 async fn real_core_auth_query_dimensions_and_status() {
-    let keys = Keys::new(&["alice"]);
-    let core = InProcessCore::start("127.0.0.1:0").await;
-    let api = gateway(&[&core], &keys, &[]);
+    let (keys, _core, api) = alice_core_gateway().await;
     let client = reqwest::Client::new();
     let body = json!({"query": QUERY}).to_string();
 
@@ -173,9 +179,7 @@ async fn real_core_rate_limit_and_bad_bodies() {
 
 #[tokio::test]
 async fn real_core_stream_sends_each_iteration_then_the_result() {
-    let keys = Keys::new(&["alice"]);
-    let core = InProcessCore::start("127.0.0.1:0").await;
-    let api = gateway(&[&core], &keys, &[]);
+    let (keys, _core, api) = alice_core_gateway().await;
     let mut socket = connect(api.addr, keys.key(0)).await;
 
     send(&mut socket, json!({"type": "ping"})).await;
@@ -256,9 +260,7 @@ async fn real_core_failover_when_one_of_two_cores_is_killed() {
 
 #[tokio::test]
 async fn real_core_all_down_gives_503_and_a_restart_recovers() {
-    let keys = Keys::new(&["alice"]);
-    let core = InProcessCore::start("127.0.0.1:0").await;
-    let api = gateway(&[&core], &keys, &[]);
+    let (keys, core, api) = alice_core_gateway().await;
     let client = reqwest::Client::new();
     let body = json!({"query": QUERY}).to_string();
     assert_eq!(
