@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use cucumber::{given, then, when, World as _};
 use jessy_engine::build::{self, BuildOptions};
-use jessy_engine::pipeline::{Engine, QueryOptions};
 use jessy_engine::registry::{self, DimensionSource, Keyword, LayerSource, RegistrySource};
-use jessy_engine::result::{Outcome, QueryResult};
-use jessy_engine::storage::{self, OpenError, Snapshot, Store};
+use jessy_engine::{Engine, OpenError, Outcome, QueryOptions, QueryResult, Registry};
+use jessy_testkit::TestStack;
 
 #[derive(Default, cucumber::World)]
 struct JessyWorld {
@@ -21,8 +20,9 @@ struct JessyWorld {
     words: Vec<String>,
     content: Option<Result<String, String>>,
     open_error: Option<OpenError>,
-    reader: Option<Arc<Snapshot>>,
-    gateway: Option<Gateway>,
+    reader: Option<Arc<Registry>>,
+    /// In-process jessy-core and jessy-api on ephemeral ports.
+    gateway: Option<TestStack>,
     statuses: Vec<(u16, bool)>,
     body: Option<serde_json::Value>,
 }
@@ -33,20 +33,6 @@ impl std::fmt::Debug for JessyWorld {
             .field("result", &self.result)
             .field("statuses", &self.statuses)
             .finish()
-    }
-}
-
-/// In-process jessy-core and jessy-api on ephemeral ports.
-struct Gateway {
-    url: String,
-    key: String,
-    stop: tokio::sync::watch::Sender<bool>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
     }
 }
 
@@ -63,7 +49,7 @@ impl JessyWorld {
             .expect("a snapshot directory was built")
             .path()
     }
-    fn gateway(&self) -> &Gateway {
+    fn gateway(&self) -> &TestStack {
         self.gateway.as_ref().expect("the services are running")
     }
 }
@@ -121,7 +107,7 @@ fn distinctive_registry(w: &mut JessyWorld, n: usize) {
         dimensions,
     };
     let bytes = build::build_bytes(&source, &BuildOptions::default(), 1).unwrap();
-    w.engine = Some(Engine::new(Store::in_memory(&bytes).unwrap()));
+    w.engine = Some(Engine::from_bytes(&bytes).unwrap());
     w.words = words[..n].iter().map(|s| s.to_string()).collect();
 }
 
@@ -213,21 +199,13 @@ fn built_dir(w: &mut JessyWorld) {
 
 #[when(expr = "I read the content of layer {string} in dimension {string}")]
 fn read_content(w: &mut JessyWorld, layer: String, dimension: String) {
-    let snapshot = w.engine().snapshot();
-    let dims = snapshot.dimension_records();
-    let found = dims
-        .iter()
-        .find(|d| snapshot.str(d.id) == dimension)
-        .and_then(|d| {
-            snapshot.layer_records()[d.layers.as_range()]
-                .iter()
-                .find(|l| snapshot.str(l.id) == layer)
-        });
+    let registry = w.engine().registry();
+    let found = registry.layer(&dimension, &layer);
     w.content = Some(match found {
         Some(l) => {
-            let content = snapshot.str(l.content);
+            let content = l.content();
             assert!(
-                snapshot.is_mapped() && snapshot.contains(content),
+                registry.is_mapped() && registry.contains(content),
                 "content is borrowed from the map"
             );
             Ok(content.to_string())
@@ -251,9 +229,9 @@ fn content_not_empty(w: &mut JessyWorld) {
 #[then("the content lies inside the mapped snapshot file")]
 fn content_in_map(w: &mut JessyWorld) {
     // Checked when read (the borrow cannot outlive the step); re-check on a fresh read.
-    let snapshot = w.engine().snapshot();
-    let layer = &snapshot.layer_records()[0];
-    assert!(snapshot.contains(snapshot.str(layer.content)));
+    let registry = w.engine().registry();
+    let layer = registry.dimensions().next().unwrap().layers().next().unwrap();
+    assert!(registry.contains(layer.content()));
     assert!(w.content.as_ref().unwrap().is_ok());
 }
 
@@ -264,8 +242,7 @@ fn layer_not_found(w: &mut JessyWorld) {
 
 #[when("one byte of the generation file is flipped")]
 fn flip_byte(w: &mut JessyWorld) {
-    let manifest = storage::publish::read_current(w.dir()).unwrap();
-    let path = w.dir().join(&manifest.file);
+    let path = w.engine().registry().path().to_path_buf();
     let mut bytes = std::fs::read(&path).unwrap();
     let at = bytes.len() / 2;
     bytes[at] ^= 0x10;
@@ -276,20 +253,21 @@ fn flip_byte(w: &mut JessyWorld) {
 
 #[when("I open the snapshot directory")]
 fn open_dir(w: &mut JessyWorld) {
-    w.open_error = Store::open(w.dir()).err();
+    w.open_error = Registry::open(w.dir()).err();
 }
 
 #[then("opening fails with a corruption error naming the generation file")]
 fn corruption_named(w: &mut JessyWorld) {
     let err = w.open_error.as_ref().expect("opening failed");
     assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
-    let manifest = storage::publish::read_current(w.dir()).unwrap();
-    assert!(err.to_string().contains(&manifest.file), "{err}");
+    let registry = w.engine().registry();
+    let file = registry.path().file_name().unwrap().to_string_lossy();
+    assert!(err.to_string().contains(file.as_ref()), "{err}");
 }
 
 #[given("a reader holding the current generation")]
 fn hold_reader(w: &mut JessyWorld) {
-    w.reader = Some(w.engine().snapshot());
+    w.reader = Some(w.engine().registry());
 }
 
 #[when(expr = "a layer {string} is added to dimension {string}")]
@@ -306,16 +284,16 @@ fn add_layer(w: &mut JessyWorld, id: String, dimension: String) {
     w.engine().upsert_layer(&dimension, layer).unwrap();
 }
 
-fn has_layer(snapshot: &Snapshot, id: &str) -> bool {
-    snapshot
-        .layer_records()
-        .iter()
-        .any(|l| snapshot.str(l.id) == id)
+fn has_layer(registry: &Registry, id: &str) -> bool {
+    registry
+        .dimensions()
+        .flat_map(|d| d.layers())
+        .any(|l| l.id() == id)
 }
 
 #[then("the current generation is newer than the reader's")]
 fn newer(w: &mut JessyWorld) {
-    assert!(w.engine().snapshot().generation() > w.reader.as_ref().unwrap().generation());
+    assert!(w.engine().registry().generation() > w.reader.as_ref().unwrap().generation());
 }
 
 #[then(expr = "the reader's generation has no layer {string}")]
@@ -325,7 +303,7 @@ fn reader_lacks(w: &mut JessyWorld, id: String) {
 
 #[then(expr = "the current generation has the layer {string}")]
 fn current_has(w: &mut JessyWorld, id: String) {
-    assert!(has_layer(&w.engine().snapshot(), &id));
+    assert!(has_layer(&w.engine().registry(), &id));
 }
 
 #[when("a build into the same directory is killed while it runs")]
@@ -358,7 +336,7 @@ fn verifies(w: &mut JessyWorld) {
         "{}",
         String::from_utf8_lossy(&status.stderr)
     );
-    assert!(storage::open_current(w.dir()).is_ok());
+    assert!(Registry::open(w.dir()).is_ok());
 }
 
 // ---------------------------------------------------------------- gateway
@@ -367,69 +345,17 @@ fn verifies(w: &mut JessyWorld) {
     expr = "jessy-core and jessy-api are running with a rate limit of {int} per second and a burst of {int}"
 )]
 async fn services(w: &mut JessyWorld, rate: u32, burst: u32) {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = dir.path().join("registry");
-    let core_config = core_config(&registry);
-    let engine = {
-        let registry = registry.clone();
-        tokio::task::spawn_blocking(move || jessy_core::load_engine(&registry))
-            .await
-            .unwrap()
-            .unwrap()
-    };
-    let core_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let core_addr = core_listener.local_addr().unwrap();
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    tokio::spawn(jessy_core::serve(
-        core_listener,
-        jessy_core::AppState::new(Arc::new(engine), core_config),
-        stopped(rx.clone()),
-    ));
-    let keys = dir.path().join("keys");
-    let key = jessy_api::generate_key("bdd", &keys).unwrap();
-    let api_config = <jessy_api::Config as clap::Parser>::try_parse_from([
-        "jessy-api".to_string(),
-        "--addr".into(),
-        "127.0.0.1:0".into(),
-        "--core".into(),
-        format!("http://{core_addr}"),
-        "--keys".into(),
-        keys.display().to_string(),
-        "--rate-limit".into(),
-        rate.to_string(),
-        "--burst".into(),
-        burst.to_string(),
-    ])
-    .unwrap();
-    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", api_listener.local_addr().unwrap());
-    tokio::spawn(jessy_api::serve(api_listener, api_config, stopped(rx)));
-    let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client
-            .get(format!("{url}/api/health"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    w.gateway = Some(Gateway {
-        url,
-        key,
-        stop,
-        _dir: dir,
-    });
+    let stack = TestStack::start(|api| {
+        api.rate_limit = rate.try_into().expect("a positive rate");
+        api.burst = burst.try_into().expect("a positive burst");
+    })
+    .await;
+    w.gateway = Some(stack);
 }
 
 async fn post_query(w: &JessyWorld, key: Option<&str>) -> (u16, bool, Option<serde_json::Value>) {
     let mut request = reqwest::Client::new()
-        .post(format!("{}/api/v1/query", w.gateway().url))
+        .post(w.gateway().url("/api/v1/query"))
         .json(&serde_json::json!({"query": "I'm so anxious about my exam tomorrow"}));
     if let Some(key) = key {
         request = request.bearer_auth(key);
@@ -456,7 +382,7 @@ async fn gateway_key(w: &mut JessyWorld, key: String) {
 
 #[when("I query the gateway with the good key")]
 async fn gateway_good_key(w: &mut JessyWorld) {
-    let key = w.gateway().key.clone();
+    let key = w.gateway().key().to_owned();
     let (status, retry, body) = post_query(w, Some(&key)).await;
     w.statuses = vec![(status, retry)];
     w.body = body;
@@ -464,7 +390,7 @@ async fn gateway_good_key(w: &mut JessyWorld) {
 
 #[when(expr = "I send {int} queries at once with the good key")]
 async fn burst(w: &mut JessyWorld, n: usize) {
-    let key = w.gateway().key.clone();
+    let key = w.gateway().key().to_owned();
     let calls = (0..n).map(|_| post_query(w, Some(&key)));
     w.statuses = futures_util::future::join_all(calls)
         .await
@@ -475,9 +401,7 @@ async fn burst(w: &mut JessyWorld, n: usize) {
 
 #[when("I ask the gateway for its health")]
 async fn health(w: &mut JessyWorld) {
-    let response = reqwest::get(format!("{}/api/health", w.gateway().url))
-        .await
-        .unwrap();
+    let response = reqwest::get(w.gateway().url("/api/health")).await.unwrap();
     w.statuses = vec![(response.status().as_u16(), false)];
     w.body = response.json().await.ok();
 }
@@ -522,18 +446,6 @@ fn health_lists(w: &mut JessyWorld, n: usize) {
     let body = w.body.as_ref().unwrap();
     let upstreams = body["upstreams"].as_array().expect("upstreams array");
     assert_eq!(upstreams.len(), n, "{body}");
-}
-
-/// jessy-core's configuration for an ephemeral port and the given snapshot directory.
-fn core_config(registry: &Path) -> jessy_core::Config {
-    <jessy_core::Config as clap::Parser>::try_parse_from([
-        "jessy-core".to_string(),
-        "--addr".into(),
-        "127.0.0.1:0".into(),
-        "--registry".into(),
-        registry.display().to_string(),
-    ])
-    .unwrap()
 }
 
 #[tokio::main]

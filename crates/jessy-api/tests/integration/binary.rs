@@ -1,19 +1,9 @@
 //! The `jessy-api` binary itself: keygen, the listening line, startup errors, SIGTERM.
 
-use std::process::Stdio;
-
-use crate::process::start_api;
 use crate::support::*;
 
-fn api_command() -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_jessy-api"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("JESSY_") {
-            command.env_remove(name);
-        }
-    }
-    command.stdin(Stdio::null()).kill_on_drop(true);
-    command
+fn api_command() -> std::process::Command {
+    jessy_testkit::command(env!("CARGO_BIN_EXE_jessy-api"))
 }
 
 #[tokio::test]
@@ -24,7 +14,6 @@ async fn keygen_prints_a_key_once_and_stores_only_its_digest() {
         .args(["keygen", "ci-bot", "--keys"])
         .arg(&path)
         .output()
-        .await
         .expect("run keygen");
     assert!(output.status.success(), "{output:?}");
     let stdout = String::from_utf8(output.stdout).expect("utf8");
@@ -51,25 +40,24 @@ async fn binary_prints_one_listening_line_serves_and_stops_on_sigterm() {
     let keys = Keys::new(&["alice"]);
     let dead = dead_url().await;
     let keys_path = keys.path.to_str().expect("utf8 path");
-    let api = start_api(&[
+    let mut api = start_api(&[
         "--core",
         &dead,
         "--keys",
         keys_path,
         "--health-interval-secs",
         "0.1",
-    ])
-    .await;
+    ]);
     assert_ne!(api.addr.port(), 0, "the real port is printed");
 
-    let response = reqwest::get(format!("{}/api/health", api.url()))
-        .await
-        .expect("health");
+    let response = reqwest::get(api.url("/api/health")).await.expect("health");
     assert_eq!(response.status(), 503);
     let body: serde_json::Value = response.json().await.expect("json");
     assert_eq!(body["upstreams"][0]["state"], "down");
 
-    let (status, rest) = api.terminate().await;
+    api.signal(jessy_testkit::Signal::SIGTERM);
+    let status = api.wait_exit(TIMEOUT);
+    let rest = api.extra_stdout();
     assert!(status.success(), "exit status {status:?}");
     assert!(
         rest.is_empty(),
@@ -86,7 +74,6 @@ async fn malformed_keys_file_fails_before_listening_naming_file_and_line() {
         .args(["--addr", "127.0.0.1:0", "--keys"])
         .arg(&path)
         .output()
-        .await
         .expect("run");
     assert_eq!(output.status.code(), Some(1));
     assert!(output.stdout.is_empty(), "printed: {:?}", output.stdout);
@@ -100,7 +87,6 @@ async fn invalid_flags_are_reported() {
     let output = api_command()
         .args(["--core", "https://secure:1"])
         .output()
-        .await
         .expect("run");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("http://"));

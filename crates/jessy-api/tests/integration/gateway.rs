@@ -496,7 +496,7 @@ async fn health_checks_take_a_core_down_after_three_failures_and_back_on_one_suc
     assert_eq!(state.upstreams().healthy_count(), 1);
 
     core.set_health(500);
-    eventually("core marked down", || async {
+    eventually(TIMEOUT, "core marked down", || async {
         state.upstreams().healthy_count() == 0
     })
     .await;
@@ -511,7 +511,7 @@ async fn health_checks_take_a_core_down_after_three_failures_and_back_on_one_suc
     assert_eq!(core.queries(), 0);
 
     core.set_health(200);
-    eventually("core back up", || async {
+    eventually(TIMEOUT, "core back up", || async {
         state.upstreams().healthy_count() == 1
     })
     .await;
@@ -531,14 +531,14 @@ async fn a_restarted_core_on_the_same_address_rejoins_by_itself() {
     let state = state(&config(&[core.url()], &keys)).await;
     let checker = state.spawn_background_tasks();
     let addr = core.stop().await;
-    eventually("core marked down", || async {
+    eventually(TIMEOUT, "core marked down", || async {
         state.upstreams().healthy_count() == 0
     })
     .await;
 
     let listener = tokio::net::TcpListener::bind(addr).await.expect("rebind");
     let restarted = FakeCore::start_on("a2", listener).await;
-    eventually("core back up", || async {
+    eventually(TIMEOUT, "core back up", || async {
         state.upstreams().healthy_count() == 1
     })
     .await;
@@ -550,7 +550,7 @@ async fn a_restarted_core_on_the_same_address_rejoins_by_itself() {
     assert_eq!(reply.body["served_by"], "a2");
     assert_eq!(restarted.queries(), 1);
     state.begin_shutdown();
-    tokio::time::timeout(POLL_TIMEOUT, checker)
+    tokio::time::timeout(TIMEOUT, checker)
         .await
         .expect("background tasks stop on shutdown")
         .expect("join");

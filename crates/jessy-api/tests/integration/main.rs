@@ -3,13 +3,12 @@
 //! - `gateway`: routes in-process (`app()` + `oneshot`) against fake cores;
 //! - `stream`: WebSocket and shutdown on a real socket against fake cores;
 //! - `binary`: the `jessy-api` executable (keygen, listening line, SIGTERM, startup errors);
-//! - `real_core`: the executable in front of real `jessy-core` processes;
+//! - `real_core`: the executable in front of real jessy-cores served in this process;
 //! - `contract`: the same bad inputs to an in-process jessy-core and gateway, same answers.
 
 mod binary;
 mod contract;
 mod gateway;
-mod process;
 mod real_core;
 mod stream;
 mod support;

@@ -1,16 +1,18 @@
-//! End to end: the jessy-api binary in front of real jessy-core processes.
+//! End to end: the jessy-api binary in front of real jessy-cores (in this process, see
+//! `jessy_testkit::InProcessCore`; only the gateway under test is a separate process).
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-use crate::process::{start_api, start_core, Service};
+use jessy_testkit::{InProcessCore, RunningProcess};
+
 use crate::stream::{connect, recv, send};
 use crate::support::*;
 
 const QUERY: &str = "my python script crashes with a KeyError";
 
 /// A gateway binary in front of `cores`, with fast health checks and the given extra flags.
-async fn gateway(cores: &[&Service], keys: &Keys, extra: &[&str]) -> Service {
+fn gateway(cores: &[&InProcessCore], keys: &Keys, extra: &[&str]) -> RunningProcess {
     let urls: Vec<String> = cores.iter().map(|c| c.url()).collect();
     let keys_path = keys.path.to_str().expect("utf8 path").to_owned();
     let mut args: Vec<&str> = vec!["--keys", &keys_path, "--health-interval-secs", "0.1"];
@@ -18,17 +20,25 @@ async fn gateway(cores: &[&Service], keys: &Keys, extra: &[&str]) -> Service {
         args.extend(["--core", url]);
     }
     args.extend(extra);
-    start_api(&args).await
+    start_api(&args)
+}
+
+/// Alice's key, one core, and a gateway in front of it.
+async fn alice_core_gateway() -> (Keys, InProcessCore, RunningProcess) {
+    let keys = Keys::new(&["alice"]);
+    let core = InProcessCore::start("127.0.0.1:0").await;
+    let api = gateway(&[&core], &keys, &[]);
+    (keys, core, api)
 }
 
 async fn post_query(
     client: &reqwest::Client,
-    api: &Service,
+    api: &RunningProcess,
     key: Option<&str>,
     body: &str,
 ) -> reqwest::Response {
     let mut request = client
-        .post(format!("{}/api/v1/query", api.url()))
+        .post(format!("{}/api/v1/query", api.url("")))
         .header("content-type", "application/json")
         .body(body.to_owned());
     if let Some(key) = key {
@@ -38,9 +48,9 @@ async fn post_query(
 }
 
 /// The gateway's `/api/v1/status` document.
-async fn gateway_status(client: &reqwest::Client, api: &Service, key: &str) -> Value {
+async fn gateway_status(client: &reqwest::Client, api: &RunningProcess, key: &str) -> Value {
     client
-        .get(format!("{}/api/v1/status", api.url()))
+        .get(format!("{}/api/v1/status", api.url("")))
         .bearer_auth(key)
         .send()
         .await
@@ -52,14 +62,12 @@ async fn gateway_status(client: &reqwest::Client, api: &Service, key: &str) -> V
 
 #[tokio::test]
 async fn real_core_auth_query_dimensions_and_status() {
-    let keys = Keys::new(&["alice"]);
-    let core = start_core("127.0.0.1:0").await;
-    let api = gateway(&[&core], &keys, &[]).await;
+    let (keys, _core, api) = alice_core_gateway().await;
     let client = reqwest::Client::new();
     let body = json!({"query": QUERY}).to_string();
 
     let health = client
-        .get(format!("{}/api/health", api.url()))
+        .get(format!("{}/api/health", api.url("")))
         .send()
         .await
         .expect("health");
@@ -76,7 +84,7 @@ async fn real_core_auth_query_dimensions_and_status() {
     assert_eq!(error["error"]["code"], "unauthorized");
 
     let ok = client
-        .post(format!("{}/api/v1/query", api.url()))
+        .post(format!("{}/api/v1/query", api.url("")))
         .bearer_auth(keys.key(0))
         .header("content-type", "application/json")
         .header("x-request-id", "e2e-1")
@@ -91,7 +99,7 @@ async fn real_core_auth_query_dimensions_and_status() {
     assert!(result["convergence"]["trace"].is_array(), "{result}");
 
     let list = client
-        .get(format!("{}/api/v1/dimensions", api.url()))
+        .get(format!("{}/api/v1/dimensions", api.url("")))
         .bearer_auth(keys.key(0))
         .send()
         .await
@@ -100,7 +108,10 @@ async fn real_core_auth_query_dimensions_and_status() {
     let list: Value = list.json().await.expect("json");
     assert!(list.is_object(), "{list}");
     let missing = client
-        .get(format!("{}/api/v1/dimensions/no-such-dimension", api.url()))
+        .get(format!(
+            "{}/api/v1/dimensions/no-such-dimension",
+            api.url("")
+        ))
         .bearer_auth(keys.key(0))
         .send()
         .await
@@ -118,8 +129,8 @@ async fn real_core_auth_query_dimensions_and_status() {
 #[tokio::test]
 async fn real_core_rate_limit_and_bad_bodies() {
     let keys = Keys::new(&["alice", "bob"]);
-    let core = start_core("127.0.0.1:0").await;
-    let api = gateway(&[&core], &keys, &["--rate-limit", "1", "--burst", "3"]).await;
+    let core = InProcessCore::start("127.0.0.1:0").await;
+    let api = gateway(&[&core], &keys, &["--rate-limit", "1", "--burst", "3"]);
     let client = reqwest::Client::new();
     let alice = Some(keys.key(0));
 
@@ -168,9 +179,7 @@ async fn real_core_rate_limit_and_bad_bodies() {
 
 #[tokio::test]
 async fn real_core_stream_sends_each_iteration_then_the_result() {
-    let keys = Keys::new(&["alice"]);
-    let core = start_core("127.0.0.1:0").await;
-    let api = gateway(&[&core], &keys, &[]).await;
+    let (keys, _core, api) = alice_core_gateway().await;
     let mut socket = connect(api.addr, keys.key(0)).await;
 
     send(&mut socket, json!({"type": "ping"})).await;
@@ -208,9 +217,9 @@ async fn real_core_stream_sends_each_iteration_then_the_result() {
 #[tokio::test]
 async fn real_core_failover_when_one_of_two_cores_is_killed() {
     let keys = Keys::new(&["alice"]);
-    let a = start_core("127.0.0.1:0").await;
-    let b = start_core("127.0.0.1:0").await;
-    let api = gateway(&[&a, &b], &keys, &[]).await;
+    let a = InProcessCore::start("127.0.0.1:0").await;
+    let b = InProcessCore::start("127.0.0.1:0").await;
+    let api = gateway(&[&a, &b], &keys, &[]);
     let client = reqwest::Client::new();
     let body = json!({"query": QUERY}).to_string();
     for _ in 0..6 {
@@ -242,7 +251,7 @@ async fn real_core_failover_when_one_of_two_cores_is_killed() {
     assert_eq!(status["upstreams"][0]["state"], "down", "{status}");
     assert_eq!(status["upstreams"][1]["state"], "up");
     let health = client
-        .get(format!("{}/api/health", api.url()))
+        .get(format!("{}/api/health", api.url("")))
         .send()
         .await
         .expect("health");
@@ -251,9 +260,7 @@ async fn real_core_failover_when_one_of_two_cores_is_killed() {
 
 #[tokio::test]
 async fn real_core_all_down_gives_503_and_a_restart_recovers() {
-    let keys = Keys::new(&["alice"]);
-    let core = start_core("127.0.0.1:0").await;
-    let api = gateway(&[&core], &keys, &[]).await;
+    let (keys, core, api) = alice_core_gateway().await;
     let client = reqwest::Client::new();
     let body = json!({"query": QUERY}).to_string();
     assert_eq!(
@@ -266,27 +273,31 @@ async fn real_core_all_down_gives_503_and_a_restart_recovers() {
     let addr = core.kill().await;
     // The first query after the kill finds the core gone (passive ejection) or the health
     // checker has already marked it down; either way the answer is a JSON 503.
-    eventually("queries answered with 503 no_healthy_upstream", || async {
-        let response = post_query(&client, &api, Some(keys.key(0)), &body).await;
-        if response.status() != 503 {
-            return false;
-        }
-        let error: Value = response.json().await.expect("json");
-        error["error"]["code"] == "no_healthy_upstream"
-    })
+    eventually(
+        TIMEOUT,
+        "queries answered with 503 no_healthy_upstream",
+        || async {
+            let response = post_query(&client, &api, Some(keys.key(0)), &body).await;
+            if response.status() != 503 {
+                return false;
+            }
+            let error: Value = response.json().await.expect("json");
+            error["error"]["code"] == "no_healthy_upstream"
+        },
+    )
     .await;
     let health = client
-        .get(format!("{}/api/health", api.url()))
+        .get(format!("{}/api/health", api.url("")))
         .send()
         .await
         .expect("health");
     assert_eq!(health.status(), 503);
 
-    let restarted = start_core(&addr.to_string()).await;
+    let restarted = InProcessCore::start(addr).await;
     assert_eq!(restarted.addr, addr);
-    eventually("gateway sees the restarted core", || async {
+    eventually(TIMEOUT, "gateway sees the restarted core", || async {
         client
-            .get(format!("{}/api/health", api.url()))
+            .get(format!("{}/api/health", api.url("")))
             .send()
             .await
             .is_ok_and(|r| r.status() == 200)

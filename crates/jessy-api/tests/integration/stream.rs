@@ -40,7 +40,7 @@ pub async fn send(socket: &mut Socket, message: Value) {
 /// Receives the next JSON text message (skipping protocol pings), within the poll timeout.
 pub async fn recv(socket: &mut Socket) -> Value {
     loop {
-        let message = tokio::time::timeout(POLL_TIMEOUT, socket.next())
+        let message = tokio::time::timeout(TIMEOUT, socket.next())
             .await
             .expect("message in time")
             .expect("stream open")
@@ -200,7 +200,7 @@ async fn shutdown_closes_streams_and_serve_returns() {
         "drain took {:?}",
         started.elapsed()
     );
-    let closing = tokio::time::timeout(POLL_TIMEOUT, socket.next())
+    let closing = tokio::time::timeout(TIMEOUT, socket.next())
         .await
         .expect("close in time");
     match closing {
@@ -234,7 +234,7 @@ async fn drain_is_bounded_by_the_grace_period() {
             .send()
             .await
     });
-    eventually("query in flight", || async { core.queries() == 1 }).await;
+    eventually(TIMEOUT, "query in flight", || async { core.queries() == 1 }).await;
     let started = std::time::Instant::now();
     served.stop().await.expect("stop");
     let took = started.elapsed();

@@ -1,6 +1,6 @@
-//! Shared test fixtures: an in-process fake jessy-core, keys, configs and polling helpers.
+//! Shared test fixtures: an in-process fake jessy-core, keys, configs, the binary under test;
+//! polling comes from `jessy-testkit`.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
@@ -19,30 +19,19 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
-/// Upper bound for every poll in the suite: generous for a loaded 2-core machine, still far
-/// below the suite's time budget.
-pub const POLL_TIMEOUT: Duration = Duration::from_secs(10);
+pub use jessy_testkit::{eventually, TIMEOUT};
 
 /// Health-check interval used by gateways under test.
 pub const FAST_HEALTH: Duration = Duration::from_millis(50);
 
-/// Polls `check` every 20 ms until it returns true or [`POLL_TIMEOUT`] passes.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + POLL_TIMEOUT;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Starts the `jessy-api` binary cargo built for this test with `args` after
+/// `--addr 127.0.0.1:0`, and waits for its listening line.
+pub fn start_api(args: &[&str]) -> jessy_testkit::RunningProcess {
+    jessy_testkit::spawn_binary(
+        env!("CARGO_BIN_EXE_jessy-api"),
+        ["--addr", "127.0.0.1:0"].iter().chain(args),
+        &[("JESSY_LOG", "warn")],
+    )
 }
 
 /// What a fake core saw and how it should answer. Atomics so tests can flip behaviour while
@@ -336,7 +325,7 @@ impl Served {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        tokio::time::timeout(POLL_TIMEOUT, &mut self.task)
+        tokio::time::timeout(TIMEOUT, &mut self.task)
             .await
             .expect("serve returned in time")
             .expect("serve task")

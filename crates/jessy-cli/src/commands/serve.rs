@@ -1,12 +1,12 @@
 //! `jessy serve`: jessy-core and jessy-api together in one process, on the embedded default
 //! registry (or a snapshot directory), with a development API key — the one-command start.
+//! The services themselves are [`jessy_cli::stack`]; this module parses flags and prints.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, Parser};
-use tokio::net::TcpListener;
+use jessy_cli::stack::Stack;
 
 /// Flags of `jessy serve`.
 #[derive(Args, Debug)]
@@ -44,54 +44,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let core_config = jessy_core::Config::try_parse_from(&core_flags)?;
     core_config.validate()?;
     jessy_core::telemetry::init(&core_config.log, core_config.log_format)?;
-    let registry = core_config.registry_dir()?;
-    let engine = {
-        let registry = registry.clone();
-        tokio::task::spawn_blocking(move || jessy_core::load_engine(&registry)).await??
-    };
-    let core_listener = TcpListener::bind(&args.core_addr)
-        .await
-        .with_context(|| format!("binding {}", args.core_addr))?;
-    let core_addr = core_listener.local_addr()?;
-    let core_state = jessy_core::AppState::new(Arc::new(engine), core_config);
+    let mut api_config =
+        jessy_api::Config::try_parse_from(["jessy-api", "--addr", args.api_addr.as_str()])?;
+    api_config.keys_file = args.keys.clone();
 
-    let keys = args
-        .keys
-        .clone()
-        .unwrap_or_else(|| registry.join("dev-api-keys"));
-    let key = jessy_api::generate_key("dev", &keys).context("creating the development API key")?;
-    let api_config = jessy_api::Config::try_parse_from([
-        "jessy-api".to_string(),
-        "--addr".into(),
-        args.api_addr.clone(),
-        "--core".into(),
-        format!("http://{core_addr}"),
-        "--keys".into(),
-        keys.display().to_string(),
-    ])?;
-    let api_listener = TcpListener::bind(&args.api_addr)
-        .await
-        .with_context(|| format!("binding {}", args.api_addr))?;
-    let api_addr = api_listener.local_addr()?;
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
-    let core = tokio::spawn(jessy_core::serve(
-        core_listener,
-        core_state,
-        stopped(stop_rx.clone()),
-    ));
-    let api = tokio::spawn(jessy_api::serve(api_listener, api_config, stopped(stop_rx)));
-
+    let stack = Stack::start(core_config, api_config).await?;
+    let (core_addr, api_addr, key) = (stack.core_addr(), stack.api_addr(), stack.key());
     println!(
         "jessy-core (engine)  http://{core_addr}   registry: {}",
-        registry.display()
+        stack.registry().display()
     );
     println!(
         "jessy-api (gateway)  http://{api_addr}   keys file: {}",
-        keys.display()
+        stack.keys().display()
     );
     println!("development API key (shown once): {key}");
     println!();
@@ -103,9 +68,5 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("press Ctrl-C to stop");
 
     jessy_core::shutdown_signal().await;
-    let _ = stop_tx.send(true);
-    let (core, api) = tokio::join!(core, api);
-    core.context("jessy-core task")??;
-    api.context("jessy-api task")??;
-    Ok(())
+    stack.stop().await
 }

@@ -155,16 +155,4 @@ mod tests {
             assert_eq!(err.code, ErrorCode::InvalidOption);
         }
     }
-
-    #[test]
-    fn the_protocol_limits_are_the_engines() {
-        assert_eq!(
-            jessy_protocol::limits::MAX_ITERATIONS,
-            EngineOptions::default().max_iterations
-        );
-        assert_eq!(
-            jessy_protocol::limits::MAX_QUERY_BYTES,
-            jessy_engine::parser::MAX_QUERY_BYTES
-        );
-    }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use jessy_engine::result::QueryResult;
 use serde_json::{json, Value};
 
-use crate::util::{client, get_json, layer_body, prepared_dir, Server};
+use crate::util::{client, get_json, layer_body, prepared_dir, start_core};
 
 /// Concurrent query loops, hammering while the writer publishes.
 const READERS: usize = 3;
@@ -20,7 +20,7 @@ const READER_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_stay_whole_while_layers_are_written() {
     let dir = prepared_dir();
-    let server = Arc::new(Server::start(dir.path(), &[]));
+    let server = Arc::new(start_core(dir.path(), &[]));
     let http = client();
     let ready: Value = get_json(&http, server.url("/ready")).await;
     let g0 = ready["generation"].as_u64().unwrap();

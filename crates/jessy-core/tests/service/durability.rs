@@ -3,14 +3,14 @@
 use jessy_engine::result::QueryResult;
 use serde_json::{json, Value};
 
-use crate::util::{client, get_json, layer_body, post_json, prepared_dir, Server, BIN};
+use crate::util::{client, get_json, layer_body, post_json, prepared_dir, start_core, BIN};
 
 const WORDS: [&str; 3] = ["frobnicator", "glimmerdrive", "snorkelbus"];
 
 #[tokio::test]
 async fn acknowledged_layers_survive_kill_9() {
     let dir = prepared_dir();
-    let server = Server::start(dir.path(), &[]);
+    let server = start_core(dir.path(), &[]);
     let http = client();
     let mut last_generation = 0;
     for word in WORDS {
@@ -28,7 +28,7 @@ async fn acknowledged_layers_survive_kill_9() {
     // No graceful anything: SIGKILL right after the last acknowledgement.
     server.kill_9();
 
-    let server = Server::start(dir.path(), &[]);
+    let server = start_core(dir.path(), &[]);
     let ready: Value = get_json(&http, server.url("/ready")).await;
     assert_eq!(ready["generation"], last_generation);
     for word in WORDS {
@@ -53,7 +53,7 @@ async fn acknowledged_layers_survive_kill_9() {
 async fn a_missing_directory_is_created_with_the_default_registry() {
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("nested").join("registry");
-    let server = Server::start(&dir, &[]);
+    let server = start_core(&dir, &[]);
     let ready: Value = client()
         .get(server.url("/ready"))
         .send()
@@ -80,7 +80,7 @@ fn a_corrupt_snapshot_exits_nonzero_naming_the_file() {
     bytes[middle] ^= 0xff;
     std::fs::write(&snapshot, bytes).unwrap();
 
-    let output = std::process::Command::new(BIN)
+    let output = jessy_testkit::command(BIN)
         .args(["--addr", "127.0.0.1:0", "--registry"])
         .arg(dir.path())
         .env("JESSY_LOG", "error")
@@ -103,7 +103,7 @@ fn an_uncreatable_directory_exits_nonzero_naming_it() {
     let file = parent.path().join("not-a-dir");
     std::fs::write(&file, b"x").unwrap();
     let dir = file.join("registry");
-    let output = std::process::Command::new(BIN)
+    let output = jessy_testkit::command(BIN)
         .args(["--addr", "127.0.0.1:0", "--registry"])
         .arg(&dir)
         .env("JESSY_LOG", "error")

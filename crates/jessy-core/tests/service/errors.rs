@@ -2,16 +2,19 @@
 
 use std::time::{Duration, Instant};
 
+use jessy_testkit::eventually;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::util::{assert_error, client, get_json, layer_body, prepared_dir, status_json, Server};
+use crate::util::{
+    assert_error, client, get_json, layer_body, prepared_dir, start_core, status_json,
+};
 
 #[tokio::test]
 async fn request_errors_have_their_codes() {
     let dir = prepared_dir();
-    let server = Server::start(dir.path(), &[]);
+    let server = start_core(dir.path(), &[]);
     let http = client();
     let query = server.url("/v1/query");
     let post_raw = |body: &'static str| {
@@ -144,7 +147,7 @@ async fn request_errors_have_their_codes() {
 #[tokio::test]
 async fn invalid_layers_list_every_problem() {
     let dir = prepared_dir();
-    let server = Server::start(dir.path(), &[]);
+    let server = start_core(dir.path(), &[]);
     let http = client();
     let before: Value = get_json(&http, server.url("/ready")).await;
 
@@ -250,30 +253,22 @@ async fn stalled_query(addr: std::net::SocketAddr) -> TcpStream {
 #[tokio::test]
 async fn overload_is_shed_with_503_and_health_still_answers() {
     let dir = prepared_dir();
-    let server = Server::start(dir.path(), &["--max-concurrency", "1"]);
+    let server = start_core(dir.path(), &["--max-concurrency", "1"]);
     let http = client();
     let _held = stalled_query(server.addr).await;
     // The stalled request reaches its handler asynchronously; poll until it holds the permit.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let shed = eventually(Duration::from_secs(10), "a query shed with 503", || async {
         let response = http
             .post(server.url("/v1/query"))
             .json(&json!({"query": "rust code"}))
             .send()
             .await
             .unwrap();
-        if response.status() == 503 {
-            assert_eq!(response.headers()["retry-after"], "1");
-            assert_error(response, 503, "overloaded").await;
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never shed; last status {}",
-            response.status()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (response.status() == 503).then_some(response)
+    })
+    .await;
+    assert_eq!(shed.headers()["retry-after"], "1");
+    assert_error(shed, 503, "overloaded").await;
     let (status, _) = status_json(http.get(server.url("/health")).send().await.unwrap()).await;
     assert_eq!(
         status, 200,
@@ -292,7 +287,7 @@ async fn overload_is_shed_with_503_and_health_still_answers() {
 #[tokio::test]
 async fn slow_requests_time_out_with_503() {
     let dir = prepared_dir();
-    let server = Server::start(dir.path(), &["--request-timeout-ms", "300"]);
+    let server = start_core(dir.path(), &["--request-timeout-ms", "300"]);
     let started = Instant::now();
     let mut stream = stalled_query(server.addr).await;
     let mut response = Vec::new();

@@ -3,12 +3,12 @@
 use jessy_engine::result::{Outcome, QueryResult};
 use serde_json::{json, Value};
 
-use crate::util::{client, get_json, layer_body, post_json, prepared_dir, status_json, Server};
+use crate::util::{client, get_json, layer_body, post_json, prepared_dir, start_core, status_json};
 
 #[tokio::test]
 async fn health_ready_and_request_ids() {
     let dir = prepared_dir();
-    let server = Server::start(dir.path(), &[]);
+    let server = start_core(dir.path(), &[]);
     let http = client();
 
     let response = http.get(server.url("/health")).send().await.unwrap();
@@ -49,7 +49,7 @@ async fn health_ready_and_request_ids() {
 #[tokio::test]
 async fn query_returns_the_engine_result() {
     let dir = prepared_dir();
-    let server = Server::start(dir.path(), &[]);
+    let server = start_core(dir.path(), &[]);
     let http = client();
     let ready: Value = get_json(&http, server.url("/ready")).await;
 
@@ -95,7 +95,7 @@ async fn query_returns_the_engine_result() {
 #[tokio::test]
 async fn dimensions_can_be_browsed() {
     let dir = prepared_dir();
-    let server = Server::start(dir.path(), &[]);
+    let server = start_core(dir.path(), &[]);
     let http = client();
 
     let (status, list) =
@@ -178,7 +178,7 @@ async fn dimensions_can_be_browsed() {
 #[tokio::test]
 async fn layers_are_created_replaced_routed_and_deleted() {
     let dir = prepared_dir();
-    let server = Server::start(dir.path(), &[]);
+    let server = start_core(dir.path(), &[]);
     let http = client();
     let url = server.url("/v1/dimensions/technical/layers/zorblax");
     let before: Value = get_json(&http, server.url("/ready")).await;
@@ -268,7 +268,7 @@ async fn layers_are_created_replaced_routed_and_deleted() {
 #[tokio::test]
 async fn metrics_and_openapi_are_served() {
     let dir = prepared_dir();
-    let server = Server::start(dir.path(), &[]);
+    let server = start_core(dir.path(), &[]);
     let http = client();
     http.post(server.url("/v1/query"))
         .json(&json!({"query": "debug my rust code"}))

@@ -2,11 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
+use jessy_testkit::{eventually, Signal};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::util::{prepared_dir, Server};
+use crate::util::{prepared_dir, start_core};
 
 const BODY: &str = r#"{"query":"my rust code does not compile"}"#;
 
@@ -38,7 +38,7 @@ async fn read_response(stream: &mut TcpStream) -> String {
 #[tokio::test]
 async fn sigterm_lets_the_in_flight_request_finish_then_exits_0() {
     let dir = prepared_dir();
-    let mut server = Server::start(dir.path(), &[]);
+    let mut server = start_core(dir.path(), &[]);
     // A request whose body is half sent is in flight: its handler is waiting for the rest.
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     let (first, rest) = BODY.split_at(10);
@@ -49,14 +49,12 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_0() {
 
     server.signal(Signal::SIGTERM);
     // The listener closes: new connections are refused while the old one is served.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(server.addr).await.is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "still accepting connections after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        Duration::from_secs(10),
+        "connections refused after SIGTERM",
+        || async { TcpStream::connect(server.addr).await.is_err() },
+    )
+    .await;
 
     stream.write_all(rest.as_bytes()).await.unwrap();
     let response = read_response(&mut stream).await;
@@ -78,7 +76,7 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_0() {
 #[tokio::test]
 async fn sigint_exits_0_and_the_grace_period_bounds_draining() {
     let dir = prepared_dir();
-    let mut server = Server::start(dir.path(), &["--shutdown-grace-secs", "1"]);
+    let mut server = start_core(dir.path(), &["--shutdown-grace-secs", "1"]);
     // This request never completes; the grace period must not wait for it forever.
     let mut stalled = TcpStream::connect(server.addr).await.unwrap();
     let head = "POST /v1/query HTTP/1.1\r\nhost: test\r\ncontent-length: 100\r\n\r\n{";
