@@ -230,7 +230,13 @@ fn content_not_empty(w: &mut JessyWorld) {
 fn content_in_map(w: &mut JessyWorld) {
     // Checked when read (the borrow cannot outlive the step); re-check on a fresh read.
     let registry = w.engine().registry();
-    let layer = registry.dimensions().next().unwrap().layers().next().unwrap();
+    let layer = registry
+        .dimensions()
+        .next()
+        .unwrap()
+        .layers()
+        .next()
+        .unwrap();
     assert!(registry.contains(layer.content()));
     assert!(w.content.as_ref().unwrap().is_ok());
 }

@@ -24,8 +24,8 @@
 //!
 //! Labels are bounded: routes are patterns, not raw paths, and codes come from a fixed set.
 
-use jessy_engine::Engine;
 use jessy_engine::result::Timings;
+use jessy_engine::Engine;
 use metrics::{Gauge, Histogram, Key, Label, Recorder};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,

@@ -19,9 +19,7 @@ use std::time::Instant;
 
 use jessy_engine::model::calibrate::{calibrate_with, top_score, Criterion};
 use jessy_engine::model::train::{densify, prune, train_detailed, DENSE_MIN_FILL};
-use jessy_engine::model::{
-    Calibration, Example, Loss, Model, ModelView, OutOfScope, TrainConfig,
-};
+use jessy_engine::model::{Calibration, Example, Loss, Model, ModelView, OutOfScope, TrainConfig};
 use jessy_engine::parser::ParsedQuery;
 
 type Lines = Vec<(String, Option<String>)>;

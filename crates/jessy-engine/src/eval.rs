@@ -17,10 +17,11 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::LabeledExample;
 use crate::build::import::id_matches_label;
-use crate::engine::{Engine, QueryOptions};
+use crate::dataset::LabeledExample;
+use crate::engine::Engine;
 use crate::query::result::Outcome;
+use crate::query::QueryOptions;
 
 /// The evaluation report (`jessy eval --json` prints it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -55,9 +55,11 @@ pub mod storage;
 #[cfg(not(feature = "internals"))]
 mod storage;
 
-pub use engine::{Engine, EngineError, QueryOptions, WriteError, DEFAULT_TOKEN_BUDGET};
+pub use engine::{Engine, EngineError, WriteError};
 pub use parser::{ParseError, MAX_QUERY_BYTES};
 pub use query::result::{self, Outcome, QueryResult};
-pub use query::{NoMatchReason, Routing, Scratch, MAX_ITERATIONS};
+pub use query::{
+    NoMatchReason, QueryOptions, Routing, Scratch, DEFAULT_TOKEN_BUDGET, MAX_ITERATIONS,
+};
 pub use registry::{DimensionView, LayerView, Registry};
 pub use storage::{Corruption, OpenError, PublishError, StoreStats};

@@ -12,8 +12,8 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
-use jessy_engine::WriteError;
 use jessy_engine::registry::{Keyword, LayerSource};
+use jessy_engine::WriteError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

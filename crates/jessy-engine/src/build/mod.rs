@@ -29,9 +29,9 @@ use crate::model;
 use crate::registry::{RegistryError, RegistrySource};
 use crate::storage::{self, PublishError};
 
-pub use compile::{compile, Compiled};
 /// The model settings a build takes ([`BuildOptions::train`]) and the calibration it keeps.
 pub use crate::model::{Calibration, FeatureConfig, Loss, OutOfScope, TrainConfig};
+pub use compile::{compile, Compiled};
 
 /// Errors building a snapshot.
 #[derive(Debug, thiserror::Error)]
@@ -140,4 +140,3 @@ pub fn publish_compiled(compiled: &Compiled, dir: &Path) -> Result<u64, BuildErr
     storage::publish::collect_garbage(dir, manifest.generation, &[]);
     Ok(manifest.generation)
 }
-

@@ -51,4 +51,3 @@ pub(super) fn order_layers(source: &RegistrySource) -> LayerOrder {
         depths,
     }
 }
-

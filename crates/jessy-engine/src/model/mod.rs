@@ -27,8 +27,8 @@ pub mod simd;
 pub mod terms;
 pub mod train;
 mod validate;
-mod view;
 mod vector;
+mod view;
 
 pub use calibrate::{calibrate, Calibration};
 pub use features::FeatureConfig;

@@ -24,7 +24,11 @@ impl ModelView<'_> {
         };
         len("idf", self.arrays.idf.len(), n)?;
         len("row_start", self.arrays.row_start.len(), n + 1)?;
-        len("post_weight", self.arrays.post_weight.len(), self.arrays.post_class.len())?;
+        len(
+            "post_weight",
+            self.arrays.post_weight.len(),
+            self.arrays.post_class.len(),
+        )?;
         let classes = self.num_classes as usize;
         if self.arrays.bias.len() != classes && self.arrays.bias.len() != classes + 1 {
             return Err(ModelError::Length {
@@ -47,7 +51,12 @@ impl ModelView<'_> {
             return Err(ModelError::RowStart { index: n });
         }
         let outputs = self.arrays.bias.len();
-        if let Some(i) = self.arrays.post_class.iter().position(|&c| c as usize >= outputs) {
+        if let Some(i) = self
+            .arrays
+            .post_class
+            .iter()
+            .position(|&c| c as usize >= outputs)
+        {
             return Err(ModelError::ClassOutOfRange {
                 index: i,
                 class: self.arrays.post_class[i],
@@ -55,8 +64,8 @@ impl ModelView<'_> {
             });
         }
         for row in 0..n {
-            let p =
-                &self.arrays.post_class[self.arrays.row_start[row] as usize..self.arrays.row_start[row + 1] as usize];
+            let p = &self.arrays.post_class
+                [self.arrays.row_start[row] as usize..self.arrays.row_start[row + 1] as usize];
             if p.windows(2).any(|w| w[0] >= w[1]) {
                 return Err(ModelError::PostingsNotSorted { row });
             }
@@ -83,13 +92,20 @@ impl ModelView<'_> {
                 return Err(ModelError::DenseRows { index: i });
             }
         }
-        if let Some(index) = self.arrays.dense.iter().position(|&b| !bf16_to_f32(b).is_finite()) {
+        if let Some(index) = self
+            .arrays
+            .dense
+            .iter()
+            .position(|&b| !bf16_to_f32(b).is_finite())
+        {
             return Err(ModelError::NonFinite {
                 what: "dense",
                 index,
             });
         }
-        if !self.dense_map.is_empty() && !dense_map_matches(self.dense_map, self.arrays.dense_rows, n) {
+        if !self.dense_map.is_empty()
+            && !dense_map_matches(self.dense_map, self.arrays.dense_rows, n)
+        {
             return Err(ModelError::DenseRows {
                 index: self.arrays.dense_rows.len(),
             });

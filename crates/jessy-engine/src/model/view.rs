@@ -40,7 +40,6 @@ impl<'a> ModelView<'a> {
         self.arrays.bias.len() > self.num_classes as usize
     }
 
-
     /// The row of feature `key`, if the model knows it.
     ///
     /// With a key index, one directory entry (a small array that stays in cache) gives the
@@ -115,7 +114,8 @@ impl<'a> ModelView<'a> {
         // Each key carries its block (`hash::with_block`), so a row finds its block from the
         // model key it was found under, a line the lookup has just read.
         let block = |row: u32| {
-            self.arrays.keys
+            self.arrays
+                .keys
                 .get(row as usize)
                 .map_or(0, |&k| hash::block_of(k))
         };
@@ -175,7 +175,12 @@ impl<'a> ModelView<'a> {
                     // The row's IDF and bounds are read next (weighting, scoring): touch them
                     // now, while this chunk's other lookups are in flight.
                     touched ^= self.arrays.idf.get(row as usize).map_or(0, |f| f.to_bits());
-                    touched ^= self.arrays.row_start.get(row as usize).copied().unwrap_or(0);
+                    touched ^= self
+                        .arrays
+                        .row_start
+                        .get(row as usize)
+                        .copied()
+                        .unwrap_or(0);
                     out.push((row, count as f32));
                 }
             }
@@ -220,9 +225,10 @@ impl<'a> ModelView<'a> {
                     }
                     continue;
                 }
-                let (Some(classes), Some(weights)) =
-                    (self.arrays.post_class.get(s..e), self.arrays.post_weight.get(s..e))
-                else {
+                let (Some(classes), Some(weights)) = (
+                    self.arrays.post_class.get(s..e),
+                    self.arrays.post_weight.get(s..e),
+                ) else {
                     continue;
                 };
                 for (&c, &w) in classes.iter().zip(weights) {
@@ -238,7 +244,10 @@ impl<'a> ModelView<'a> {
     #[inline]
     pub fn postings_span(&self, row: u32) -> std::ops::Range<usize> {
         let r = row as usize;
-        match (self.arrays.row_start.get(r), self.arrays.row_start.get(r + 1)) {
+        match (
+            self.arrays.row_start.get(r),
+            self.arrays.row_start.get(r + 1),
+        ) {
             (Some(&s), Some(&e)) => s as usize..e as usize,
             _ => 0..0,
         }
@@ -252,7 +261,8 @@ impl<'a> ModelView<'a> {
         }
         let span = self.postings_span(row);
         let i = self
-            .arrays.post_class
+            .arrays
+            .post_class
             .get(span.clone())?
             .binary_search(&class)
             .ok()?;

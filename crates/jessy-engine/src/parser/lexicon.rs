@@ -99,4 +99,3 @@ pub fn is_stopword(w: &str) -> bool {
             | "please"
     )
 }
-

@@ -348,4 +348,3 @@ impl<'a> Iterator for Tokens<'a> {
 }
 
 impl ExactSizeIterator for Tokens<'_> {}
-

@@ -19,6 +19,7 @@ pub(crate) mod context;
 pub(crate) mod convergence;
 pub(crate) mod interference;
 pub(crate) mod navigator;
+mod options;
 pub(crate) mod pool;
 pub mod result;
 pub(crate) mod scanner;
@@ -26,6 +27,7 @@ pub(crate) mod summary;
 
 pub(crate) use convergence::route;
 pub use convergence::{NoMatchReason, Routing, MAX_ITERATIONS};
+pub use options::{QueryOptions, DEFAULT_TOKEN_BUDGET};
 pub(crate) use pool::Pool;
 pub use pool::Scratch;
 pub(crate) use summary::summarize;

@@ -102,7 +102,6 @@ impl Pool {
             scratch: Some(scratch),
         }
     }
-
 }
 
 /// A scratch on loan from a [`Pool`]; returned on drop.

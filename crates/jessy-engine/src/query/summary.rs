@@ -4,9 +4,9 @@
 
 use super::context;
 use super::convergence::{NoMatchReason, Routing};
+use super::options::QueryOptions;
 use super::pool::Scratch;
 use super::result::*;
-use crate::engine::QueryOptions;
 use crate::registry::Registry;
 use crate::storage::Snapshot;
 

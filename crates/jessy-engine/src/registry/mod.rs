@@ -19,11 +19,11 @@ use std::path::{Path, PathBuf};
 
 pub use default::default_source;
 pub use loaded::Registry;
-pub use view::{DimensionView, LayerView};
 pub use source::{
     DimensionSource, Keyword, LayerSource, RegistrySource, DIMENSIONS_DIR, REGISTRY_FILE,
 };
 pub use validate::{is_slug, validate, MAX_DEPTH, MAX_FREQUENCY, MIN_FREQUENCY};
+pub use view::{DimensionView, LayerView};
 
 /// One problem found in a registry source, naming the file it is in.
 #[derive(Debug, Clone, PartialEq)]

@@ -30,9 +30,9 @@ use std::sync::{Arc, Mutex, Weak};
 use arc_swap::ArcSwap;
 
 pub use error::{Corruption, OpenError};
+pub use format::{ModelMeta, ModelSections};
 pub use publish::PublishError;
 pub use snapshot::Snapshot;
-pub use format::{ModelMeta, ModelSections};
 pub use writer::{DimensionData, LayerData, SnapshotData};
 
 /// How many times a reader re-reads `CURRENT` when the file it names vanished in between

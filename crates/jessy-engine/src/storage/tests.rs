@@ -261,7 +261,9 @@ fn store_on_disk_reports_the_corrupt_file_by_name() {
     bytes[200] ^= 0x40;
     std::fs::remove_file(&file).unwrap();
     std::fs::write(&file, &bytes).unwrap();
-    let err = Store::<Snapshot>::open(dir.path()).err().expect("corruption detected");
+    let err = Store::<Snapshot>::open(dir.path())
+        .err()
+        .expect("corruption detected");
     let message = err.to_string();
     assert!(
         message.contains(&manifest.file) && message.contains("CRC32"),
@@ -329,7 +331,10 @@ fn a_leftover_partial_file_never_blocks_or_corrupts_a_publish() {
     )
     .unwrap();
     std::fs::write(dir.path().join("CURRENT.tmp"), b"stale").unwrap();
-    assert_eq!(open_current::<Snapshot>(dir.path()).unwrap().generation(), 1);
+    assert_eq!(
+        open_current::<Snapshot>(dir.path()).unwrap().generation(),
+        1
+    );
     let store = Store::<Snapshot>::open(dir.path()).unwrap();
     store.publish(|g| bytes_of(&small_shape(), g)).unwrap();
     assert_eq!(store.current().generation(), 3);
@@ -376,7 +381,8 @@ fn crash_during_publish_leaves_a_complete_generation() {
         std::thread::sleep(Duration::from_millis(5 + rng.below(60) as u64));
         child.kill().unwrap(); // SIGKILL: no destructors, no flushing.
         child.wait().unwrap();
-        let snapshot = open_current::<Snapshot>(dir.path()).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let snapshot =
+            open_current::<Snapshot>(dir.path()).unwrap_or_else(|e| panic!("round {round}: {e}"));
         assert!(snapshot.generation() >= last, "generations never go back");
         last = snapshot.generation();
         assert_eq!(snapshot.layer_records().len(), 9);

@@ -71,7 +71,6 @@ pub(super) fn trained_sparse() -> Model {
         .0
 }
 
-
 pub(super) fn top(model: &Model, text: &str) -> calibrate::TopScore {
     top_score(
         &model.view(),
@@ -82,7 +81,6 @@ pub(super) fn top(model: &Model, text: &str) -> calibrate::TopScore {
         &mut Vec::new(),
     )
 }
-
 
 pub(super) fn keys_only<'a>(
     base: ModelView<'a>,
@@ -104,4 +102,3 @@ pub(super) fn keys_only<'a>(
         ..base
     }
 }
-

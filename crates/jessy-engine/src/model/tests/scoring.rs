@@ -169,4 +169,3 @@ fn top_terms_are_the_class_words() {
         assert!(class.iter().all(|t| t.1 > 0.0 && !t.0.is_empty()));
     }
 }
-

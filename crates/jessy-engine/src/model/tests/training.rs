@@ -205,4 +205,3 @@ fn example_weights_matter() {
     let model = train(&[ex(0, 5.0), ex(1, 1.0)], 2, &TrainConfig::default()).unwrap();
     assert_eq!(top(&model, "check the status").class, Some(0));
 }
-

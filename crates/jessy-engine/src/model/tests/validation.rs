@@ -232,4 +232,3 @@ fn texts_without_words_are_skipped_in_training_and_score_as_no_match() {
     assert_eq!(s.class, None);
     assert!(!Calibration::default_uncalibrated().accepts(s.decision));
 }
-

@@ -92,4 +92,3 @@ pub fn densify(model: &mut Model, min_fill: f32) {
     };
     retain_postings(model, |row, _, _| !is_dense(row));
 }
-

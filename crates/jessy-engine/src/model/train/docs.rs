@@ -29,7 +29,6 @@ impl Docs {
     }
 }
 
-
 /// Everything the solvers need: the vocabulary and the documents as vectors over it.
 pub(super) struct Corpus {
     /// Feature keys, sorted, unique.
@@ -51,7 +50,10 @@ pub(super) struct Corpus {
 impl Corpus {
     /// Parses the examples (skipping those without words or weight), builds the vocabulary
     /// and document frequencies, and featurizes every document.
-    pub(super) fn build(examples: &[Example<'_>], config: &TrainConfig) -> Result<Corpus, TrainError> {
+    pub(super) fn build(
+        examples: &[Example<'_>],
+        config: &TrainConfig,
+    ) -> Result<Corpus, TrainError> {
         let parsed: Vec<(ParsedQuery, Option<u32>, f32)> = examples
             .par_iter()
             .filter(|e| e.weight > 0.0)

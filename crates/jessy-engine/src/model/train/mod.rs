@@ -154,7 +154,6 @@ pub enum TrainError {
     TooLarge,
 }
 
-
 /// What training measured, beyond the model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainStats {
@@ -166,7 +165,6 @@ pub struct TrainStats {
     /// Passes over the data, per output.
     pub epochs: Vec<u32>,
 }
-
 
 /// Trains a model on `examples` for `num_classes` classes. Examples whose text has no word are
 /// skipped (they carry no feature); examples with weight 0 are ignored.
@@ -180,7 +178,6 @@ pub fn train(
         model
     })
 }
-
 
 /// [`train`], also returning what training measured.
 pub fn train_detailed(

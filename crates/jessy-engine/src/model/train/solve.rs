@@ -50,7 +50,9 @@ pub(super) fn one_vs_rest(
             let docs = &corpus.docs;
             let (w, b, epochs) = match config.loss {
                 Loss::Logistic => solve_logistic(docs, &y, &cost, n_features, config, seed),
-                Loss::SquaredHinge => solve_squared_hinge(docs, &y, &cost, n_features, config, seed),
+                Loss::SquaredHinge => {
+                    solve_squared_hinge(docs, &y, &cost, n_features, config, seed)
+                }
             };
             let kept = w
                 .iter()
