@@ -88,13 +88,13 @@ coverage: ## HTML coverage of all suites into test-results/coverage (cargo-llvm-
 # Baseline flags go to criterion only, so these select bench targets (`--bench '*'`): libtest's
 # harness on lib targets would reject them.
 bench: ## All criterion benchmarks
-	$(CARGO) bench --workspace
+	$(CARGO) bench --workspace --features jessy-engine/internals
 
 bench-baseline: ## Save a criterion baseline (BASELINE, default main)
-	$(CARGO) bench --workspace --bench '*' -- --save-baseline $(BASELINE)
+	$(CARGO) bench --workspace --features jessy-engine/internals --bench '*' -- --save-baseline $(BASELINE)
 
 bench-compare: ## Compare against the criterion baseline BASELINE (default main)
-	$(CARGO) bench --workspace --bench '*' -- --baseline $(BASELINE)
+	$(CARGO) bench --workspace --features jessy-engine/internals --bench '*' -- --baseline $(BASELINE)
 
 ## --- code quality ------------------------------------------------------------------------
 fmt: ## Format the workspace
