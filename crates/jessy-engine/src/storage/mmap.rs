@@ -1,4 +1,4 @@
-//! The MMAP Region: with `learn::simd`'s CPU-feature dispatch, the only `unsafe` code in the engine.
+//! The MMAP Region: with `model::simd`'s CPU-feature dispatch, the only `unsafe` code in the engine.
 //!
 //! Two operations need it, and both are justified by the storage contract:
 //!
