@@ -100,8 +100,9 @@ bench-compare: ## Compare against the criterion baseline BASELINE (default main)
 fmt: ## Format the workspace
 	$(CARGO) fmt --all
 
-clippy: ## Lint every target; warnings are errors
+clippy: ## Lint every target, with and without the engine's internals feature; warnings are errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --features jessy-engine/internals -- -D warnings
 
 ci: ## What CI runs: fmt check, clippy, tests
 	bash .ci/run
