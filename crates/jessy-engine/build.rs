@@ -45,6 +45,17 @@ fn main() {
         ));
     }
     out.push_str("];\n");
+    // The validation file the default registry is calibrated on, if present.
+    let validation = root.join("validation.jsonl");
+    out.push_str("/// The embedded default registry's validation lines (labeled JSONL).\n");
+    if validation.exists() {
+        out.push_str(&format!(
+            "pub(super) const VALIDATION: Option<&str> = Some(include_str!({:?}));\n",
+            canonical(&validation).display().to_string()
+        ));
+    } else {
+        out.push_str("pub(super) const VALIDATION: Option<&str> = None;\n");
+    }
     let dest =
         PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("default_registry.rs");
     fs::write(dest, out).expect("write generated file list");

@@ -92,6 +92,42 @@ fn golden_queries_route_as_expected() {
     );
 }
 
+/// The no-match set (`golden-c.toml`: keyboard mash, made-up words, lone stopwords, digits,
+/// emoji, URLs, other languages' filler words) holds no gate below 100 %: a router must not
+/// invent an answer for any of them.
+#[test]
+fn nonsense_is_never_routed() {
+    let engine = Engine::default_in_memory().unwrap();
+    let nonsense: Vec<Case> = cases()
+        .into_iter()
+        .filter(|(file, _)| file == "golden-c.toml")
+        .map(|(_, case)| case)
+        .collect();
+    assert!(
+        nonsense.len() >= 14,
+        "the no-match set has {}",
+        nonsense.len()
+    );
+    let routed: Vec<String> = nonsense
+        .iter()
+        .filter_map(|case| {
+            assert!(case.no_match, "{:?} is in the no-match set", case.query);
+            let result = engine
+                .query(&case.query, &QueryOptions::default())
+                .unwrap_or_else(|e| panic!("{:?} is a query, not an error: {e}", case.query));
+            (result.outcome != Outcome::NoMatch).then(|| {
+                let active: Vec<&str> = result.dimensions.iter().map(|d| d.id.as_str()).collect();
+                format!("{:?} → {active:?}", case.query)
+            })
+        })
+        .collect();
+    assert!(
+        routed.is_empty(),
+        "nonsense was routed:\n{}",
+        routed.join("\n")
+    );
+}
+
 #[test]
 fn results_carry_context_safety_interference_and_trace() {
     let engine = Engine::default_in_memory().unwrap();

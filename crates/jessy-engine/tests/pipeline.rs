@@ -175,3 +175,72 @@ fn import_build_eval_on_a_clinc150_slice() {
     // Import refuses to write into a non-empty directory and leaves it untouched.
     assert!(import::import_file(&train, &src).is_err());
 }
+
+/// A registry with no out-of-scope examples and no validation file: a one-vs-rest model
+/// alone would route keyboard mash to whichever layer its character n-grams lean to. The
+/// evidence floor makes such queries `no_match` in every registry.
+#[test]
+fn without_out_of_scope_data_nonsense_is_still_no_match() {
+    let layer = |id: &str, words: &[&str], examples: &[&str]| LayerSource {
+        id: id.into(),
+        name: id.into(),
+        parent: None,
+        frequency: 1.0,
+        keywords: words
+            .iter()
+            .map(|w| Keyword::Plain(w.to_string()))
+            .collect(),
+        examples: examples.iter().map(|e| e.to_string()).collect(),
+        content: format!("About {id}."),
+    };
+    let dimension = |id: &str, layers: Vec<LayerSource>| registry::DimensionSource {
+        id: id.into(),
+        name: id.into(),
+        description: String::new(),
+        frequency: [0.5, 2.0],
+        file: format!("dimensions/{id}.toml").into(),
+        layers,
+    };
+    let source = registry::RegistrySource {
+        name: "tiny".into(),
+        description: String::new(),
+        out_of_scope: vec![],
+        dimensions: vec![
+            dimension(
+                "cooking",
+                vec![layer(
+                    "baking",
+                    &["bread", "oven", "dough"],
+                    &["how long do i bake bread", "my dough will not rise"],
+                )],
+            ),
+            dimension(
+                "travel",
+                vec![layer(
+                    "flights",
+                    &["flight", "airport", "luggage"],
+                    &[
+                        "my flight got cancelled",
+                        "how early should i get to the airport",
+                    ],
+                )],
+            ),
+        ],
+    };
+    let bytes = build::build_bytes(&source, &BuildOptions::default(), 1).unwrap();
+    let engine = Engine::from_bytes(&bytes).unwrap();
+    let options = QueryOptions::default();
+    for nonsense in ["qwzx vbnm plokij", "the", "12345", "und oder aber", "🙂🙂"] {
+        let result = engine.query(nonsense, &options).unwrap();
+        assert_eq!(result.outcome, Outcome::NoMatch, "{nonsense:?}");
+        assert!(result.dimensions.is_empty() && result.context.text.is_empty());
+        assert!(result.no_match_reason.is_some());
+    }
+    let result = engine
+        .query("my bread dough is too sticky", &options)
+        .unwrap();
+    assert_eq!(result.outcome, Outcome::Matched);
+    assert_eq!(result.dimensions[0].id, "cooking");
+    // Blank text is not a query at all: a typed error, not a no-match.
+    assert!(engine.query(" \t\u{200b} ", &options).is_err());
+}

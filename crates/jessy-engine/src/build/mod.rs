@@ -103,6 +103,21 @@ impl BuildOptions {
             ..BuildOptions::default()
         })
     }
+
+    /// How the embedded default registry is built: calibrated on its embedded validation
+    /// file (`registry/default/validation.jsonl`), like any registry that ships one.
+    pub fn for_default_registry() -> Result<BuildOptions, BuildError> {
+        let examples = crate::registry::default_validation()?;
+        Ok(BuildOptions {
+            calibrate: (!examples.is_empty()).then(|| {
+                (
+                    crate::registry::DEFAULT_VALIDATION_FILE.to_string(),
+                    examples,
+                )
+            }),
+            ..BuildOptions::default()
+        })
+    }
 }
 
 /// Compiles `source` into the bytes of generation `generation`.

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::build::{self, BuildError, BuildOptions};
-use crate::parser::ParseError;
+use crate::parser::{self, ParseError};
 use crate::query::result::QueryResult;
-use crate::query::{self, Pool, QueryOptions, Routing, Scratch};
+use crate::query::{self, NoMatchReason, Pool, QueryOptions, Routing, Scratch};
 use crate::registry::{self, Registry};
 use crate::storage::{OpenError, Store, StoreStats};
 
@@ -65,7 +65,7 @@ impl Engine {
             Ok(store) => Ok(Engine::new(store)),
             Err(OpenError::NoSnapshot { .. }) => {
                 let source = registry::default_source().map_err(BuildError::from)?;
-                build::build_dir(&source, dir, &BuildOptions::default())?;
+                build::build_dir(&source, dir, &BuildOptions::for_default_registry()?)?;
                 Engine::open(dir)
             }
             Err(e) => Err(e.into()),
@@ -75,7 +75,7 @@ impl Engine {
     /// The embedded default registry, compiled in memory (no files, no setup).
     pub fn default_in_memory() -> Result<Engine, EngineError> {
         let source = registry::default_source().map_err(BuildError::from)?;
-        let bytes = build::build_bytes(&source, &BuildOptions::default(), 1)?;
+        let bytes = build::build_bytes(&source, &BuildOptions::for_default_registry()?, 1)?;
         Engine::from_bytes(&bytes)
     }
 
@@ -100,7 +100,16 @@ impl Engine {
         let started = Instant::now();
         let registry = self.store.current();
         let mut scratch = self.pool.take();
-        let routing = self.route(&registry, &mut scratch, text, options)?;
+        let routing = match self.route(&registry, &mut scratch, text, options) {
+            Ok(routing) => routing,
+            // Visible characters but no word (emoji, symbols): a query with nothing in it to
+            // route, so a no-match, not an error. A blank text stays an error.
+            Err(ParseError::Empty) if !parser::is_blank(text) => {
+                scratch.clear_routing();
+                Routing::unmatched(NoMatchReason::UnknownTerms)
+            }
+            Err(e) => return Err(e),
+        };
         let t_context = Instant::now();
         let mut result = query::summarize(&registry, &scratch, text, &routing, options);
         result.timings_us.context = t_context.elapsed().as_secs_f64() * 1e6;

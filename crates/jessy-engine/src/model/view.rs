@@ -269,6 +269,34 @@ impl<'a> ModelView<'a> {
         self.arrays.post_weight.get(span.start + i).copied()
     }
 
+    /// The largest weight feature `row` gives any in-scope class (not the out-of-scope
+    /// output), or `None` when it gives none a positive weight: how much the feature alone can
+    /// speak for some layer.
+    pub fn best_class_weight(&self, row: u32) -> Option<f32> {
+        let classes = self.num_classes as usize;
+        let best = if let Some(dense) = self.dense_row(row) {
+            dense
+                .iter()
+                .take(classes)
+                .map(|&b| bf16_to_f32(b))
+                .fold(0.0f32, f32::max)
+        } else {
+            let span = self.postings_span(row);
+            let (Some(cls), Some(ws)) = (
+                self.arrays.post_class.get(span.clone()),
+                self.arrays.post_weight.get(span),
+            ) else {
+                return None;
+            };
+            cls.iter()
+                .zip(ws)
+                .filter(|&(&c, _)| (c as usize) < classes)
+                .map(|(_, &w)| w)
+                .fold(0.0f32, f32::max)
+        };
+        (best > 0.0).then_some(best)
+    }
+
     /// The weights of `row` for every output (bfloat16 bits), when it is stored dense.
     #[inline]
     pub fn dense_row(&self, row: u32) -> Option<&'a [u16]> {

@@ -52,6 +52,14 @@ pub enum ParseError {
     },
 }
 
+/// Whether `text` is blank: nothing but whitespace, control and invisible formatting
+/// characters. A blank text is not a query ([`ParseError::Empty`]); a text with visible
+/// characters but no word (emoji, symbols) is a query that routes nowhere.
+pub fn is_blank(text: &str) -> bool {
+    text.chars()
+        .all(|c| c.is_whitespace() || c.is_control() || lexicon::is_invisible(c))
+}
+
 /// Parses `text` into a fresh [`ParsedQuery`]. Use [`ParsedQuery::parse_into`] on a reused value
 /// in hot paths: it does not allocate.
 pub fn parse(text: &str) -> Result<ParsedQuery, ParseError> {

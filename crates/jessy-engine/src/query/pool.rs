@@ -75,6 +75,20 @@ pub struct Scratch {
     pub(crate) iterations: Vec<IterationRecord>,
 }
 
+impl Scratch {
+    /// Forgets the previous query's routing state (a no-match that never reached the
+    /// scanner must not report another query's layers).
+    pub(crate) fn clear_routing(&mut self) {
+        self.confidence.clear();
+        self.dimensions.clear();
+        self.candidates.clear();
+        self.states.clear();
+        self.interfered.clear();
+        self.interference.pairs.clear();
+        self.iterations.clear();
+    }
+}
+
 /// A free list of scratches.
 #[derive(Default)]
 pub struct Pool {

@@ -15,7 +15,7 @@ const TOP_LAYERS: usize = 5;
 
 fn reason_text(reason: NoMatchReason, routing: &Routing, threshold: f32) -> String {
     match reason {
-        NoMatchReason::UnknownTerms => "no word of the query is known to this registry".into(),
+        NoMatchReason::UnknownTerms => "no word of the query is known to this registry with weight for any layer".into(),
         NoMatchReason::BelowThreshold => format!(
             "decision value {:.3} (best layer against the out-of-scope output) is below the registry's threshold {:.3}",
             routing.decision, threshold

@@ -1,8 +1,12 @@
 //! The default registry that Jessy serves out of the box, compiled into the binary.
 //!
-//! Its source lives in `registry/default/` at the workspace root; `build.rs` embeds every file.
+//! Its source lives in `registry/default/` at the workspace root; `build.rs` embeds every file,
+//! and the validation file (`validation.jsonl`) the default registry is calibrated on.
+
+use std::path::Path;
 
 use super::{validate, RegistryError, RegistrySource};
+use crate::dataset::{self, DatasetError, LabeledExample};
 
 include!(concat!(env!("OUT_DIR"), "/default_registry.rs"));
 
@@ -14,4 +18,37 @@ pub fn default_source() -> Result<RegistrySource, RegistryError> {
     let source = RegistrySource::from_files(FILES.iter().copied())?;
     validate(&source)?;
     Ok(source)
+}
+
+/// Name the embedded validation file is reported under.
+pub const DEFAULT_VALIDATION_FILE: &str = "registry/default/validation.jsonl";
+
+/// The embedded default registry's validation lines (empty if the build shipped none).
+pub fn default_validation() -> Result<Vec<LabeledExample>, DatasetError> {
+    match VALIDATION {
+        Some(text) => dataset::parse_jsonl(text.as_bytes(), Path::new(DEFAULT_VALIDATION_FILE)),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// A stable 64-bit digest of everything the default snapshot is built from: the embedded
+/// files, the validation lines and this engine's version. A cache of the built default
+/// snapshot is valid exactly as long as its digest matches (the format and feature versions
+/// move with the engine's version).
+pub fn default_digest() -> u64 {
+    // FNV-1a: a cache key, not a security boundary.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes.iter().chain([0xffu8].iter()) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(env!("CARGO_PKG_VERSION").as_bytes());
+    for (name, text) in FILES {
+        eat(name.as_bytes());
+        eat(text.as_bytes());
+    }
+    eat(VALIDATION.unwrap_or("").as_bytes());
+    h
 }

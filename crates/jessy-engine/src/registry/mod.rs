@@ -17,7 +17,7 @@ mod view;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use default::default_source;
+pub use default::{default_digest, default_source, default_validation, DEFAULT_VALIDATION_FILE};
 pub use loaded::Registry;
 pub use source::{
     DimensionSource, Keyword, LayerSource, RegistrySource, DIMENSIONS_DIR, REGISTRY_FILE,
