@@ -56,9 +56,47 @@ fn main() {
     } else {
         out.push_str("pub(super) const VALIDATION: Option<&str> = None;\n");
     }
+    // The engine's own sources go into the default snapshot's cache key too: a change to how
+    // registries are compiled must not be served from a cache built by older code.
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest_dir.join("src").display()
+    );
+    let mut sources = Vec::new();
+    collect_files(&manifest_dir.join("src"), &mut sources);
+    sources.sort();
+    let mut digest: u64 = 0xcbf2_9ce4_8422_2325;
+    for path in &sources {
+        for &b in fs::read(path)
+            .unwrap_or_default()
+            .iter()
+            .chain([0xffu8].iter())
+        {
+            digest ^= b as u64;
+            digest = digest.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    out.push_str("/// FNV-1a digest of the engine's source files at build time.\n");
+    out.push_str(&format!(
+        "pub(super) const ENGINE_SOURCE_DIGEST: u64 = {digest:#018x};\n"
+    ));
     let dest =
         PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("default_registry.rs");
     fs::write(dest, out).expect("write generated file list");
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
 }
 
 fn canonical(path: &Path) -> PathBuf {

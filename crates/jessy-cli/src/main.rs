@@ -28,7 +28,8 @@ enum Command {
         /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
-        /// Snapshot directory (default: the embedded default registry, built in memory).
+        /// Snapshot directory (default: the embedded default registry, built once into
+        /// `$XDG_CACHE_HOME/jessy` or `~/.cache/jessy` and mapped from there).
         #[arg(long, env = "JESSY_REGISTRY")]
         registry: Option<PathBuf>,
         /// Token budget of the assembled context.

@@ -16,12 +16,38 @@ pub use healthcheck::healthcheck;
 
 use crate::report;
 
-/// Opens a snapshot directory, or the embedded default registry in memory.
+/// Opens a snapshot directory, or the embedded default registry: from the user's cache
+/// directory when there is one (built there on first use), else compiled in memory.
 pub fn open_engine(registry: Option<&Path>) -> anyhow::Result<Engine> {
-    Ok(match registry {
-        Some(dir) => Engine::open(dir)?,
-        None => Engine::default_in_memory().context("building the embedded default registry")?,
-    })
+    if let Some(dir) = registry {
+        return Ok(Engine::open(dir)?);
+    }
+    if let Some(cache) = cache_root() {
+        match Engine::open_default_cached(&cache) {
+            Ok(engine) => return Ok(engine),
+            Err(e) => eprintln!(
+                "jessy: note: cannot use the default-registry cache in {} ({e}); building it in memory",
+                cache.display()
+            ),
+        }
+    }
+    Engine::default_in_memory().context("building the embedded default registry")
+}
+
+/// `$XDG_CACHE_HOME/jessy`, else `$HOME/.cache/jessy` (the XDG base-directory rules).
+fn cache_root() -> Option<std::path::PathBuf> {
+    let absolute = |v: std::ffi::OsString| {
+        let p = std::path::PathBuf::from(v);
+        p.is_absolute().then_some(p)
+    };
+    std::env::var_os("XDG_CACHE_HOME")
+        .and_then(absolute)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .and_then(absolute)
+                .map(|h| h.join(".cache"))
+        })
+        .map(|base| base.join("jessy"))
 }
 
 /// `jessy query`.

@@ -32,9 +32,9 @@ pub fn default_validation() -> Result<Vec<LabeledExample>, DatasetError> {
 }
 
 /// A stable 64-bit digest of everything the default snapshot is built from: the embedded
-/// files, the validation lines and this engine's version. A cache of the built default
-/// snapshot is valid exactly as long as its digest matches (the format and feature versions
-/// move with the engine's version).
+/// files, the validation lines and the engine's own sources (so the format, feature and
+/// training code are covered). A cache of the built default snapshot is valid exactly as long
+/// as its digest matches.
 pub fn default_digest() -> u64 {
     // FNV-1a: a cache key, not a security boundary.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -45,6 +45,7 @@ pub fn default_digest() -> u64 {
         }
     };
     eat(env!("CARGO_PKG_VERSION").as_bytes());
+    eat(&ENGINE_SOURCE_DIGEST.to_le_bytes());
     for (name, text) in FILES {
         eat(name.as_bytes());
         eat(text.as_bytes());
