@@ -79,6 +79,8 @@ fn write_big_snapshot(dir: &Path) {
             feature_params: build::FeatureConfig::default().to_params(),
         },
         associations: vec![],
+        validation: vec![],
+        build_flags: 0,
     };
     std::fs::create_dir_all(dir).unwrap();
     let _lock = jessy_engine::storage::publish::lock_writer(dir).unwrap();

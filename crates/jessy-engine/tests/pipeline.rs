@@ -244,3 +244,72 @@ fn without_out_of_scope_data_nonsense_is_still_no_match() {
     // Blank text is not a query at all: a typed error, not a no-match.
     assert!(engine.query(" \t\u{200b} ", &options).is_err());
 }
+
+/// A write to a calibrated registry rebuilds from everything the original build used: the
+/// validation lines it calibrated on and then trained on are stored in the snapshot, and the
+/// threshold is chosen again for the new model. Before they were stored, one write silently
+/// dropped them from training and kept a threshold chosen for another model.
+#[test]
+fn a_write_to_a_calibrated_registry_keeps_its_calibration_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, val, test) = (
+        clinc_slice("train.jsonl"),
+        clinc_slice("val.jsonl"),
+        clinc_slice("test.jsonl"),
+    );
+    let src = tmp.path().join("src");
+    let snap = tmp.path().join("snap");
+    import::import_file(&train, &src).unwrap();
+    let source = registry::RegistrySource::read_dir(&src).unwrap();
+    build::build_dir(&source, &snap, &BuildOptions::calibrate_on(&val).unwrap()).unwrap();
+    let engine = Engine::open(&snap).unwrap();
+    let stored = engine.registry().validation_lines().len();
+    assert_eq!(stored, dataset::read_jsonl(&val).unwrap().len());
+    let examples = dataset::read_jsonl(&test).unwrap();
+    let before = eval::evaluate(&engine, &examples, |_| {});
+
+    let dimension = source.dimensions[0].id.clone();
+    let t0 = engine.registry().calibration().threshold;
+    // Rewriting a layer as it is rebuilds the same registry: same threshold.
+    let same = engine.registry().to_source().dimensions[0].layers[0].clone();
+    engine.upsert_layer(&dimension, same).unwrap();
+    assert_eq!(engine.registry().calibration().threshold, t0);
+    let layer = LayerSource {
+        id: "sourdough".into(),
+        name: "Sourdough baking".into(),
+        parent: None,
+        frequency: 1.0,
+        keywords: vec![Keyword::Plain("sourdough".into())],
+        examples: vec!["my sourdough starter smells like acetone".into()],
+        content: "Ask about hydration and feeding before suggesting fixes.".into(),
+    };
+    engine.upsert_layer(&dimension, layer).unwrap();
+    let registry = engine.registry();
+    assert_eq!(registry.validation_lines().len(), stored);
+    assert!(registry.calibration().calibrated);
+    let after = eval::evaluate(&engine, &examples, |_| {});
+    assert!(
+        (after.in_scope_accuracy - before.in_scope_accuracy).abs() <= 0.005,
+        "in-scope accuracy {} → {}",
+        before.in_scope_accuracy,
+        after.in_scope_accuracy
+    );
+    assert!(
+        (after.oos_recall - before.oos_recall).abs() <= 0.005,
+        "OOS recall {} → {}",
+        before.oos_recall,
+        after.oos_recall
+    );
+    // Deleting a layer that validation lines name drops those lines, not the write.
+    let named = registry
+        .validation_lines()
+        .find_map(|(_, ids)| ids)
+        .map(|(d, l)| (d.to_string(), l.to_string()))
+        .unwrap();
+    let dropped = registry
+        .validation_lines()
+        .filter(|(_, ids)| *ids == Some((named.0.as_str(), named.1.as_str())))
+        .count();
+    engine.delete_layer(&named.0, &named.1).unwrap();
+    assert_eq!(engine.registry().validation_lines().len(), stored - dropped);
+}

@@ -10,12 +10,15 @@ use crate::registry::RegistrySource;
 
 /// Each validation line as `(text, class)`, `None` for an out-of-scope line. A label names a
 /// layer by its ids or by the labels it was imported from (slugified). A label naming no layer
-/// is an error: calibrating against a class the model does not have would be meaningless.
+/// is an error in a build (calibrating against a class the model does not have would be
+/// meaningless); in a rebuild after a write (`drop_unknown`) the lines of a deleted layer are
+/// dropped instead, since nothing can be labelled with it any more.
 pub(super) fn resolve_labels<'v>(
     source: &RegistrySource,
     layers: &LayerOrder,
     path: &str,
     val: &'v [LabeledExample],
+    drop_unknown: bool,
 ) -> Result<Vec<(&'v str, Option<u32>)>, BuildError> {
     let class_of: HashMap<(&str, &str), u32> = layers
         .order
@@ -36,16 +39,18 @@ pub(super) fn resolve_labels<'v>(
                         .get(&(slugify(d).as_str(), slugify(l).as_str()))
                         .copied()
                 };
-                Some(
-                    exact
-                        .or_else(slug)
-                        .ok_or_else(|| BuildError::UnknownLabel {
+                match exact.or_else(slug) {
+                    Some(class) => Some(class),
+                    None if drop_unknown => continue,
+                    None => {
+                        return Err(BuildError::UnknownLabel {
                             path: path.to_string(),
                             line: ex.line,
                             dimension: d.clone(),
                             layer: l.clone(),
-                        })?,
-                )
+                        })
+                    }
+                }
             }
             _ => None,
         };

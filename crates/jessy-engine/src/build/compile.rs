@@ -18,6 +18,10 @@ pub struct Compiled {
     pub(super) model: Model,
     pub(super) calibration: Calibration,
     pub(super) derived: Derived,
+    /// The validation lines calibration used, `(text, (dimension id, layer id))`.
+    pub(super) validation: Vec<(String, Option<(String, String)>)>,
+    /// Whether calibration kept the first model (`--no-refit`).
+    pub(super) no_refit: bool,
     /// Number of training examples used (examples + keywords + out-of-scope, plus the
     /// validation lines of a refit).
     pub training_examples: usize,
@@ -38,14 +42,22 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
     let num_classes = layers.order.len() as u32;
     let mut model = model::train(&examples, num_classes, &options.train)?;
 
-    let calibration = match (&options.calibrate, options.keep_calibration) {
-        (Some((path, val)), _) => {
-            let labeled = calibrate::resolve_labels(source, &layers, path, val)?;
+    let mut validation = Vec::new();
+    let calibration = match &options.calibrate {
+        Some((path, val)) => {
+            let labeled =
+                calibrate::resolve_labels(source, &layers, path, val, options.drop_unknown_labels)?;
             // A validation file was given: the threshold counts as calibrated even where the
             // search fell back to the default rule (no usable validation line).
+            let chosen = match options.incumbent_threshold {
+                Some(incumbent) => {
+                    model::calibrate::calibrate_near(&model.view(), &labeled, incumbent)
+                }
+                None => model::calibrate(&model.view(), &labeled),
+            };
             let calibration = Calibration {
                 calibrated: true,
-                ..model::calibrate(&model.view(), &labeled)
+                ..chosen
             };
             if !options.no_refit {
                 // The threshold is fixed; now the validation lines teach the model too.
@@ -56,10 +68,21 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
                 }));
                 model = model::train(&examples, num_classes, &options.train)?;
             }
+            // Kept in the snapshot, labelled by ids, so a rebuild can calibrate again.
+            validation = labeled
+                .iter()
+                .map(|&(text, label)| {
+                    let ids = label.map(|class| {
+                        let (d, l) = layers.order[class as usize];
+                        let dim = &source.dimensions[d];
+                        (dim.id.clone(), dim.layers[l].id.clone())
+                    });
+                    (text.to_string(), ids)
+                })
+                .collect();
             calibration
         }
-        (None, Some(kept)) => kept,
-        (None, None) => Calibration::uncalibrated(!source.out_of_scope.is_empty()),
+        None => Calibration::uncalibrated(!source.out_of_scope.is_empty()),
     };
 
     let derived = derive::derive(source, &layers, &examples, &model);
@@ -70,6 +93,8 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
         model,
         calibration,
         derived,
+        validation,
+        no_refit: options.no_refit,
     })
 }
 

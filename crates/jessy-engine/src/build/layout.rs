@@ -62,6 +62,19 @@ impl Compiled {
                 feature_params: self.model.feature_config.to_params(),
             },
             associations: self.derived.associations.clone(),
+            validation: self
+                .validation
+                .iter()
+                .map(|(text, ids)| match ids {
+                    Some((d, l)) => (text.as_str(), d.as_str(), l.as_str()),
+                    None => (text.as_str(), "", ""),
+                })
+                .collect(),
+            build_flags: if self.no_refit {
+                super::BUILD_FLAG_NO_REFIT
+            } else {
+                0
+            },
         };
         writer::encode(&data, generation)
     }

@@ -33,6 +33,9 @@ use crate::storage::{self, PublishError};
 pub use crate::model::{Calibration, FeatureConfig, Loss, OutOfScope, TrainConfig};
 pub use compile::{compile, Compiled};
 
+/// [`crate::storage::format::RegistryMeta::build_flags`] bit: calibration kept the first model.
+pub(crate) const BUILD_FLAG_NO_REFIT: u32 = 1;
+
 /// Errors building a snapshot.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -79,8 +82,11 @@ pub enum BuildError {
 pub struct BuildOptions {
     /// Labeled validation examples to calibrate the no-match threshold on.
     pub calibrate: Option<(String, Vec<LabeledExample>)>,
-    /// Reuse this calibration (writes to a live registry, where no validation file exists).
-    pub keep_calibration: Option<Calibration>,
+    /// In a rebuild: drop validation lines whose layer no longer exists instead of failing.
+    pub drop_unknown_labels: bool,
+    /// In a rebuild: the threshold in effect, kept unless re-calibration finds a clearly better
+    /// one (see `calibrate_near` in the model's calibration).
+    pub incumbent_threshold: Option<f32>,
     /// Model training settings.
     pub train: model::TrainConfig,
     /// Keep the model trained before calibration instead of retraining it on the training and
@@ -102,6 +108,37 @@ impl BuildOptions {
             calibrate: Some((path.display().to_string(), examples)),
             ..BuildOptions::default()
         })
+    }
+
+    /// How to rebuild `registry` after a layer write: calibrate again on the validation lines
+    /// it was calibrated on (stored in the snapshot), with the same refit setting, so a write
+    /// neither loses those lines from training nor keeps a threshold chosen for another model.
+    pub fn for_rebuild(registry: &crate::registry::Registry) -> BuildOptions {
+        let lines: Vec<LabeledExample> = registry
+            .validation_lines()
+            .enumerate()
+            .map(|(i, (text, ids))| LabeledExample {
+                text: text.to_string(),
+                dimension: ids.map(|(d, _)| d.to_string()),
+                layer: ids.map(|(_, l)| l.to_string()),
+                line: i + 1,
+            })
+            .collect();
+        BuildOptions {
+            calibrate: (!lines.is_empty()).then(|| {
+                (
+                    "<validation lines stored in the snapshot>".to_string(),
+                    lines,
+                )
+            }),
+            no_refit: registry.build_flags() & BUILD_FLAG_NO_REFIT != 0,
+            drop_unknown_labels: true,
+            incumbent_threshold: registry
+                .calibration()
+                .calibrated
+                .then_some(registry.calibration().threshold),
+            ..BuildOptions::default()
+        }
     }
 
     /// How the embedded default registry is built: calibrated on its embedded validation

@@ -76,10 +76,7 @@ impl Engine {
             .ok_or_else(|| WriteError::UnknownDimension(dimension.to_string()))?;
         change(dim)?;
         registry::validate(&source)?;
-        let options = BuildOptions {
-            keep_calibration: Some(current.calibration()),
-            ..Default::default()
-        };
+        let options = BuildOptions::for_rebuild(&current);
         let compiled = build::compile(&source, &options)?;
         let published = self
             .store

@@ -152,6 +152,21 @@ impl Registry {
         self.snapshot.layer_records().len()
     }
 
+    /// The labeled lines the no-match threshold was calibrated on: `(text, (dimension id,
+    /// layer id))`, no ids for an out-of-scope line. Empty for an uncalibrated registry.
+    pub fn validation_lines(&self) -> impl ExactSizeIterator<Item = (&str, Option<(&str, &str)>)> {
+        let s = &self.snapshot;
+        s.validation_records().iter().map(|v| {
+            let (d, l) = (s.str(v.dimension), s.str(v.layer));
+            (s.str(v.text), (!d.is_empty()).then_some((d, l)))
+        })
+    }
+
+    /// The build settings a rebuild repeats (opaque flags, owned by the build path).
+    pub(crate) fn build_flags(&self) -> u32 {
+        self.snapshot.meta().build_flags
+    }
+
     /// Out-of-scope example utterances.
     pub fn out_of_scope_examples(&self) -> impl ExactSizeIterator<Item = &str> {
         let s = &self.snapshot;

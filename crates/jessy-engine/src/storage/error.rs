@@ -49,10 +49,12 @@ pub enum Corruption {
         found: String,
     },
     /// Written by another format version.
-    #[error("format version {found}, this build reads version {expected}")]
+    #[error("format version {found}, this build reads versions {oldest} to {expected}")]
     Version {
-        /// Supported version.
+        /// Newest supported version (the one this build writes).
         expected: u32,
+        /// Oldest supported version.
+        oldest: u32,
         /// Found version.
         found: u32,
     },

@@ -21,8 +21,19 @@ pub const DATA_MAGIC: [u8; 8] = *b"JESSYSNP";
 pub const MANIFEST_MAGIC: [u8; 8] = *b"JESSYMAN";
 /// Magic bytes closing every file, right after its CRC.
 pub const FOOTER_MAGIC: [u8; 4] = *b"JEND";
-/// Format version written by this build; files of another version are refused.
-pub const FORMAT_VERSION: u32 = 4;
+/// Format version written by this build.
+///
+/// 5 added the [`SectionKind::Validation`] lines and [`RegistryMeta::build_flags`], so a
+/// rebuild after a layer write can re-calibrate exactly as the original build did.
+pub const FORMAT_VERSION: u32 = 5;
+/// Oldest format version this build reads: a version-4 file is read as a version-5 file with
+/// no validation lines and no build flags (its meta field was zero). Older ones are refused.
+pub const OLDEST_READABLE_VERSION: u32 = 4;
+
+/// Whether files (and manifests) of `version` can be read by this build.
+pub fn readable_version(version: u32) -> bool {
+    (OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version)
+}
 /// Alignment of every section, so any record type can be viewed in place.
 pub const SECTION_ALIGN: usize = 8;
 /// Bytes of the footer: CRC32 (u32) + magic (4 bytes) + file length (u64).
@@ -98,11 +109,14 @@ pub enum SectionKind {
     ModelDenseRows = 16,
     /// Model: weights of the dense rows (bfloat16 bits, u16), one per output, row-major.
     ModelDense = 17,
+    /// [`ValidationRecord`]s: the labeled lines the no-match threshold was calibrated on
+    /// (format 5; absent, read as empty, in format 4).
+    Validation = 18,
 }
 
 impl SectionKind {
     /// Every kind, in the order they are written.
-    pub const ALL: [SectionKind; 17] = [
+    pub const ALL: [SectionKind; 18] = [
         SectionKind::Strings,
         SectionKind::Meta,
         SectionKind::Dimensions,
@@ -120,7 +134,16 @@ impl SectionKind {
         SectionKind::Expansion,
         SectionKind::ModelDenseRows,
         SectionKind::ModelDense,
+        SectionKind::Validation,
     ];
+
+    /// The format version that introduced this kind: a file of an older version lacks it.
+    pub fn since_version(self) -> u32 {
+        match self {
+            SectionKind::Validation => 5,
+            _ => 4,
+        }
+    }
 
     /// The kind for a code read from a file.
     pub fn from_code(code: u32) -> Option<SectionKind> {
@@ -147,6 +170,7 @@ impl SectionKind {
             SectionKind::ModelDense => 2,
             SectionKind::Associations => size_of::<AssocRecord>(),
             SectionKind::Expansion => size_of::<FeatureValue>(),
+            SectionKind::Validation => size_of::<ValidationRecord>(),
         }
     }
 }
@@ -194,8 +218,9 @@ pub struct RegistryMeta {
     pub calibrated: u32,
     /// Feature-extraction parameters, opaque to storage (owned by the model).
     pub feature_params: [u32; 8],
-    /// Reserved, zero.
-    pub reserved: u32,
+    /// Build settings a rebuild must repeat, opaque to storage (owned by the build path);
+    /// zero in format 4.
+    pub build_flags: u32,
     /// Reserved, zero (format 4 set aside eight model parameters that no model has used).
     pub reserved_params: [f32; 8],
 }
@@ -281,6 +306,20 @@ pub struct AssocRecord {
     pub strength: f32,
     /// Model feature row of the target term, so expansion needs no parsing at query time.
     pub target_row: u32,
+}
+
+/// One labeled validation line. Labels are stored by id, not by class index, so they still
+/// name the right layer after a write adds or removes layers. Empty `dimension` and `layer`:
+/// an out-of-scope line.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct ValidationRecord {
+    /// The utterance.
+    pub text: StrRef,
+    /// Dimension id, or empty.
+    pub dimension: StrRef,
+    /// Layer id, or empty.
+    pub layer: StrRef,
 }
 
 /// A model feature row with a value: one entry of a sparse feature vector.

@@ -114,9 +114,10 @@ impl Manifest {
                 found: String::from_utf8_lossy(&header.magic).into(),
             });
         }
-        if header.version != FORMAT_VERSION {
+        if !readable_version(header.version) {
             return Err(Corruption::Version {
                 expected: FORMAT_VERSION,
+                oldest: OLDEST_READABLE_VERSION,
                 found: header.version,
             });
         }

@@ -155,6 +155,11 @@ impl Snapshot {
         self.records(SectionKind::Associations)
     }
 
+    /// Labeled validation lines (empty in a format-4 file).
+    pub fn validation_records(&self) -> &[ValidationRecord] {
+        self.records(SectionKind::Validation)
+    }
+
     /// Expansion vector entries (addressed by each layer's `expansion` range).
     pub fn expansion(&self) -> &[FeatureValue] {
         self.records(SectionKind::Expansion)
@@ -213,9 +218,10 @@ fn validate_layout(bytes: &[u8]) -> Result<(u64, Sections), Corruption> {
             found: String::from_utf8_lossy(&header.magic).into(),
         });
     }
-    if header.version != FORMAT_VERSION {
+    if !readable_version(header.version) {
         return Err(Corruption::Version {
             expected: FORMAT_VERSION,
+            oldest: OLDEST_READABLE_VERSION,
             found: header.version,
         });
     }
@@ -228,10 +234,14 @@ fn validate_layout(bytes: &[u8]) -> Result<(u64, Sections), Corruption> {
     check_footer(bytes)?;
 
     let count = header.section_count as usize;
-    if count != SectionKind::ALL.len() {
+    let expected = SectionKind::ALL
+        .iter()
+        .filter(|k| k.since_version() <= header.version)
+        .count();
+    if count != expected {
         return Err(structure(format!(
-            "{count} sections, expected {}",
-            SectionKind::ALL.len()
+            "{count} sections, format {} has {expected}",
+            header.version
         )));
     }
     let table_end = header_len + count * std::mem::size_of::<SectionEntry>();
@@ -245,6 +255,7 @@ fn validate_layout(bytes: &[u8]) -> Result<(u64, Sections), Corruption> {
         let entry: SectionEntry =
             read(bytes, header_len + i * std::mem::size_of::<SectionEntry>())?;
         let kind = SectionKind::from_code(entry.kind)
+            .filter(|k| k.since_version() <= header.version)
             .ok_or_else(|| structure(format!("unknown section kind {}", entry.kind)))?;
         let idx = index_of(kind);
         if std::mem::replace(&mut seen[idx], true) {
@@ -287,6 +298,10 @@ fn validate_records(region: &Region, sections: &Sections) -> Result<RegistryMeta
         &bytes[o..o + l]
     };
     fn cast<T: Pod>(b: &[u8]) -> Result<&[T], Corruption> {
+        if b.is_empty() {
+            // An absent section (older format) is empty wherever its offset points.
+            return Ok(&[]);
+        }
         bytemuck::try_cast_slice(b)
             .map_err(|e| Corruption::Structure(format!("cannot view records: {e}")))
     }
@@ -414,6 +429,13 @@ fn validate_records(region: &Region, sections: &Sections) -> Result<RegistryMeta
     let oos: &[StrRef] = cast(view(SectionKind::OutOfScope))?;
     for (i, e) in oos.iter().enumerate() {
         check_str(e, &format!("out-of-scope example {i}"))?;
+    }
+    let validation: &[ValidationRecord] = cast(view(SectionKind::Validation))?;
+    for (i, v) in validation.iter().enumerate() {
+        let what = format!("validation line {i}");
+        check_str(&v.text, &what)?;
+        check_str(&v.dimension, &what)?;
+        check_str(&v.layer, &what)?;
     }
     let assoc: &[AssocRecord] = cast(view(SectionKind::Associations))?;
     for (i, a) in assoc.iter().enumerate() {

@@ -85,6 +85,11 @@ fn data(shape: &Shape, bias: &[f32]) -> SnapshotData<'static> {
             feature_params: [0; 8],
         },
         associations: vec![(7, "calm".into(), 1, 0.2)],
+        validation: vec![
+            ("my exam is tomorrow", "dim-0", "layer-1"),
+            ("who won the game", "", ""),
+        ],
+        build_flags: 1,
     }
 }
 
@@ -388,4 +393,37 @@ fn crash_during_publish_leaves_a_complete_generation() {
         assert_eq!(snapshot.layer_records().len(), 9);
     }
     assert!(last > 1, "the child published at least once in 40 rounds");
+}
+
+/// Format 5 added the validation lines and build flags; a format-4 file (no such section,
+/// zero flags) still opens, and reads as having none.
+#[test]
+fn format_4_files_still_open() {
+    let v4 = writer::encode_version(&data(&small_shape(), &[0.0; 64]), 3, 4);
+    let snapshot = Snapshot::from_bytes(&v4, Path::new("v4")).unwrap();
+    assert_eq!(snapshot.generation(), 3);
+    assert!(snapshot.validation_records().is_empty());
+    assert_eq!(read_back(&snapshot).dims, small_shape().dims);
+    let v5 = Snapshot::from_bytes(&bytes_of(&small_shape(), 3), Path::new("v5")).unwrap();
+    let lines: Vec<_> = v5
+        .validation_records()
+        .iter()
+        .map(|v| (v5.str(v.text), v5.str(v.dimension), v5.str(v.layer)))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("my exam is tomorrow", "dim-0", "layer-1"),
+            ("who won the game", "", "")
+        ]
+    );
+    assert_eq!(v5.meta().build_flags, 1);
+    let v3 = writer::encode_version(&data(&small_shape(), &[0.0; 64]), 3, 3);
+    assert!(matches!(
+        Snapshot::from_bytes(&v3, Path::new("v3")),
+        Err(OpenError::Corrupt {
+            problem: super::Corruption::Version { found: 3, .. },
+            ..
+        })
+    ));
 }

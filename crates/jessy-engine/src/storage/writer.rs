@@ -72,6 +72,10 @@ pub struct SnapshotData<'a> {
     pub model: ModelSections<'a>,
     /// The model's scalars: classes, no-match threshold, feature parameters.
     pub model_meta: ModelMeta,
+    /// Validation lines `(text, dimension id, layer id)`, ids empty for out of scope.
+    pub validation: Vec<(&'a str, &'a str, &'a str)>,
+    /// Build settings, opaque to storage ([`RegistryMeta::build_flags`]).
+    pub build_flags: u32,
     /// Associations `(source key, target term, target feature row, strength)`, any order.
     pub associations: Vec<(u64, String, u32, f32)>,
 }
@@ -116,6 +120,12 @@ fn range(start: usize, count: usize) -> Range32 {
 
 /// Lays out `data` as generation `generation` and returns the complete file bytes.
 pub fn encode(data: &SnapshotData<'_>, generation: u64) -> Vec<u8> {
+    encode_version(data, generation, FORMAT_VERSION)
+}
+
+/// [`encode`] in the layout of format `version` (sections newer than it left out): how the
+/// tests make files of older versions to prove they are still read.
+pub(super) fn encode_version(data: &SnapshotData<'_>, generation: u64, version: u32) -> Vec<u8> {
     let mut strings = StringBlob::default();
     let mut terms: Vec<TermRecord> = Vec::new();
     let mut examples: Vec<StrRef> = Vec::new();
@@ -170,6 +180,15 @@ pub fn encode(data: &SnapshotData<'_>, generation: u64) -> Vec<u8> {
         });
     }
     let out_of_scope: Vec<StrRef> = data.out_of_scope.iter().map(|e| strings.add(e)).collect();
+    let validation: Vec<ValidationRecord> = data
+        .validation
+        .iter()
+        .map(|(text, dimension, layer)| ValidationRecord {
+            text: strings.add(text),
+            dimension: strings.add(dimension),
+            layer: strings.add(layer),
+        })
+        .collect();
     let mut associations: Vec<AssocRecord> = data
         .associations
         .iter()
@@ -193,7 +212,7 @@ pub fn encode(data: &SnapshotData<'_>, generation: u64) -> Vec<u8> {
         threshold: data.model_meta.threshold,
         calibrated: data.model_meta.calibrated as u32,
         feature_params: data.model_meta.feature_params,
-        reserved: 0,
+        build_flags: data.build_flags,
         reserved_params: [0.0; 8],
     };
 
@@ -215,8 +234,13 @@ pub fn encode(data: &SnapshotData<'_>, generation: u64) -> Vec<u8> {
         (SectionKind::ModelDense, bytes_of(m.dense)),
         (SectionKind::Associations, bytes_of(&associations)),
         (SectionKind::Expansion, bytes_of(&expansion)),
+        (SectionKind::Validation, bytes_of(&validation)),
     ];
-    assemble(generation, &sections)
+    let sections: Vec<(SectionKind, &[u8])> = sections
+        .into_iter()
+        .filter(|(kind, _)| kind.since_version() <= version)
+        .collect();
+    assemble(generation, version, &sections)
 }
 
 fn bytes_of<T: Pod>(records: &[T]) -> &[u8] {
@@ -224,7 +248,7 @@ fn bytes_of<T: Pod>(records: &[T]) -> &[u8] {
 }
 
 /// Header, section table, aligned sections, footer.
-fn assemble(generation: u64, sections: &[(SectionKind, &[u8])]) -> Vec<u8> {
+fn assemble(generation: u64, version: u32, sections: &[(SectionKind, &[u8])]) -> Vec<u8> {
     let header_len = std::mem::size_of::<Header>();
     let table_len = sections.len() * std::mem::size_of::<SectionEntry>();
     let mut offset = align_up(header_len + table_len);
@@ -241,7 +265,7 @@ fn assemble(generation: u64, sections: &[(SectionKind, &[u8])]) -> Vec<u8> {
     let total = offset + FOOTER_LEN;
     let header = Header {
         magic: DATA_MAGIC,
-        version: FORMAT_VERSION,
+        version,
         section_count: sections.len() as u32,
         generation,
         file_len: total as u64,
