@@ -23,7 +23,8 @@ CLINC_SNAP ?= /tmp/clinc-snap
 
 # `make load`: the project's load generator, jessy-core's `loadgen` example, against a running
 # service (make serve or make up). Its flags go in LOAD_ARGS; list them with
-# `make load LOAD_ARGS=--help`.
+# `make load LOAD_ARGS=--help`. Only 2xx responses count as throughput; any other status or a
+# transport error fails the target unless LOAD_ARGS has --allow-errors.
 LOAD_ARGS ?=
 
 # Names of the workspace's cargo targets of one kind (test, bench), from `cargo metadata`.
