@@ -34,7 +34,9 @@ pub struct Config {
     pub addr: SocketAddr,
 
     /// Snapshot directory to serve. Created and filled with the embedded default registry when
-    /// it is missing or empty; a corrupt snapshot is an error, never replaced. When absent:
+    /// it is missing or holds no snapshot; a corrupt snapshot is an error, never replaced; a
+    /// lost `CURRENT` manifest is recovered from the newest complete generation (logged as an
+    /// error). One core per directory: a directory another core owns is refused. When absent:
     /// `$JESSY_DATA_DIR/registry`, else `$XDG_DATA_HOME/jessy/registry`, else
     /// `$HOME/.local/share/jessy/registry` (see [`Config::registry_dir`]).
     #[arg(long, env = "JESSY_REGISTRY")]

@@ -17,14 +17,29 @@ use crate::state::AppState;
 /// [`crate::metrics`]) keeps every sample until the next render.
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
-/// Opens the snapshot in `dir`, creating the directory and building the embedded default
-/// registry into it first when it holds no snapshot. A corrupt snapshot is an error naming the
-/// file, never silently replaced. Blocking: run it before serving or on the blocking pool.
+/// Opens the snapshot in `dir` for writing, creating the directory and building the embedded
+/// default registry into it first when it holds no snapshot (no manifest and no generation
+/// file). Blocking: run it before serving or on the blocking pool.
+///
+/// The engine owns the directory while it lives: a directory another core (or engine) owns is
+/// an error naming it. A corrupt snapshot is an error naming the file, never replaced. A
+/// directory whose `CURRENT` manifest was lost is recovered from its newest complete
+/// generation and the recovery is logged at `error` level, since someone damaged or edited
+/// the directory and should know (see [`Engine::recovery`]).
 pub fn load_engine(dir: &Path) -> anyhow::Result<Engine> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create snapshot directory {}", dir.display()))?;
     let engine = Engine::open_or_init_default(dir)
         .with_context(|| format!("cannot load the snapshot in {}", dir.display()))?;
+    if let Some(recovery) = engine.recovery() {
+        tracing::error!(
+            dir = %dir.display(),
+            generation = recovery.generation,
+            file = %recovery.file,
+            skipped = recovery.skipped.len(),
+            "RECOVERED a snapshot directory without its CURRENT manifest: {recovery}"
+        );
+    }
     Ok(engine)
 }
 

@@ -16,10 +16,11 @@ pub use healthcheck::healthcheck;
 
 use crate::report;
 
-/// Opens a snapshot directory, or the embedded default registry in memory.
+/// Opens a snapshot directory read-only (so it works beside the core that owns it), or the
+/// embedded default registry in memory.
 pub fn open_engine(registry: Option<&Path>) -> anyhow::Result<Engine> {
     Ok(match registry {
-        Some(dir) => Engine::open(dir)?,
+        Some(dir) => Engine::open_read_only(dir)?,
         None => Engine::default_in_memory().context("building the embedded default registry")?,
     })
 }
@@ -132,7 +133,7 @@ pub fn import(file: &Path, out: &Path) -> anyhow::Result<()> {
 
 /// `jessy eval`.
 pub fn eval(registry: &Path, file: &Path, json: bool) -> anyhow::Result<()> {
-    let engine = Engine::open(registry)?;
+    let engine = Engine::open_read_only(registry)?;
     let examples = dataset::read_jsonl(file)?;
     let bar = (!json && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(examples.len() as u64);
