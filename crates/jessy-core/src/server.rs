@@ -1,6 +1,6 @@
 //! Running the service: loading the engine, serving a listener, shutting down gracefully.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +45,10 @@ pub fn load_engine(dir: &Path) -> anyhow::Result<Engine> {
 
 /// Serves [`app`] on `listener` until `shutdown` completes, then drains.
 ///
+/// Connections are capped at [`crate::Config::max_connections`] (beyond it they wait in the
+/// listen backlog) and closed when they do not deliver a request head within
+/// [`crate::Config::header_read_timeout_ms`] (see [`jessy_protocol::server`]).
+///
 /// Draining: `/ready` turns 503, the listener stops accepting, idle connections close, and
 /// in-flight requests get [`crate::Config::shutdown_grace_secs`] to finish; whatever is still
 /// open after that is dropped and `serve` returns `Ok` all the same (the drop is logged). The
@@ -77,22 +81,19 @@ pub async fn serve(
             }
         }))
     };
-    let server = axum::serve(listener, app(state))
-        .with_graceful_shutdown(signal)
-        .into_future();
+    let limits = state.config().connection_limits();
+    let router = app(state);
+    let server = jessy_protocol::server::serve(listener, limits, move |_| router.clone(), signal);
     tokio::pin!(server);
-    let result = tokio::select! {
-        result = &mut server => result,
-        () = draining.notified() => match tokio::time::timeout(grace, &mut server).await {
-            Ok(result) => result,
-            Err(_) => {
+    tokio::select! {
+        () = &mut server => {}
+        () = draining.notified() => {
+            if tokio::time::timeout(grace, &mut server).await.is_err() {
                 tracing::warn!(grace_secs = grace.as_secs(), "grace period over; dropping open connections");
-                Ok(())
             }
-        },
-    };
+        }
+    }
     drop(upkeep);
-    result.context("HTTP server failed")?;
     tracing::info!("stopped");
     Ok(())
 }
