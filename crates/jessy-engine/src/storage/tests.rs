@@ -488,7 +488,19 @@ fn one_writer_per_directory() {
     );
 
     drop(owner);
-    let next = Store::<Snapshot>::open(dir.path()).unwrap();
+    // OS file locks belong to an open file description, which a child process forked by
+    // another test of this binary (the crash test spawns some) shares until it execs: the lock
+    // can outlive `drop` by that instant, so allow a bounded wait.
+    let mut attempts = 0;
+    let next = loop {
+        match Store::<Snapshot>::open(dir.path()) {
+            Err(OpenError::Locked { .. }) if attempts < 250 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => break other.unwrap(),
+        }
+    };
     assert_eq!(next.current().generation(), 2);
 }
 
