@@ -392,8 +392,9 @@ fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), IoAt> {
     Ok(())
 }
 
-/// What [`recover_manifest`] did: which generation it re-published, and which newer files it
-/// passed over and why.
+/// What opening a directory that had lost its `CURRENT` manifest did: which generation was
+/// re-published (the newest generation file that validates completely; nothing is deleted),
+/// and which newer files were passed over and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recovery {
     /// The snapshot directory.
