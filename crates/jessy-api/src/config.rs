@@ -6,7 +6,7 @@
 //! command) build a [`Config`] directly, starting from [`Config::default`].
 
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -131,6 +131,37 @@ pub struct Config {
     )]
     pub shutdown_grace: Duration,
 
+    /// Seconds a client has to send its whole request body once the head has arrived
+    /// (decimals allowed); beyond it the request is answered 408 `request_timeout` and the
+    /// connection closed. Bodies are at most 64 KiB, so the default only trips on a client
+    /// that stalls or trickles.
+    #[arg(
+        long = "body-read-timeout-secs",
+        env = "JESSY_BODY_READ_TIMEOUT_SECS",
+        default_value = "10",
+        value_parser = parse_seconds
+    )]
+    pub body_read_timeout: Duration,
+
+    /// Seconds a connection has to send a complete request head (decimals allowed), counted
+    /// from accepting it or from the previous response, so it also closes idle keep-alive
+    /// connections. A connection that misses it is closed without an answer, so clients that
+    /// open connections and send nothing cannot exhaust the gateway's descriptors.
+    #[arg(
+        long = "header-read-timeout-secs",
+        env = "JESSY_HEADER_READ_TIMEOUT_SECS",
+        default_value = "10",
+        value_parser = parse_seconds
+    )]
+    pub header_read_timeout: Duration,
+
+    /// Client connections open at once (a WebSocket session counts as one). Beyond it the
+    /// gateway stops accepting: new connections wait in the kernel's listen backlog and are
+    /// served as others close. The default stays under the common 1024-descriptor limit with
+    /// room for one upstream connection per request in flight; raise both together.
+    #[arg(long, env = "JESSY_MAX_CONNECTIONS", default_value = "512")]
+    pub max_connections: NonZeroUsize,
+
     /// Log line format on stderr (stdout carries only the "listening" line).
     #[arg(long, env = "JESSY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -154,8 +185,22 @@ impl Default for Config {
             health_interval: Duration::from_secs(10),
             upstream_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(10),
+            body_read_timeout: jessy_protocol::server::DEFAULT_BODY_READ_TIMEOUT,
+            header_read_timeout: jessy_protocol::server::DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: NonZeroUsize::new(jessy_protocol::server::DEFAULT_MAX_CONNECTIONS)
+                .expect("non-zero"),
             log_format: LogFormat::Text,
             log_filter: "info".to_owned(),
+        }
+    }
+}
+
+impl Config {
+    /// The connection cap and header read timeout the listener is served with.
+    pub fn connection_limits(&self) -> jessy_protocol::server::ConnectionLimits {
+        jessy_protocol::server::ConnectionLimits {
+            max_connections: self.max_connections.get(),
+            header_read_timeout: self.header_read_timeout,
         }
     }
 }
@@ -258,8 +303,23 @@ mod tests {
             "https://app.example.com/",
             "--addr",
             "127.0.0.1:0",
+            "--body-read-timeout-secs",
+            "0.3",
+            "--header-read-timeout-secs",
+            "0.4",
+            "--max-connections",
+            "5",
         ])
         .expect("parse");
+        assert_eq!(parsed.body_read_timeout, Duration::from_millis(300));
+        assert_eq!(
+            parsed.connection_limits(),
+            jessy_protocol::server::ConnectionLimits {
+                max_connections: 5,
+                header_read_timeout: Duration::from_millis(400),
+            }
+        );
+        assert!(Config::try_parse_from(["jessy-api", "--max-connections", "0"]).is_err());
         assert_eq!(parsed.health_interval, Duration::from_millis(200));
         assert_eq!(parsed.rate_limit.get(), 3);
         assert_eq!(parsed.burst.get(), 4);

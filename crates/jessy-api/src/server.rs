@@ -1,6 +1,6 @@
 //! Running the gateway on a listener until a shutdown signal, with a bounded drain.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -28,6 +28,10 @@ pub async fn serve(
 /// [`serve`] with a state built beforehand: lets the binary report configuration errors
 /// before it binds and prints its "listening" line, and lets tests keep a handle on the state.
 ///
+/// Connections are capped at [`Config::max_connections`] (beyond it they wait in the listen
+/// backlog) and closed when they do not deliver a request head within
+/// [`Config::header_read_timeout`] (see [`jessy_protocol::server`]).
+///
 /// Shutdown sequence: when `shutdown` completes, the listener stops accepting, WebSocket
 /// sessions are told to close, the health checker stops, and in-flight requests get
 /// [`AppState::shutdown_grace`] to finish; connections still open after that are dropped.
@@ -48,9 +52,9 @@ pub async fn serve_with_state(
         tracing::info!("shutdown requested; draining connections");
         signal_state.begin_shutdown();
     };
-    let server = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(graceful)
-        .into_future();
+    let limits = state.connection_limits();
+    let router = app(state.clone());
+    let server = jessy_protocol::server::serve(listener, limits, move |_| router.clone(), graceful);
     tracing::info!(%addr, "jessy-api serving");
 
     let grace = state.shutdown_grace();
@@ -59,17 +63,16 @@ pub async fn serve_with_state(
         crate::state::stopped(&mut stopping).await;
         tokio::time::sleep(grace).await;
     };
-    let result = tokio::select! {
-        result = server => result.context("server failed"),
+    tokio::select! {
+        () = server => {}
         () = drain_deadline => {
             tracing::warn!(grace_secs = grace.as_secs_f64(), "drain deadline reached; closing remaining connections");
-            Ok(())
         }
-    };
+    }
     state.begin_shutdown();
     if let Err(error) = background.await {
         tracing::warn!(%error, "background task ended abnormally");
     }
     tracing::info!("jessy-api stopped");
-    result
+    Ok(())
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::http::HeaderValue;
+use jessy_protocol::server::ConnectionLimits;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -42,6 +43,8 @@ struct Inner {
     cors_origins: Vec<HeaderValue>,
     health_interval: Duration,
     shutdown_grace: Duration,
+    body_read_timeout: Duration,
+    connection_limits: ConnectionLimits,
     started: Instant,
     served: AtomicU64,
     /// Flipped to `true` once when shutdown begins; background tasks and WebSocket sessions
@@ -76,6 +79,8 @@ impl AppState {
                 cors_origins: config.cors_origins.clone(),
                 health_interval: config.health_interval,
                 shutdown_grace: config.shutdown_grace,
+                body_read_timeout: config.body_read_timeout,
+                connection_limits: config.connection_limits(),
                 started: Instant::now(),
                 served: AtomicU64::new(0),
                 shutdown,
@@ -111,6 +116,16 @@ impl AppState {
     /// Bound on draining connections after a shutdown signal.
     pub fn shutdown_grace(&self) -> Duration {
         self.inner.shutdown_grace
+    }
+
+    /// Time a client has to send a whole request body (408 beyond).
+    pub fn body_read_timeout(&self) -> Duration {
+        self.inner.body_read_timeout
+    }
+
+    /// The connection cap and header read timeout [`crate::serve`] applies.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        self.inner.connection_limits
     }
 
     /// Time since the state was built (≈ since the gateway started).

@@ -8,9 +8,11 @@
 //! What is forwarded is the re-serialised [`QueryRequest`], not the client's bytes, so only
 //! fields the gateway understood ever reach a core.
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::body::{Body, Bytes, HttpBody as _};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use jessy_protocol::body::{check_content_type, decode_query, parse_json_object};
 use jessy_protocol::ProtocolError;
 use serde::de::DeserializeOwned;
@@ -19,6 +21,44 @@ pub use jessy_protocol::limits::{MAX_BODY_BYTES, MAX_ITERATIONS, MAX_QUERY_BYTES
 pub use jessy_protocol::{QueryOptions, QueryRequest};
 
 use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Reads the request body within the body read timeout before the handler runs: a client that
+/// stalls or trickles gets 408 `request_timeout` (with `Connection: close`, since the rest of
+/// its body is never read) instead of holding a task and a connection forever. Requests
+/// without a body (the WebSocket upgrade included) and bodies whose declared length is
+/// already over [`MAX_BODY_BYTES`] (413 at once, in the extractor) pass untouched. Runs after
+/// authentication, so a client without a key cannot make the gateway wait for its body.
+pub async fn read_body_in_time(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared_too_large = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64);
+    if request.body().is_end_stream() || declared_too_large {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let timeout = state.body_read_timeout();
+    match jessy_protocol::server::read_body(body, MAX_BODY_BYTES, timeout).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(error) => {
+            let mut response = ApiError::from(error).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+    }
+}
 
 /// Decodes a JSON *object* with the shared error mapping: not UTF-8 → 400, not JSON → 400,
 /// JSON of the wrong shape → 422. Used for WebSocket messages; HTTP bodies go through

@@ -43,7 +43,8 @@ enum Command {
     Build {
         /// Source directory (registry.toml + dimensions/*.toml).
         source: PathBuf,
-        /// Snapshot directory to publish into (created if missing).
+        /// Snapshot directory to publish into (created if missing). Refused while a running
+        /// jessy-core owns the directory: its next layer write would publish over this build.
         #[arg(long)]
         out: PathBuf,
         /// Labeled JSONL validation file to calibrate the no-match threshold on. After the

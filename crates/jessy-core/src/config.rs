@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use jessy_protocol::server::ConnectionLimits;
 
 /// How log lines are written to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -34,7 +35,9 @@ pub struct Config {
     pub addr: SocketAddr,
 
     /// Snapshot directory to serve. Created and filled with the embedded default registry when
-    /// it is missing or empty; a corrupt snapshot is an error, never replaced. When absent:
+    /// it is missing or holds no snapshot; a corrupt snapshot is an error, never replaced; a
+    /// lost `CURRENT` manifest is recovered from the newest complete generation (logged as an
+    /// error). One core per directory: a directory another core owns is refused. When absent:
     /// `$JESSY_DATA_DIR/registry`, else `$XDG_DATA_HOME/jessy/registry`, else
     /// `$HOME/.local/share/jessy/registry` (see [`Config::registry_dir`]).
     #[arg(long, env = "JESSY_REGISTRY")]
@@ -55,12 +58,32 @@ pub struct Config {
     #[arg(long, env = "JESSY_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
 
-    /// Time a read request may take, body included, in milliseconds (503 `timeout` beyond).
-    /// Queries take microseconds, so this only trips on a client trickling its body or a
-    /// starved machine. Layer writes are exempt: a retrain cannot be cancelled halfway, and
-    /// answering "timeout" for a write that then lands would mislead the client.
+    /// Time a read request may take once its body has arrived, in milliseconds (503 `timeout`
+    /// beyond). Queries take microseconds, so this only trips on a starved machine; a client
+    /// too slow to send its body meets `--body-read-timeout-ms` instead. Layer writes are
+    /// exempt: a retrain cannot be cancelled halfway, and answering "timeout" for a write that
+    /// then lands would mislead the client.
     #[arg(long, env = "JESSY_REQUEST_TIMEOUT_MS", default_value_t = 5_000)]
     pub request_timeout_ms: u64,
+
+    /// Time a client has to send its whole request body once the head has arrived, in
+    /// milliseconds (408 `request_timeout` beyond). A body is at most `--max-body-bytes`, so
+    /// the default only trips on a client that stalls or trickles.
+    #[arg(long, env = "JESSY_BODY_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub body_read_timeout_ms: u64,
+
+    /// Time a connection has to send a complete request head, in milliseconds, counted from
+    /// accepting it or from the previous response (so it also closes idle keep-alive
+    /// connections). A connection that misses it is closed without an answer, so clients that
+    /// open connections and send nothing cannot pile up.
+    #[arg(long, env = "JESSY_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+
+    /// Client connections open at once. Beyond it the service stops accepting: new connections
+    /// wait in the kernel's listen backlog and are served as others close. The default stays
+    /// under the common 1024-descriptor limit; raise both together.
+    #[arg(long, env = "JESSY_MAX_CONNECTIONS", default_value_t = 512)]
+    pub max_connections: usize,
 
     /// Requests processed at once; one more is answered 503 `overloaded` at once instead of
     /// queueing, so overload shows up as fast errors a client can retry elsewhere, not as
@@ -85,6 +108,9 @@ impl Default for Config {
             log_format: LogFormat::Text,
             max_body_bytes: 64 * 1024,
             request_timeout_ms: 5_000,
+            body_read_timeout_ms: 10_000,
+            header_read_timeout_ms: 10_000,
+            max_connections: 512,
             max_concurrency: 1024,
             shutdown_grace_secs: 10,
         }
@@ -95,6 +121,19 @@ impl Config {
     /// [`Config::request_timeout_ms`] as a duration.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// [`Config::body_read_timeout_ms`] as a duration.
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_read_timeout_ms)
+    }
+
+    /// The connection cap and header read timeout the listener is served with.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+        }
     }
 
     /// [`Config::shutdown_grace_secs`] as a duration.
@@ -112,6 +151,15 @@ impl Config {
         }
         if self.request_timeout_ms == 0 {
             bail!("--request-timeout-ms (JESSY_REQUEST_TIMEOUT_MS) must be at least 1");
+        }
+        if self.body_read_timeout_ms == 0 {
+            bail!("--body-read-timeout-ms (JESSY_BODY_READ_TIMEOUT_MS) must be at least 1");
+        }
+        if self.header_read_timeout_ms == 0 {
+            bail!("--header-read-timeout-ms (JESSY_HEADER_READ_TIMEOUT_MS) must be at least 1");
+        }
+        if self.max_connections == 0 {
+            bail!("--max-connections (JESSY_MAX_CONNECTIONS) must be at least 1");
         }
         Ok(())
     }
@@ -217,6 +265,12 @@ mod tests {
             "3",
             "--shutdown-grace-secs",
             "4",
+            "--body-read-timeout-ms",
+            "30",
+            "--header-read-timeout-ms",
+            "40",
+            "--max-connections",
+            "5",
         ])
         .unwrap();
         assert_eq!(config.addr, "127.0.0.1:0".parse().unwrap());
@@ -227,6 +281,14 @@ mod tests {
         assert_eq!(config.request_timeout(), Duration::from_millis(20));
         assert_eq!(config.max_concurrency, 3);
         assert_eq!(config.shutdown_grace(), Duration::from_secs(4));
+        assert_eq!(config.body_read_timeout(), Duration::from_millis(30));
+        assert_eq!(
+            config.connection_limits(),
+            ConnectionLimits {
+                max_connections: 5,
+                header_read_timeout: Duration::from_millis(40),
+            }
+        );
     }
 
     #[test]
@@ -257,6 +319,18 @@ mod tests {
             },
             Config {
                 request_timeout_ms: 0,
+                ..Config::default()
+            },
+            Config {
+                body_read_timeout_ms: 0,
+                ..Config::default()
+            },
+            Config {
+                header_read_timeout_ms: 0,
+                ..Config::default()
+            },
+            Config {
+                max_connections: 0,
                 ..Config::default()
             },
         ] {

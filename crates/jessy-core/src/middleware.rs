@@ -1,4 +1,5 @@
-//! Cross-cutting request handling: request ids, the access log, metrics, timeouts, load-shed
+//! Cross-cutting request handling: request ids, the access log, metrics, body and request
+//! timeouts, load-shed
 //! errors and the fallbacks for unknown routes and methods.
 //!
 //! Request ids and the access log are tower-http's layers ([`crate::routes::app`] stacks
@@ -6,8 +7,9 @@
 
 use std::time::{Duration, Instant};
 
+use axum::body::{Body, HttpBody as _};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, Uri};
+use axum::http::{header, HeaderValue, Method, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jessy_protocol::request_id::REQUEST_ID_HEADER;
@@ -79,7 +81,44 @@ pub(crate) async fn record_metrics(
     response
 }
 
-/// Bounds a read request, body upload included, by `--request-timeout-ms`.
+/// Reads the request body within `--body-read-timeout-ms` before the handler runs: a client
+/// that stalls or trickles gets 408 `request_timeout` (with `Connection: close`, since the
+/// rest of its body is never read) instead of holding the handler until the request timeout
+/// answers 503 for the client's slowness. Requests without a body, and bodies whose declared
+/// length is already over `--max-body-bytes` (413 at once, downstream), pass untouched.
+pub(crate) async fn read_body_in_time(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limit = state.config().max_body_bytes;
+    let declared_too_large = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > limit as u64);
+    if request.body().is_end_stream() || declared_too_large {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let timeout = state.config().body_read_timeout();
+    match jessy_protocol::server::read_body(body, limit, timeout).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(error) => {
+            let mut response = CoreError::from(error).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+    }
+}
+
+/// Bounds a read request, once its body has arrived, by `--request-timeout-ms`.
 pub(crate) async fn read_timeout(
     State(state): State<AppState>,
     request: Request,

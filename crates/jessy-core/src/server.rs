@@ -1,6 +1,6 @@
 //! Running the service: loading the engine, serving a listener, shutting down gracefully.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,18 +17,37 @@ use crate::state::AppState;
 /// [`crate::metrics`]) keeps every sample until the next render.
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
-/// Opens the snapshot in `dir`, creating the directory and building the embedded default
-/// registry into it first when it holds no snapshot. A corrupt snapshot is an error naming the
-/// file, never silently replaced. Blocking: run it before serving or on the blocking pool.
+/// Opens the snapshot in `dir` for writing, creating the directory and building the embedded
+/// default registry into it first when it holds no snapshot (no manifest and no generation
+/// file). Blocking: run it before serving or on the blocking pool.
+///
+/// The engine owns the directory while it lives: a directory another core (or engine) owns is
+/// an error naming it. A corrupt snapshot is an error naming the file, never replaced. A
+/// directory whose `CURRENT` manifest was lost is recovered from its newest complete
+/// generation and the recovery is logged at `error` level, since someone damaged or edited
+/// the directory and should know (see [`Engine::recovery`]).
 pub fn load_engine(dir: &Path) -> anyhow::Result<Engine> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create snapshot directory {}", dir.display()))?;
     let engine = Engine::open_or_init_default(dir)
         .with_context(|| format!("cannot load the snapshot in {}", dir.display()))?;
+    if let Some(recovery) = engine.recovery() {
+        tracing::error!(
+            dir = %dir.display(),
+            generation = recovery.generation,
+            file = %recovery.file,
+            skipped = recovery.skipped.len(),
+            "RECOVERED a snapshot directory without its CURRENT manifest: {recovery}"
+        );
+    }
     Ok(engine)
 }
 
 /// Serves [`app`] on `listener` until `shutdown` completes, then drains.
+///
+/// Connections are capped at [`crate::Config::max_connections`] (beyond it they wait in the
+/// listen backlog) and closed when they do not deliver a request head within
+/// [`crate::Config::header_read_timeout_ms`] (see [`jessy_protocol::server`]).
 ///
 /// Draining: `/ready` turns 503, the listener stops accepting, idle connections close, and
 /// in-flight requests get [`crate::Config::shutdown_grace_secs`] to finish; whatever is still
@@ -62,22 +81,19 @@ pub async fn serve(
             }
         }))
     };
-    let server = axum::serve(listener, app(state))
-        .with_graceful_shutdown(signal)
-        .into_future();
+    let limits = state.config().connection_limits();
+    let router = app(state);
+    let server = jessy_protocol::server::serve(listener, limits, move |_| router.clone(), signal);
     tokio::pin!(server);
-    let result = tokio::select! {
-        result = &mut server => result,
-        () = draining.notified() => match tokio::time::timeout(grace, &mut server).await {
-            Ok(result) => result,
-            Err(_) => {
+    tokio::select! {
+        () = &mut server => {}
+        () = draining.notified() => {
+            if tokio::time::timeout(grace, &mut server).await.is_err() {
                 tracing::warn!(grace_secs = grace.as_secs(), "grace period over; dropping open connections");
-                Ok(())
             }
-        },
-    };
+        }
+    }
     drop(upkeep);
-    result.context("HTTP server failed")?;
     tracing::info!("stopped");
     Ok(())
 }

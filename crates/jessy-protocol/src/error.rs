@@ -31,13 +31,15 @@ pub enum ErrorCode {
     NotFound,
     /// 405: the route exists, not with this method.
     MethodNotAllowed,
+    /// 408: the client did not send its whole body within the body read timeout.
+    RequestTimeout,
     /// 413: the body is over the size limit.
     PayloadTooLarge,
     /// 415: a `Content-Type` that is not JSON.
     UnsupportedMediaType,
     /// 422: JSON of the wrong shape.
     InvalidBody,
-    /// 422: the query is blank or has no words.
+    /// 422: the query is blank (visible text without a word is a `no_match` answer instead).
     EmptyQuery,
     /// 422: the query is over [`crate::limits::MAX_QUERY_BYTES`].
     QueryTooLong,
@@ -65,7 +67,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in table order.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidUtf8,
         ErrorCode::UnreadableBody,
@@ -75,6 +77,7 @@ impl ErrorCode {
         ErrorCode::Unauthorized,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
+        ErrorCode::RequestTimeout,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::InvalidBody,
@@ -104,6 +107,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::InvalidBody
@@ -134,6 +138,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::InvalidBody => "invalid_body",
@@ -196,6 +201,17 @@ impl ProtocolError {
         ProtocolError::new(
             ErrorCode::UnsupportedMediaType,
             "content type must be application/json",
+        )
+    }
+
+    /// 408: the body did not arrive within `after` (the body read timeout).
+    pub fn request_timeout(after: std::time::Duration) -> ProtocolError {
+        ProtocolError::new(
+            ErrorCode::RequestTimeout,
+            format!(
+                "the request body did not arrive within {} ms",
+                after.as_millis()
+            ),
         )
     }
 
@@ -290,6 +306,7 @@ mod tests {
             ("invalid_json", 400),
             ("invalid_utf8", 400),
             ("unreadable_body", 400),
+            ("request_timeout", 408),
             ("payload_too_large", 413),
             ("unsupported_media_type", 415),
             ("invalid_body", 422),

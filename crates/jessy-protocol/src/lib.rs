@@ -8,10 +8,11 @@
 //! before querying the engine, and neither has error rules of its own for those inputs.
 //!
 //! The crate is framework-light: serde, serde_json and the `http` types. Each service turns a
-//! [`ProtocolError`] into its own response type. Two optional features: `openapi` derives
-//! `utoipa::ToSchema` for jessy-core's OpenAPI document, and `shutdown` adds
+//! [`ProtocolError`] into its own response type. Three optional features: `openapi` derives
+//! `utoipa::ToSchema` for jessy-core's OpenAPI document, `shutdown` adds
 //! [`shutdown_signal`] (it needs tokio's signal handling, which a types crate should not
-//! force on every user).
+//! force on every user), and `server` adds the serving rules both services share (hyper and
+//! tokio; see [Serving](#serving)).
 //!
 //! ## Errors
 //!
@@ -29,10 +30,11 @@
 //! | `unauthorized` | 401 | missing or unknown API key | gateway |
 //! | `not_found` | 404 | unknown route, dimension or layer | both |
 //! | `method_not_allowed` | 405 | the route exists, not with this method | both |
+//! | `request_timeout` | 408 | the body did not arrive within the body read timeout (`--body-read-timeout-ms`) | both |
 //! | `payload_too_large` | 413 | body over [`limits::MAX_BODY_BYTES`] (core: `--max-body-bytes`) | both |
 //! | `unsupported_media_type` | 415 | a `Content-Type` that is present and not JSON | both |
 //! | `invalid_body` | 422 | JSON of the wrong shape: not an object, unknown field, wrong type, missing `query`, `options` not an object | both |
-//! | `empty_query` | 422 | the query is blank, or (core) has no words | both |
+//! | `empty_query` | 422 | the query is blank (whitespace, control and invisible characters only); visible text without a word is a `no_match`, not an error | both |
 //! | `query_too_long` | 422 | the query is over [`limits::MAX_QUERY_BYTES`] | both |
 //! | `invalid_option` | 422 | an option out of its range (`max_iterations` outside 1–9) | both |
 //! | `invalid_layer` | 422 | a layer write the registry rejects | core |
@@ -52,18 +54,29 @@
 //! for the body-size limit, which is enforced before anything is parsed; a client that gets
 //! 413 must send fewer bytes, one that gets `query_too_long` must shorten one field.
 //! **415** is a declared media type that is not JSON (an absent `Content-Type` is accepted,
-//! so `curl --data` works). Timeouts are 503 (the core) or 504 (the gateway waiting for a
-//! core), never 408: 408 would tell the client it was too slow to send.
+//! so `curl --data` works). **408** means exactly "you were too slow to send": the body did
+//! not arrive within the body read timeout. The service's own slowness is 503 `timeout` (the
+//! core) or 504 (the gateway waiting for a core), never 408.
 //!
-//! The order of checks, identical in both services: content type (415), body size (413),
+//! The order of checks, identical in both services: the body must arrive in time (408; it is
+//! read before anything is decided about it), then content type (415), body size (413),
 //! UTF-8 (400), JSON syntax (400), shape (422), then the values: query length, blank query,
 //! options (422).
+//!
+//! ## Serving
+//!
+//! The `server` feature adds [`server`]: the accept loop both services run (a cap on open
+//! connections, a header read timeout, graceful shutdown) and [`server::read_body`], the
+//! deadline on a request body that answers 408. Both services take the same limits from their
+//! configuration, so a slow client meets the same rules on either port.
 
 pub mod body;
 mod error;
 pub mod limits;
 mod query;
 pub mod request_id;
+#[cfg(feature = "server")]
+pub mod server;
 #[cfg(feature = "shutdown")]
 mod shutdown;
 

@@ -14,7 +14,7 @@ use crate::registry::prepared_dir;
 
 /// jessy-core on a copy of the default registry, served on its own runtime so that
 /// [`InProcessCore::kill`] can end it like a crash: the listener and every open connection
-/// close at once, with no drain (a stopped `axum::serve` alone would keep serving the
+/// close at once, with no drain (a stopped server alone would keep serving the
 /// connections it already accepted).
 pub struct InProcessCore {
     /// Where it listens.

@@ -14,7 +14,8 @@
 //! Middleware, outermost first: tower-http's request id (kept or generated, always returned),
 //! tower-http's trace layer (span and access log, see [`crate::telemetry`]), metrics
 //! ([`crate::telemetry::observe`]), CORS (only when origins are configured, and outside auth so preflights are not refused),
-//! body limit, then on `/api/v1/*` authentication and, inside it, rate limiting.
+//! body limit, then on `/api/v1/*` authentication and, inside it, rate limiting and the body
+//! read timeout (408).
 
 mod dimensions;
 mod health;
@@ -36,7 +37,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::telemetry::REQUEST_ID;
 use crate::validation::MAX_BODY_BYTES;
-use crate::{auth, rate_limit, stream};
+use crate::{auth, rate_limit, stream, validation};
 
 /// How long browsers may cache a CORS preflight answer.
 const CORS_MAX_AGE_SECS: u64 = 600;
@@ -51,7 +52,12 @@ pub fn app(state: AppState) -> Router {
         .merge(stream::router())
         // `route_layer` wraps only matched routes, so unknown /api/v1 paths are 404, not 401.
         // The later layer is the outer one: authentication runs before rate limiting, which
-        // therefore only ever sees names from the keys file.
+        // therefore only ever sees names from the keys file, and both run before the body is
+        // read (within the body read timeout, 408 beyond).
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            validation::read_body_in_time,
+        ))
         .route_layer(from_fn_with_state(state.clone(), rate_limit::enforce))
         .route_layer(from_fn_with_state(state.clone(), auth::require_api_key));
 

@@ -41,6 +41,9 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 /// connect that takes longer than this will not succeed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long an idle pooled connection to a core is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Whether a core is in rotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -108,7 +111,10 @@ impl UpstreamPool {
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(request_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
+            // Shorter than a core's default header read timeout (10 s), which also closes idle
+            // keep-alive connections: the gateway drops an idle connection before the core
+            // does, instead of racing a request against the core's close.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .tcp_nodelay(true)
             .user_agent(concat!("jessy-api/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -124,12 +124,10 @@ fn cases() -> Vec<Case> {
             422,
             "empty_query",
         ),
-        case(
-            "punctuation-only query",
-            query("?! ... ;"),
-            422,
-            "empty_query",
-        ),
+        // Visible characters but no word: a query that routes nowhere (a no_match), not a
+        // malformed request, from either port.
+        ok("punctuation-only query", query("?! ... ;")),
+        ok("emoji-only query", query("🙂🙂")),
         // Over-long.
         case(
             "over-long query",

@@ -16,11 +16,12 @@ pub use healthcheck::healthcheck;
 
 use crate::report;
 
-/// Opens a snapshot directory, or the embedded default registry: from the user's cache
-/// directory when there is one (built there on first use), else compiled in memory.
+/// Opens a snapshot directory read-only (so it works beside the core that owns it), or the
+/// embedded default registry: from the user's cache directory when there is one (built there
+/// on first use), else compiled in memory.
 pub fn open_engine(registry: Option<&Path>) -> anyhow::Result<Engine> {
     if let Some(dir) = registry {
-        return Ok(Engine::open(dir)?);
+        return Ok(Engine::open_read_only(dir)?);
     }
     if let Some(cache) = cache_root() {
         match Engine::open_default_cached(&cache) {
@@ -158,7 +159,7 @@ pub fn import(file: &Path, out: &Path) -> anyhow::Result<()> {
 
 /// `jessy eval`.
 pub fn eval(registry: &Path, file: &Path, json: bool) -> anyhow::Result<()> {
-    let engine = Engine::open(registry)?;
+    let engine = Engine::open_read_only(registry)?;
     let examples = dataset::read_jsonl(file)?;
     let bar = (!json && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(examples.len() as u64);

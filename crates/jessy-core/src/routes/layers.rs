@@ -119,6 +119,7 @@ pub struct WriteOutcome {
         (status = 200, description = "Layer replaced", body = WriteOutcome),
         (status = 400, description = "`invalid_json`, `invalid_utf8` or `invalid_path`", body = ErrorBody),
         (status = 404, description = "`not_found`: no such dimension", body = ErrorBody),
+        (status = 408, description = "`request_timeout`: the body did not arrive within `--body-read-timeout-ms`", body = ErrorBody),
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
         (status = 422, description = "`invalid_layer` (every problem listed) or `invalid_body`", body = ErrorBody),
         (status = 503, description = "`overloaded`", body = ErrorBody),

@@ -118,7 +118,7 @@ pub fn route_list() -> Vec<(Method, &'static str)> {
 /// kept, else a UUID v4 is made; either way it is returned), tower-http's trace layer (the
 /// request span and the access log) and metrics, so every response is observed, the 503s of
 /// load shedding included; the body limit; then per route the load shedder and the shared
-/// concurrency limit, and the read timeout.
+/// concurrency limit, the body read timeout (408) and the read timeout (503).
 pub fn app(state: AppState) -> Router {
     let config = state.config();
     // One semaphore for all limited routes: a per-route limit would multiply the real bound by
@@ -131,6 +131,12 @@ pub fn app(state: AppState) -> Router {
         if endpoint.timed {
             handler = handler.layer(from_fn_with_state(state.clone(), middleware::read_timeout));
         }
+        // Outside the request timeout, so a slow client is 408 (its fault), never 503; inside
+        // the concurrency limit, so a body being received counts as a request in progress.
+        handler = handler.layer(from_fn_with_state(
+            state.clone(),
+            middleware::read_body_in_time,
+        ));
         if endpoint.limited {
             handler = handler.layer(
                 ServiceBuilder::new()

@@ -86,6 +86,7 @@ pub struct QueryResultSchema {
     responses(
         (status = 200, description = "The routing decision and context", body = QueryResultSchema),
         (status = 400, description = "`invalid_json` or `invalid_utf8`", body = ErrorBody),
+        (status = 408, description = "`request_timeout`: the body did not arrive within `--body-read-timeout-ms`", body = ErrorBody),
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
         (status = 422, description = "`invalid_body` (not an object, unknown field, wrong type), `empty_query`, `query_too_long` or `invalid_option`", body = ErrorBody),

@@ -4,6 +4,7 @@
 //! directory, reads the listening line to learn the port, and talks HTTP to it.
 
 mod concurrency;
+mod connections;
 mod durability;
 mod errors;
 mod routes;

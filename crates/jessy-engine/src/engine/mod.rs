@@ -13,7 +13,7 @@ use crate::parser::{self, ParseError};
 use crate::query::result::QueryResult;
 use crate::query::{self, NoMatchReason, Pool, QueryOptions, Routing, Scratch};
 use crate::registry::{self, Registry};
-use crate::storage::{OpenError, Store, StoreStats};
+use crate::storage::{Claimed, OpenError, Recovery, Store, StoreStats};
 
 pub use write::WriteError;
 
@@ -30,8 +30,17 @@ pub enum EngineError {
 }
 
 /// The routing engine over one registry store.
+///
+/// An engine opened on a directory for writing ([`Engine::open`],
+/// [`Engine::open_or_init_default`]) owns it until dropped: a second writing engine on the
+/// same directory, in this process or another, fails with [`OpenError::Locked`], and
+/// `jessy build --out` into it fails with [`crate::PublishError::Locked`]. One writer per
+/// directory is what keeps a writer from publishing over generations it never saw.
+/// [`Engine::open_read_only`] needs no ownership and refuses writes.
 pub struct Engine {
     store: Store<Registry>,
+    /// Set when opening re-published a lost manifest ([`Engine::recovery`]).
+    recovery: Option<Recovery>,
     pool: Pool,
     /// Serializes writers in this process (the directory lock serializes processes), so a
     /// read-modify-publish cycle never loses a concurrent write.
@@ -42,14 +51,34 @@ impl Engine {
     fn new(store: Store<Registry>) -> Engine {
         Engine {
             store,
+            recovery: None,
             pool: Pool::new(),
             write_lock: Default::default(),
         }
     }
 
-    /// Opens the published snapshot in `dir`.
+    /// Opens the published snapshot in `dir` for reading and writing, owning the directory
+    /// while the engine lives ([`OpenError::Locked`] if another writer owns it).
+    ///
+    /// A directory with generation files but no `CURRENT` manifest is recovered from the
+    /// newest generation file that validates completely, and [`Engine::recovery`] says so;
+    /// one with neither is [`OpenError::NoSnapshot`].
     pub fn open(dir: &Path) -> Result<Engine, EngineError> {
-        Ok(Engine::new(Store::open(dir)?))
+        match Store::claim(dir)? {
+            Claimed::Opened(store) => Ok(Engine::new(store)),
+            Claimed::Recovered(store, recovery) => Ok(Engine::recovered(store, recovery)),
+            Claimed::Empty(_) => Err(OpenError::NoSnapshot {
+                dir: dir.to_path_buf(),
+            }
+            .into()),
+        }
+    }
+
+    /// Opens the published snapshot in `dir` for reading only: no ownership is taken, so it
+    /// works beside the core that owns the directory, and layer writes fail with
+    /// [`crate::PublishError::ReadOnly`]. The engine keeps serving the generation it opened.
+    pub fn open_read_only(dir: &Path) -> Result<Engine, EngineError> {
+        Ok(Engine::new(Store::open_read_only(dir)?))
     }
 
     /// An engine over the bytes of one generation file held in memory (writes publish in
@@ -58,17 +87,29 @@ impl Engine {
         Ok(Engine::new(Store::in_memory(bytes)?))
     }
 
-    /// Opens `dir`, first building the embedded default registry into it when it holds no
-    /// snapshot yet. A corrupt snapshot is an error, never silently replaced.
+    /// Opens `dir` like [`Engine::open`], first building the embedded default registry into
+    /// it when it is absent or holds no snapshot at all (no manifest and no generation file;
+    /// other files are left alone).
+    ///
+    /// Never replaces data: a corrupt manifest or generation is an error naming the file; a
+    /// directory with generation files but no manifest is recovered from the newest complete
+    /// generation ([`Engine::recovery`] says so), or refused when none validates.
     pub fn open_or_init_default(dir: &Path) -> Result<Engine, EngineError> {
-        match Store::open(dir) {
-            Ok(store) => Ok(Engine::new(store)),
-            Err(OpenError::NoSnapshot { .. }) => {
+        std::fs::create_dir_all(dir).map_err(|source| OpenError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        match Store::claim(dir)? {
+            Claimed::Opened(store) => Ok(Engine::new(store)),
+            Claimed::Recovered(store, recovery) => Ok(Engine::recovered(store, recovery)),
+            Claimed::Empty(empty) => {
                 let source = registry::default_source().map_err(BuildError::from)?;
-                build::build_dir(&source, dir, &BuildOptions::for_default_registry()?)?;
-                Engine::open(dir)
+                let compiled = build::compile(&source, &BuildOptions::for_default_registry()?)?;
+                let store = empty
+                    .publish_first(|generation| compiled.encode(generation))
+                    .map_err(BuildError::from)?;
+                Ok(Engine::new(store))
             }
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -83,7 +124,8 @@ impl Engine {
     pub fn open_default_cached(cache_root: &Path) -> Result<Engine, EngineError> {
         let name = format!("default-{:016x}", registry::default_digest());
         let dir = cache_root.join(&name);
-        match Engine::open(&dir) {
+        // Read-only: several `jessy query` processes may map the cache at once.
+        match Engine::open_read_only(&dir) {
             Ok(engine) => return Ok(engine),
             Err(EngineError::Open(OpenError::NoSnapshot { .. })) => {}
             Err(_) => {
@@ -101,7 +143,26 @@ impl Engine {
         }
         let source = registry::default_source().map_err(BuildError::from)?;
         build::build_dir(&source, &dir, &BuildOptions::for_default_registry()?)?;
-        Engine::open(&dir)
+        Ok(Engine::open_read_only(&dir)?)
+    }
+
+    fn recovered(store: Store<Registry>, recovery: Recovery) -> Engine {
+        Engine {
+            recovery: Some(recovery),
+            ..Engine::new(store)
+        }
+    }
+
+    /// What opening did to a directory that had lost its `CURRENT` manifest, if it did: the
+    /// generation re-published and the newer files passed over. A service should log it
+    /// loudly; the directory was damaged or edited by hand.
+    pub fn recovery(&self) -> Option<&Recovery> {
+        self.recovery.as_ref()
+    }
+
+    /// Whether layer writes are possible: the engine is in memory or owns its directory.
+    pub fn is_writable(&self) -> bool {
+        self.store.is_writable()
     }
 
     /// The embedded default registry, compiled in memory (no files, no setup).

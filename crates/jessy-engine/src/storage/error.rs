@@ -12,6 +12,23 @@ pub enum OpenError {
         /// The snapshot directory.
         dir: PathBuf,
     },
+    /// Another writer owns the directory: a running jessy-core or engine (in this process or
+    /// another) holds its `OWNER` lock. One writer per directory, or a writer publishing from
+    /// stale state would drop acknowledged writes.
+    #[error("{}: the snapshot directory is already owned by a running jessy-core or engine (it holds {}); one writer per directory: stop the other one, give each core its own directory, or open this one read-only", dir.display(), dir.join(super::publish::OWNER).display())]
+    Locked {
+        /// The snapshot directory.
+        dir: PathBuf,
+    },
+    /// The directory holds generation files but no `CURRENT` manifest, and none of the files
+    /// validates, so there is nothing safe to recover. Nothing was changed.
+    #[error("{}: missing CURRENT manifest and no generation file validates ({}); nothing was changed — restore the directory from a backup or rebuild it with `jessy build`", dir.display(), problems.iter().map(|(file, problem)| format!("{file}: {problem}")).collect::<Vec<_>>().join("; "))]
+    Unrecoverable {
+        /// The snapshot directory.
+        dir: PathBuf,
+        /// Each generation file, newest first, with why it failed.
+        problems: Vec<(String, String)>,
+    },
     /// A file could not be read.
     #[error("{}: {source}", path.display())]
     Io {

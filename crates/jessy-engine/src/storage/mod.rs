@@ -31,7 +31,7 @@ use arc_swap::ArcSwap;
 
 pub use error::{Corruption, OpenError};
 pub use format::{ModelMeta, ModelSections};
-pub use publish::PublishError;
+pub use publish::{DirectoryLock, PublishError, Recovery};
 pub use snapshot::Snapshot;
 pub use writer::{DimensionData, LayerData, SnapshotData};
 
@@ -74,17 +74,126 @@ impl Generation for Snapshot {
 }
 
 /// The MMAP Manager: the current snapshot generation of a directory (or of memory).
+///
+/// A store on disk either owns its directory ([`Store::open`], [`Store::claim`]: it holds the
+/// directory's owner lock for its lifetime and is the only one that may publish there) or
+/// only reads it ([`Store::open_read_only`]: never publishes, never deletes a file).
 pub struct Store<G: Generation = Snapshot> {
     dir: Option<PathBuf>,
+    /// The directory's owner lock, for a writing store on disk.
+    owner: Option<DirectoryLock>,
     current: ArcSwap<G>,
     /// Every generation handed out, so garbage collection spares the ones readers still hold.
     handed_out: Mutex<Vec<Weak<G>>>,
 }
 
+/// What [`Store::claim`] found in a directory it now owns.
+pub enum Claimed<G: Generation> {
+    /// The generation `CURRENT` names.
+    Opened(Store<G>),
+    /// There was no `CURRENT` but there were generation files: the newest one that validates
+    /// was re-published ([`publish::recover_manifest`]). The caller should say so loudly.
+    Recovered(Store<G>, Recovery),
+    /// Neither a manifest nor a generation file: the directory may be filled
+    /// ([`EmptyDir::publish_first`]).
+    Empty(EmptyDir),
+}
+
+/// A directory this process owns that holds no snapshot yet (other files are left alone).
+pub struct EmptyDir {
+    dir: PathBuf,
+    owner: DirectoryLock,
+}
+
+impl EmptyDir {
+    /// Publishes the directory's first generation, validated as a reader of `G` will, and
+    /// returns the owning store over it.
+    pub fn publish_first<G: Generation>(
+        self,
+        encode: impl FnOnce(u64) -> Vec<u8>,
+    ) -> Result<Store<G>, PublishError> {
+        let generation = {
+            let _lock = publish::lock_publish(&self.dir)?;
+            publish::publish_locked(&self.dir, encode, verify::<G>)?;
+            open_current::<G>(&self.dir)?
+        };
+        let store = Store::with_current(Some(&self.dir), generation);
+        Ok(Store {
+            owner: Some(self.owner),
+            ..store
+        })
+    }
+}
+
 impl<G: Generation> Store<G> {
-    /// Opens the published generation of `dir`.
+    /// Opens the published generation of `dir` for writing: takes the directory's owner lock
+    /// ([`OpenError::Locked`] if another writer holds it) and keeps it while the store lives.
+    /// A directory with generation files but no manifest is recovered as [`Store::claim`]
+    /// does; one without either is [`OpenError::NoSnapshot`].
+    // The engine goes through `claim` (it reports a recovery); tests and `internals` users
+    // open with this.
+    #[cfg_attr(not(any(test, feature = "internals")), allow(dead_code))]
     pub fn open(dir: &Path) -> Result<Store<G>, OpenError> {
+        match Store::claim(dir)? {
+            Claimed::Opened(store) | Claimed::Recovered(store, _) => Ok(store),
+            Claimed::Empty(_) => Err(OpenError::NoSnapshot {
+                dir: dir.to_path_buf(),
+            }),
+        }
+    }
+
+    /// Opens the published generation of `dir` without owning it: no lock, and
+    /// [`Store::publish`] is refused. For readers (`jessy query --registry`, `jessy eval`)
+    /// that may run beside the core that owns the directory.
+    pub fn open_read_only(dir: &Path) -> Result<Store<G>, OpenError> {
         Ok(Store::with_current(Some(dir), open_current(dir)?))
+    }
+
+    /// Takes ownership of `dir` (an existing directory) and says what is in it: the published
+    /// generation, a recovered one (generation files but no `CURRENT`), or nothing yet.
+    ///
+    /// Fails with [`OpenError::Locked`] when another writer owns the directory, with the
+    /// usual open errors when `CURRENT` or the file it names is corrupt (never replaced), and
+    /// with [`OpenError::Unrecoverable`] when there are generation files, no manifest, and
+    /// none of the files validates.
+    pub fn claim(dir: &Path) -> Result<Claimed<G>, OpenError> {
+        if !dir.is_dir() {
+            return Err(OpenError::NoSnapshot {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let owner = publish::lock_directory(dir)?;
+        let owned = |generation| Store {
+            owner: None,
+            ..Store::with_current(Some(dir), generation)
+        };
+        match open_current::<G>(dir) {
+            Ok(generation) => Ok(Claimed::Opened(Store {
+                owner: Some(owner),
+                ..owned(generation)
+            })),
+            Err(OpenError::NoSnapshot { .. }) => {
+                let files = publish::generation_files(dir).map_err(|source| OpenError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+                if files.is_empty() {
+                    return Ok(Claimed::Empty(EmptyDir {
+                        dir: dir.to_path_buf(),
+                        owner,
+                    }));
+                }
+                let (generation, recovery) = publish::recover_manifest::<G>(dir)?;
+                Ok(Claimed::Recovered(
+                    Store {
+                        owner: Some(owner),
+                        ..owned(generation)
+                    },
+                    recovery,
+                ))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// A store without a directory: the snapshot lives on the heap and publishing replaces it
@@ -99,6 +208,7 @@ impl<G: Generation> Store<G> {
         let generation = Arc::new(generation);
         Store {
             dir: dir.map(Path::to_path_buf),
+            owner: None,
             handed_out: Mutex::new(vec![Arc::downgrade(&generation)]),
             current: ArcSwap::new(generation),
         }
@@ -107,6 +217,11 @@ impl<G: Generation> Store<G> {
     /// The directory, if the store is on disk.
     pub fn dir(&self) -> Option<&Path> {
         self.dir.as_deref()
+    }
+
+    /// Whether this store may publish: it is in memory, or it owns its directory.
+    pub fn is_writable(&self) -> bool {
+        self.dir.is_none() || self.owner.is_some()
     }
 
     /// The current generation. Cheap (an atomic load and a reference-count increment); the
@@ -118,8 +233,11 @@ impl<G: Generation> Store<G> {
     /// Publishes a new generation built by `encode(generation_number)` and makes it current.
     ///
     /// The bytes are validated exactly as a reader would (storage checks and
-    /// [`Generation::load`]) before anything touches the disk. Concurrent publishers (threads
-    /// or processes) are serialized by the directory lock.
+    /// [`Generation::load`]) before anything touches the disk. Only a store that owns its
+    /// directory publishes ([`PublishError::ReadOnly`] otherwise); concurrent publishes from
+    /// its threads are serialized by the directory's publish lock, and one that finds
+    /// `CURRENT` naming another generation than this store's current one is refused
+    /// ([`PublishError::Conflict`]) rather than published over it.
     pub fn publish(&self, encode: impl FnOnce(u64) -> Vec<u8>) -> Result<Arc<G>, PublishError> {
         let generation = match &self.dir {
             None => {
@@ -128,7 +246,19 @@ impl<G: Generation> Store<G> {
                 Arc::new(G::load(snapshot)?)
             }
             Some(dir) => {
-                let _lock = publish::lock_writer(dir)?;
+                if self.owner.is_none() {
+                    return Err(PublishError::ReadOnly { dir: dir.clone() });
+                }
+                let _lock = publish::lock_publish(dir)?;
+                let expected = self.current().snapshot().generation();
+                let found = publish::read_current(dir)?.generation;
+                if found != expected {
+                    return Err(PublishError::Conflict {
+                        dir: dir.clone(),
+                        expected,
+                        found,
+                    });
+                }
                 publish::publish_locked(dir, encode, verify::<G>)?;
                 Arc::new(open_current(dir)?)
             }
@@ -144,9 +274,10 @@ impl<G: Generation> Store<G> {
     }
 
     /// Removes generation files that are neither current nor held by a reader of this process.
-    /// Returns the generations removed.
+    /// Returns the generations removed. Only the owner of the directory collects; a read-only
+    /// store removes nothing.
     pub fn collect_garbage(&self) -> Vec<u64> {
-        let Some(dir) = &self.dir else {
+        let (Some(dir), Some(_)) = (&self.dir, &self.owner) else {
             return Vec::new();
         };
         let in_use = self.live_generations();

@@ -3,7 +3,7 @@
 //! A snapshot directory holds write-once generation files `gen-<N>.snap` and one manifest,
 //! `CURRENT`, naming the published generation. Publishing generation N:
 //!
-//! 1. take the directory's writer lock (`LOCK`, an OS file lock: one writer at a time, across
+//! 1. take the directory's publish lock (`LOCK`, an OS file lock: one publish at a time, across
 //!    processes; readers never take it);
 //! 2. pick N greater than every generation file present, so a file left half-written by a
 //!    crashed writer is never reused (`create_new` would fail on it);
@@ -20,6 +20,26 @@
 //! - after 5: the new generation is complete (its file was fsync'd before the manifest could
 //!   name it), and the manifest's CRC and length of the data file catch any mismatch.
 //!
+//! ## One writer per directory
+//!
+//! `LOCK` serializes single publishes, but a writer that publishes from state it read earlier
+//! (an engine applying a layer write to the generation it loaded) must also be the only writer
+//! for as long as it holds that state, or it publishes over generations it never saw. So a
+//! writing engine holds a second lock for its whole lifetime: an exclusive OS lock on `OWNER`
+//! ([`lock_directory`]). A separate file is needed because OS file locks belong to an open
+//! file description: the owner's publishes take `LOCK` from the same process while it holds
+//! `OWNER`. One-shot publishers that start from their own source (`jessy build --out`) take
+//! `OWNER` *shared* and without waiting ([`lock_writer`]), so they can run side by side with
+//! each other but never into a directory an engine owns, and an engine cannot claim a
+//! directory while one of them is publishing into it.
+//!
+//! ## A directory without a manifest
+//!
+//! Jessy never deletes `CURRENT`, so generation files without a manifest mean the directory
+//! was damaged or edited by hand. It is never treated as empty: [`recover_manifest`] re-publishes
+//! the manifest of the newest generation file that validates completely (see its docs for why
+//! that loses no acknowledged write), and refuses when none does.
+//!
 //! Readers in other processes may still map a file step 6 deletes: on Unix a deleted file stays
 //! readable through existing maps, and a reader that lost the race between reading `CURRENT`
 //! and opening the file it names retries with the new manifest ([`read_current`]).
@@ -30,12 +50,15 @@ use std::path::{Path, PathBuf};
 
 use super::error::{Corruption, OpenError};
 use super::format::*;
-use super::snapshot::check_footer;
+use super::snapshot::{check_footer, Snapshot};
+use super::Generation;
 
 /// File name of the manifest.
 pub const MANIFEST: &str = "CURRENT";
 const MANIFEST_TMP: &str = "CURRENT.tmp";
 const LOCK: &str = "LOCK";
+/// File name of the owner lock a writing engine holds for its lifetime.
+pub const OWNER: &str = "OWNER";
 
 /// Errors while publishing a generation.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +75,67 @@ pub enum PublishError {
     /// The data to publish is not a valid snapshot (a bug in the caller, caught before writing).
     #[error("refusing to publish an invalid snapshot: {0}")]
     Invalid(#[from] OpenError),
+    /// A one-shot publish (`jessy build --out`) into a directory a running engine owns: its
+    /// next write would publish over this generation, so nothing is written.
+    #[error("{}: the snapshot directory is owned by a running jessy-core or engine (it holds {}); stop it before building into this directory, or build elsewhere", dir.display(), dir.join(OWNER).display())]
+    Locked {
+        /// The snapshot directory.
+        dir: PathBuf,
+    },
+    /// The store was opened read-only, so it does not own the directory and may not publish.
+    #[error("{}: opened read-only; only the engine that owns the directory may publish", dir.display())]
+    ReadOnly {
+        /// The snapshot directory.
+        dir: PathBuf,
+    },
+    /// `CURRENT` names another generation than the one this writer built on: someone
+    /// published behind the owner's back (possible only where OS file locks do not work, such
+    /// as some network filesystems). Publishing now would drop their generation, so nothing is
+    /// written.
+    #[error("{}: CURRENT names generation {found}, but this writer built on generation {expected}; another process published into the directory", dir.display())]
+    Conflict {
+        /// The snapshot directory.
+        dir: PathBuf,
+        /// The generation this writer holds.
+        expected: u64,
+        /// The generation `CURRENT` names.
+        found: u64,
+    },
+}
+
+/// A filesystem error and the path it happened on; both error types of this module convert
+/// from it.
+#[derive(Debug)]
+pub struct IoAt {
+    path: PathBuf,
+    source: std::io::Error,
+}
+
+impl IoAt {
+    fn at(path: &Path) -> impl FnOnce(std::io::Error) -> IoAt + '_ {
+        move |source| IoAt {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl From<IoAt> for PublishError {
+    fn from(e: IoAt) -> PublishError {
+        PublishError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
+impl From<IoAt> for OpenError {
+    fn from(e: IoAt) -> OpenError {
+        OpenError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
 }
 
 /// Name of generation `n`'s file.
@@ -159,26 +243,75 @@ pub fn read_current(dir: &Path) -> Result<Manifest, OpenError> {
     Manifest::decode(&bytes).map_err(|problem| OpenError::Corrupt { path, problem })
 }
 
-/// Holds the directory's writer lock until dropped.
+/// Holds a one-shot publisher's locks until dropped: `OWNER` shared, `LOCK` exclusive.
 pub struct WriterLock {
+    _owner: File,
+    _publish: PublishLock,
+}
+
+/// Holds the directory's publish lock (`LOCK`) until dropped.
+pub struct PublishLock {
     _file: File,
 }
 
-/// Takes the exclusive writer lock of `dir` (blocking until the current writer finishes).
-pub fn lock_writer(dir: &Path) -> Result<WriterLock, PublishError> {
-    let path = dir.join(LOCK);
-    let io = |source| PublishError::Io {
-        path: path.clone(),
-        source,
-    };
-    let file = OpenOptions::new()
+/// Holds the directory's owner lock (`OWNER`, exclusive) until dropped: while it lives, no
+/// other engine can open the directory for writing and no one-shot publisher can publish
+/// into it. Taken by [`super::Store::open`] for the lifetime of a writing store.
+#[derive(Debug)]
+pub struct DirectoryLock {
+    _file: File,
+}
+
+fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
-        .map_err(io)?;
-    file.lock().map_err(io)?;
-    Ok(WriterLock { _file: file })
+        .open(path)
+}
+
+/// Takes the exclusive owner lock of `dir` without waiting: [`OpenError::Locked`] when a
+/// writing engine (in this process or another) or a one-shot publisher holds it.
+pub fn lock_directory(dir: &Path) -> Result<DirectoryLock, OpenError> {
+    let path = dir.join(OWNER);
+    let file = open_lock_file(&path).map_err(IoAt::at(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(DirectoryLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(OpenError::Locked {
+            dir: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(OpenError::Io { path, source }),
+    }
+}
+
+/// Takes the publish lock of `dir` (blocking until the current publish finishes). For the
+/// owner of the directory, which already holds [`DirectoryLock`].
+pub fn lock_publish(dir: &Path) -> Result<PublishLock, IoAt> {
+    let path = dir.join(LOCK);
+    let file = open_lock_file(&path).map_err(IoAt::at(&path))?;
+    file.lock().map_err(IoAt::at(&path))?;
+    Ok(PublishLock { _file: file })
+}
+
+/// Takes a one-shot publisher's locks on `dir`: `OWNER` shared without waiting
+/// ([`PublishError::Locked`] when an engine owns the directory), then the publish lock
+/// (blocking until the current publish finishes).
+pub fn lock_writer(dir: &Path) -> Result<WriterLock, PublishError> {
+    let path = dir.join(OWNER);
+    let owner = open_lock_file(&path).map_err(IoAt::at(&path))?;
+    match owner.try_lock_shared() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(PublishError::Locked {
+                dir: dir.to_path_buf(),
+            })
+        }
+        Err(std::fs::TryLockError::Error(source)) => return Err(PublishError::Io { path, source }),
+    }
+    Ok(WriterLock {
+        _owner: owner,
+        _publish: lock_publish(dir)?,
+    })
 }
 
 /// Every generation number that has a file in `dir`.
@@ -237,20 +370,113 @@ pub fn publish_locked(
         data_len: bytes.len() as u64,
         data_crc: u32::from_le_bytes(bytes[body_len..body_len + 4].try_into().expect("4 bytes")),
     };
+    write_manifest(dir, &manifest)?;
+    Ok(manifest)
+}
+
+/// Makes `manifest` the directory's `CURRENT`, durably: written to `CURRENT.tmp` and fsync'd,
+/// renamed over `CURRENT`, the directory fsync'd. The caller holds the publish lock.
+fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), IoAt> {
     let tmp = dir.join(MANIFEST_TMP);
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .open(&tmp)
-        .map_err(io(&tmp))?;
-    f.write_all(&manifest.encode()).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
+        .map_err(IoAt::at(&tmp))?;
+    f.write_all(&manifest.encode()).map_err(IoAt::at(&tmp))?;
+    f.sync_all().map_err(IoAt::at(&tmp))?;
     drop(f);
     let current_path = dir.join(MANIFEST);
-    fs::rename(&tmp, &current_path).map_err(io(&current_path))?;
-    sync_directory(dir).map_err(io(dir))?;
-    Ok(manifest)
+    fs::rename(&tmp, &current_path).map_err(IoAt::at(&current_path))?;
+    sync_directory(dir).map_err(IoAt::at(dir))?;
+    Ok(())
+}
+
+/// What opening a directory that had lost its `CURRENT` manifest did: which generation was
+/// re-published (the newest generation file that validates completely; nothing is deleted),
+/// and which newer files were passed over and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// The snapshot directory.
+    pub dir: PathBuf,
+    /// The generation `CURRENT` names now.
+    pub generation: u64,
+    /// Its file name.
+    pub file: String,
+    /// Newer generation files that did not validate: `(file name, what is wrong)`. They are
+    /// left in place (the next publish collects them).
+    pub skipped: Vec<(String, String)>,
+}
+
+impl std::fmt::Display for Recovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: the CURRENT manifest was missing; recovered generation {} from {}, the newest generation file that validates completely",
+            self.dir.display(),
+            self.generation,
+            self.file
+        )?;
+        for (file, problem) in &self.skipped {
+            write!(f, "; skipped {file}: {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Re-publishes the manifest of a directory that has generation files but no `CURRENT`.
+///
+/// The generation files are tried newest first; the first whose `load` (full validation: every
+/// storage check and the layers' own, exactly as a reader opens it) succeeds and whose
+/// contents hold the generation its name says is named in a new `CURRENT`. Nothing is deleted
+/// or rewritten. Returns the loaded generation with what was done, or
+/// [`OpenError::Unrecoverable`] listing why each file failed, when none validates.
+///
+/// Why the newest complete file loses no acknowledged write: a generation is acknowledged only
+/// after its file was fsync'd *and* `CURRENT` named it, files are never modified, and every
+/// publish picks a number above every file present. So the last acknowledged generation is
+/// the newest complete file, unless a later publish crashed after fsyncing its file and
+/// before renaming the manifest; recovering that one brings back a write whose client got an
+/// error, never loses one that got a success.
+///
+/// The caller owns the directory ([`lock_directory`]); the publish lock is taken here.
+pub fn recover_manifest<G: Generation>(dir: &Path) -> Result<(G, Recovery), OpenError> {
+    let _lock = lock_publish(dir)?;
+    let files = generation_files(dir).map_err(IoAt::at(dir))?;
+    let mut skipped = Vec::new();
+    for &number in files.iter().rev() {
+        let file = generation_file(number);
+        let problem = match Snapshot::open(&dir.join(&file)).and_then(G::load) {
+            Ok(loaded) => {
+                let snapshot = loaded.snapshot();
+                let generation = snapshot.generation();
+                if generation == number {
+                    let manifest = Manifest {
+                        generation,
+                        file: file.clone(),
+                        data_len: snapshot.len_bytes() as u64,
+                        data_crc: snapshot.stored_crc(),
+                    };
+                    write_manifest(dir, &manifest)?;
+                    let recovery = Recovery {
+                        dir: dir.to_path_buf(),
+                        generation,
+                        file,
+                        skipped,
+                    };
+                    return Ok((loaded, recovery));
+                }
+                format!("holds generation {generation}, not {number}")
+            }
+            Err(e) => e.to_string(),
+        };
+        skipped.push((file, problem));
+    }
+    Err(OpenError::Unrecoverable {
+        dir: dir.to_path_buf(),
+        problems: skipped,
+    })
 }
 
 /// Deletes generation files other than `keep` and the ones in `in_use`. Errors are ignored:

@@ -9,7 +9,8 @@ use std::time::Duration;
 use super::format::{ModelMeta, ModelSections, NO_PARENT};
 use super::publish::{self, Manifest, MANIFEST};
 use super::{
-    open_current, writer, DimensionData, LayerData, OpenError, Snapshot, SnapshotData, Store,
+    open_current, writer, Claimed, DimensionData, LayerData, OpenError, Snapshot, SnapshotData,
+    Store,
 };
 use proptest::prelude::*;
 
@@ -426,4 +427,151 @@ fn format_4_files_still_open() {
             ..
         })
     ));
+}
+
+/// Publishes generations `1..=n` without collecting any, so every file stays on disk.
+fn publish_generations(dir: &Path, n: u64) {
+    for _ in 0..n {
+        publish_into(dir, &|g| bytes_of(&small_shape(), g));
+    }
+}
+
+#[test]
+fn a_lost_manifest_is_recovered_from_the_newest_complete_generation_without_deleting_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    publish_generations(dir.path(), 3);
+    // A newer file a crashed publish left half-written, then the manifest goes missing.
+    std::fs::write(
+        dir.path().join(publish::generation_file(4)),
+        b"JESSYSNP half",
+    )
+    .unwrap();
+    std::fs::remove_file(dir.path().join(MANIFEST)).unwrap();
+
+    let Claimed::Recovered(store, recovery) = Store::<Snapshot>::claim(dir.path()).unwrap() else {
+        panic!("a directory with generation files and no manifest is recovered");
+    };
+    assert_eq!(store.current().generation(), 3);
+    assert_eq!(recovery.generation, 3);
+    assert_eq!(recovery.file, publish::generation_file(3));
+    assert_eq!(recovery.skipped.len(), 1);
+    assert_eq!(recovery.skipped[0].0, publish::generation_file(4));
+    let message = recovery.to_string();
+    assert!(
+        message.contains("CURRENT") && message.contains(&publish::generation_file(4)),
+        "{message}"
+    );
+    // Nothing was deleted or rewritten; the manifest names the recovered file.
+    assert_eq!(
+        publish::generation_files(dir.path()).unwrap(),
+        vec![1, 2, 3, 4]
+    );
+    assert_eq!(publish::read_current(dir.path()).unwrap().generation, 3);
+    // The owner publishes on from there as usual.
+    store.publish(|g| bytes_of(&small_shape(), g)).unwrap();
+    assert_eq!(store.current().generation(), 5);
+}
+
+#[test]
+fn a_lost_manifest_with_no_valid_generation_is_refused_and_nothing_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(publish::generation_file(1));
+    std::fs::write(&file, b"JESSYSNP half").unwrap();
+    let err = Store::<Snapshot>::claim(dir.path()).err().expect("refused");
+    assert!(matches!(err, OpenError::Unrecoverable { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&publish::generation_file(1)),
+        "{err}"
+    );
+    assert!(!dir.path().join(MANIFEST).exists());
+    assert_eq!(std::fs::read(&file).unwrap(), b"JESSYSNP half");
+
+    let empty = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        Store::<Snapshot>::claim(empty.path()),
+        Ok(Claimed::Empty(_))
+    ));
+}
+
+#[test]
+fn one_writer_per_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    publish_generations(dir.path(), 1);
+    let owner = Store::<Snapshot>::open(dir.path()).unwrap();
+    // A second writer, in this process as in another, is refused with a typed error naming
+    // the directory; so is a one-shot publisher.
+    let err = Store::<Snapshot>::open(dir.path())
+        .err()
+        .expect("second writer");
+    assert!(matches!(err, OpenError::Locked { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&dir.path().display().to_string()),
+        "{err}"
+    );
+    assert!(matches!(
+        publish::lock_writer(dir.path()),
+        Err(publish::PublishError::Locked { .. })
+    ));
+    // Readers need no ownership, and may not publish or collect.
+    let reader = Store::<Snapshot>::open_read_only(dir.path()).unwrap();
+    assert!(matches!(
+        reader.publish(|g| bytes_of(&small_shape(), g)),
+        Err(publish::PublishError::ReadOnly { .. })
+    ));
+    owner.publish(|g| bytes_of(&small_shape(), g)).unwrap();
+    assert_eq!(
+        reader.current().generation(),
+        1,
+        "a reader keeps its generation"
+    );
+
+    drop(owner);
+    // OS file locks belong to an open file description, which a child process forked by
+    // another test of this binary (the crash test spawns some) shares until it execs: the lock
+    // can outlive `drop` by that instant, so allow a bounded wait.
+    let mut attempts = 0;
+    let next = loop {
+        match Store::<Snapshot>::open(dir.path()) {
+            Err(OpenError::Locked { .. }) if attempts < 250 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => break other.unwrap(),
+        }
+    };
+    assert_eq!(next.current().generation(), 2);
+}
+
+#[test]
+fn a_publish_behind_the_owners_back_is_a_conflict_not_an_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    publish_generations(dir.path(), 1);
+    let owner = Store::<Snapshot>::open(dir.path()).unwrap();
+    // Where OS locks do not hold (some network filesystems), another process could publish
+    // without the owner lock; simulate that with the bare publish lock.
+    {
+        let _lock = publish::lock_publish(dir.path()).unwrap();
+        publish::publish_locked(
+            dir.path(),
+            |g| bytes_of(&small_shape(), g),
+            |b, p| Snapshot::from_bytes(b, p).map(drop),
+        )
+        .unwrap();
+    }
+    let err = owner
+        .publish(|g| bytes_of(&small_shape(), g))
+        .err()
+        .expect("conflict");
+    assert!(
+        matches!(
+            err,
+            publish::PublishError::Conflict {
+                expected: 1,
+                found: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(publish::read_current(dir.path()).unwrap().generation, 2);
 }
