@@ -143,7 +143,7 @@ impl Engine {
         }
         let source = registry::default_source().map_err(BuildError::from)?;
         build::build_dir(&source, &dir, &BuildOptions::for_default_registry()?)?;
-        Ok(Engine::open_read_only(&dir)?)
+        Engine::open_read_only(&dir)
     }
 
     fn recovered(store: Store<Registry>, recovery: Recovery) -> Engine {
