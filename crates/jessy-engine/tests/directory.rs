@@ -38,7 +38,8 @@ fn a_deleted_manifest_is_recovered_and_acknowledged_layers_survive() {
     let engine = Engine::open_or_init_default(dir.path()).unwrap();
     let acknowledged = engine
         .upsert_layer("technical", layer("frobnicator"))
-        .unwrap();
+        .unwrap()
+        .generation;
     // Keep an older generation's file on disk too, as a reader holding it would.
     let held = engine.registry();
     engine
@@ -153,7 +154,8 @@ fn a_second_writer_on_one_directory_is_refused_until_the_first_is_dropped() {
 
     let generation = first
         .upsert_layer("technical", layer("snorkelbus"))
-        .unwrap();
+        .unwrap()
+        .generation;
     drop(first);
     let second = Engine::open(dir.path()).unwrap();
     assert_eq!(second.stats().generation, generation);

@@ -82,8 +82,11 @@ fn a_written_layer_is_routable_by_the_next_query_and_survives_reopen() {
         ],
         content: "Ask about hydration and feeding schedule before suggesting fixes.".into(),
     };
-    let generation = engine.upsert_layer("creative", layer).unwrap();
-    assert!(generation > before);
+    let written = engine.upsert_layer("creative", layer.clone()).unwrap();
+    assert!(written.generation > before && written.created);
+    let replaced = engine.upsert_layer("creative", layer).unwrap();
+    assert!(replaced.generation > written.generation && !replaced.created);
+    let generation = replaced.generation;
     let result = engine
         .query(
             "why is my sourdough starter not rising",

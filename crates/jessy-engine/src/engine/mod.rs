@@ -15,7 +15,7 @@ use crate::query::{self, NoMatchReason, Pool, QueryOptions, Routing, Scratch};
 use crate::registry::{self, Registry};
 use crate::storage::{Claimed, OpenError, Recovery, Store, StoreStats};
 
-pub use write::WriteError;
+pub use write::{Upserted, WriteError};
 
 /// Errors from opening or initializing an engine.
 #[derive(Debug, thiserror::Error)]

@@ -32,16 +32,38 @@ pub enum WriteError {
     Publish(#[from] PublishError),
 }
 
+/// What a layer upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upserted {
+    /// The generation that holds the write.
+    pub generation: u64,
+    /// Whether the layer is new (rather than a replacement), decided under the write lock,
+    /// so it is exact even when writes to the same layer race.
+    pub created: bool,
+}
+
 impl Engine {
     /// Creates or replaces layer `layer.id` of `dimension` and publishes a new generation.
-    /// Returns the new generation number. The layer is routable by the next query.
-    pub fn upsert_layer(&self, dimension: &str, layer: LayerSource) -> Result<u64, WriteError> {
-        self.write(dimension, |dim| {
+    /// The layer is routable by the next query.
+    pub fn upsert_layer(
+        &self,
+        dimension: &str,
+        layer: LayerSource,
+    ) -> Result<Upserted, WriteError> {
+        let mut created = false;
+        let generation = self.write(dimension, |dim| {
             match dim.layers.iter_mut().find(|l| l.id == layer.id) {
                 Some(existing) => *existing = layer,
-                None => dim.layers.push(layer),
+                None => {
+                    created = true;
+                    dim.layers.push(layer);
+                }
             }
             Ok(())
+        })?;
+        Ok(Upserted {
+            generation,
+            created,
         })
     }
 
