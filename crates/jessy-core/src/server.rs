@@ -62,6 +62,8 @@ pub async fn serve(
             }
         }))
     };
+    // Wrapped so the 400/414/431 hyper answers by itself carry the JSON error body too.
+    let listener = jessy_protocol::wire::JsonErrorListener(listener);
     let server = axum::serve(listener, app(state))
         .with_graceful_shutdown(signal)
         .into_future();

@@ -7,5 +7,6 @@ mod concurrency;
 mod durability;
 mod errors;
 mod routes;
+mod security;
 mod shutdown;
 mod util;
