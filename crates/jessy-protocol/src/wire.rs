@@ -260,6 +260,26 @@ pub async fn ensure_json_error(response: axum::response::Response) -> axum::resp
     axum::response::Response::from_parts(parts, axum::body::Body::from(body))
 }
 
+/// The client's address as connection info for a router served over
+/// [`JsonErrorListener`]`<TcpListener>`: use
+/// `into_make_service_with_connect_info::<PeerAddr>()` and read
+/// `ConnectInfo<PeerAddr>` from request extensions (axum provides `SocketAddr` only for its
+/// own listener types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<
+        axum::serve::IncomingStream<'_, JsonErrorListener<tokio::net::TcpListener>>,
+    > for PeerAddr
+{
+    fn connect_info(
+        stream: axum::serve::IncomingStream<'_, JsonErrorListener<tokio::net::TcpListener>>,
+    ) -> PeerAddr {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

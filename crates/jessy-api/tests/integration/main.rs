@@ -4,11 +4,14 @@
 //! - `stream`: WebSocket and shutdown on a real socket against fake cores;
 //! - `binary`: the `jessy-api` executable (keygen, listening line, SIGTERM, startup errors);
 //! - `real_core`: the executable in front of real jessy-cores served in this process;
+//! - `security`: key scopes and layer writes through a real stack, the failed-auth throttle,
+//!   the parser's refusals and the WebSocket size limit on real sockets;
 //! - `contract`: the same bad inputs to an in-process jessy-core and gateway, same answers.
 
 mod binary;
 mod contract;
 mod gateway;
 mod real_core;
+mod security;
 mod stream;
 mod support;
