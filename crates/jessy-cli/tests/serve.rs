@@ -78,7 +78,10 @@ fn serve_prints_the_key_once_and_keeps_one_dev_key_across_restarts() {
     assert!(text.starts_with("# operator keys\n"), "{text}");
     let store = KeyStore::load(&keys).expect("load");
     assert_eq!(store.len(), 1);
-    assert!(store.verify(&first_key).is_none(), "the old dev key was revoked");
+    assert!(
+        store.verify(&first_key).is_none(),
+        "the old dev key was revoked"
+    );
     let dev = store.authenticate(&second_key).expect("the new dev key");
     assert!(Scope::ALL.iter().all(|s| dev.scopes.contains(*s)));
 }
