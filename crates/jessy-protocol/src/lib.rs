@@ -24,10 +24,10 @@
 //! | `invalid_json` | 400 | the body is not JSON: syntax error, truncated, empty | both |
 //! | `invalid_utf8` | 400 | the body is not UTF-8 | both |
 //! | `unreadable_body` | 400 | the body could not be read (connection cut mid-body) | both |
-//! | `invalid_path` | 400 | a path segment could not be decoded | core |
+//! | `invalid_path` | 400 | a path segment could not be decoded (not UTF-8, e.g. `%ff`) | both |
 //! | `websocket_required` | 400 | the stream route was called without an upgrade | gateway |
 //! | `unsupported_message` | 400 | a binary WebSocket message | gateway |
-//! | `bad_request` | 400 | the request line or a header could not be parsed (bad bytes), a path that is not UTF-8 | both |
+//! | `bad_request` | 400 | the request line or a header could not be parsed (bad bytes); any other 400 a framework layer answered | both |
 //! | `unauthorized` | 401 | missing or unknown API key (gateway); missing or wrong admin token on a write (core) | both |
 //! | `forbidden` | 403 | the API key lacks the scope the route needs (`query`, `write`, `admin`) | gateway |
 //! | `writes_disabled` | 403 | a layer write to a core started without an admin token (and without `--allow-unauthenticated-writes`) | core |
