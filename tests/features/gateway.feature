@@ -21,7 +21,12 @@ Feature: Gateway
     When I send 10 queries at once with the good key
     Then at least one answer is 429 with a Retry-After header
 
-  Scenario: Health reports the upstream core
+  Scenario: Public health says only whether the gateway can serve
     When I ask the gateway for its health
+    Then the gateway answers 200
+    And the health says only "healthy"
+
+  Scenario: Health details the upstream core for an admin key
+    When I ask the gateway for its health with the good key
     Then the gateway answers 200
     And the health lists 1 upstream

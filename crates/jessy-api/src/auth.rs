@@ -1,8 +1,16 @@
-//! API keys: the keys file, key generation, and the bearer-token check.
+//! API keys: the keys file, key generation, scopes, and the bearer-token check.
 //!
-//! The keys file holds one `name:sha256-hex-of-key` per line, never a key itself, so reading
-//! the file (a backup, a config repo, a support bundle) does not give anyone access. Blank
-//! lines and lines starting with `#` are ignored. The same name may appear on several lines:
+//! The keys file holds one `name:sha256-hex-of-key[:scopes]` per line, never a key itself, so
+//! reading the file (a backup, a config repo, a support bundle) does not give anyone access.
+//! Blank lines and lines starting with `#` are ignored.
+//!
+//! **Scopes** say what a key may do ([`Scope`]): `query` (queries, the WebSocket stream,
+//! browsing dimensions), `write` (layer writes, forwarded to a core with its admin token),
+//! `admin` (health details and `/api/v1/status`, which name the internal cores). They are
+//! written comma-separated after the digest (`ops:ab12…:query,admin`). A line without scopes
+//! — every key file written before scopes existed — grants `query` only: the least privilege,
+//! and exactly what such keys could do before (the gateway had no write or admin routes).
+//! Scopes are independent: a `write`-only key cannot query. The same name may appear on several lines:
 //! that is how a client's key is rotated (old and new both work until the old line is
 //! removed) and both keys share the name's rate-limit bucket. The same digest twice is an
 //! error, because one key must map to one name.
@@ -34,6 +42,167 @@ pub const KEY_PREFIX: &str = "jsy_";
 
 /// Longest key name accepted; names become metric labels and log fields, so they stay short.
 pub const MAX_NAME_LEN: usize = 64;
+
+/// One permission an API key can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Queries, the stream, and reading the dimension catalogue.
+    Query,
+    /// Creating, replacing and deleting layers.
+    Write,
+    /// Operator views that name internal cores: health details, `/api/v1/status`.
+    Admin,
+}
+
+impl Scope {
+    /// Every scope, in file order.
+    pub const ALL: [Scope; 3] = [Scope::Query, Scope::Write, Scope::Admin];
+
+    /// The name used in the keys file and in messages.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Scope::Query => "query",
+            Scope::Write => "write",
+            Scope::Admin => "admin",
+        }
+    }
+
+    const fn bit(self) -> u8 {
+        match self {
+            Scope::Query => 1,
+            Scope::Write => 2,
+            Scope::Admin => 4,
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The set of scopes of one key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Scopes(u8);
+
+impl Scopes {
+    /// What a key without a scopes field gets: `query`.
+    pub const DEFAULT: Scopes = Scopes(1);
+    /// Every scope (the development key of `jessy serve`).
+    pub const ALL: Scopes = Scopes(7);
+
+    /// A set of these scopes.
+    pub fn of(scopes: &[Scope]) -> Scopes {
+        Scopes(scopes.iter().fold(0, |bits, s| bits | s.bit()))
+    }
+
+    /// Whether `scope` is in the set.
+    pub fn contains(self, scope: Scope) -> bool {
+        self.0 & scope.bit() != 0
+    }
+
+    /// Parses a comma-separated list such as `query,write`; empty or unknown names are errors.
+    pub fn parse(text: &str) -> Result<Scopes, String> {
+        let mut bits = 0;
+        for name in text.split(',').map(str::trim) {
+            let scope = Scope::ALL
+                .into_iter()
+                .find(|s| s.as_str() == name)
+                .ok_or_else(|| {
+                    format!("unknown scope {name:?}; scopes are query, write and admin")
+                })?;
+            bits |= scope.bit();
+        }
+        Ok(Scopes(bits))
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = Scope::ALL
+            .into_iter()
+            .filter(|s| self.contains(*s))
+            .map(Scope::as_str)
+            .collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+impl fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Scopes({self})")
+    }
+}
+
+impl std::str::FromStr for Scopes {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Scopes, String> {
+        Scopes::parse(text)
+    }
+}
+
+/// Who a request was authenticated as: the key's name and scopes. Put in request extensions
+/// by [`require_api_key`]; handlers ask for a scope with the [`Authorized`] extractor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The key's name.
+    pub name: KeyName,
+    /// What the key may do.
+    pub scopes: Scopes,
+}
+
+/// A scope a handler needs, as a type ([`QueryScope`], [`WriteScope`], [`AdminScope`]).
+pub trait RequiredScope {
+    /// The scope.
+    const SCOPE: Scope;
+}
+
+/// Marker: the route needs [`Scope::Query`].
+#[derive(Debug)]
+pub struct QueryScope;
+/// Marker: the route needs [`Scope::Write`].
+#[derive(Debug)]
+pub struct WriteScope;
+/// Marker: the route needs [`Scope::Admin`].
+#[derive(Debug)]
+pub struct AdminScope;
+
+impl RequiredScope for QueryScope {
+    const SCOPE: Scope = Scope::Query;
+}
+impl RequiredScope for WriteScope {
+    const SCOPE: Scope = Scope::Write;
+}
+impl RequiredScope for AdminScope {
+    const SCOPE: Scope = Scope::Admin;
+}
+
+/// Extractor that lets a handler run only for a caller holding scope `S::SCOPE`: 403
+/// `forbidden` otherwise. Runs before the body is read.
+#[derive(Debug)]
+pub struct Authorized<S>(pub Caller, pub std::marker::PhantomData<S>);
+
+impl<S: RequiredScope, St: Send + Sync> axum::extract::FromRequestParts<St> for Authorized<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &St,
+    ) -> Result<Self, ApiError> {
+        let caller = parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "scope check without authentication: the auth layer is missing"
+            ))
+        })?;
+        if caller.scopes.contains(S::SCOPE) {
+            Ok(Authorized(caller, std::marker::PhantomData))
+        } else {
+            Err(ApiError::Forbidden { scope: S::SCOPE })
+        }
+    }
+}
 
 /// The name of the client a request was authenticated as. Put in request and response
 /// extensions by [`require_api_key`] so rate limiting, metrics and logs can use it; the key
@@ -84,6 +253,7 @@ pub enum KeysFileError {
 struct KeyEntry {
     name: KeyName,
     digest: [u8; 32],
+    scopes: Scopes,
 }
 
 /// The set of accepted keys, as digests. Cheap to share: built once at startup.
@@ -124,11 +294,19 @@ impl KeyStore {
                 line: index + 1,
                 reason,
             };
-            let (name, hex_digest) = line
+            let (name, rest) = line
                 .split_once(':')
-                .ok_or_else(|| malformed("expected `name:sha256-hex`".to_owned()))?;
+                .ok_or_else(|| malformed("expected `name:sha256-hex[:scopes]`".to_owned()))?;
             let name = name.trim();
             validate_name(name).map_err(malformed)?;
+            let (hex_digest, scopes) = match rest.split_once(':') {
+                Some((digest, scopes)) => (
+                    digest,
+                    Scopes::parse(scopes)
+                        .map_err(|reason| malformed(format!("scopes of {name:?}: {reason}")))?,
+                ),
+                None => (rest, Scopes::DEFAULT),
+            };
             let hex_digest = hex_digest.trim();
             let mut digest = [0u8; 32];
             hex::decode_to_slice(hex_digest, &mut digest).map_err(|_| {
@@ -145,6 +323,7 @@ impl KeyStore {
             entries.push(KeyEntry {
                 name: KeyName(Arc::from(name)),
                 digest,
+                scopes,
             });
         }
         Ok(Self { entries })
@@ -165,6 +344,11 @@ impl KeyStore {
     /// Every entry is compared, with constant-time equality and a constant-time select of the
     /// matching index, so the work done does not depend on which entry (if any) matched.
     pub fn verify(&self, presented: &str) -> Option<KeyName> {
+        self.authenticate(presented).map(|caller| caller.name)
+    }
+
+    /// Like [`KeyStore::verify`], with the key's scopes.
+    pub fn authenticate(&self, presented: &str) -> Option<Caller> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         let mut found = subtle::Choice::from(0);
         let mut index = 0u32;
@@ -177,9 +361,10 @@ impl KeyStore {
             found |= matches;
         }
         if bool::from(found) {
-            self.entries
-                .get(index as usize)
-                .map(|entry| entry.name.clone())
+            self.entries.get(index as usize).map(|entry| Caller {
+                name: entry.name.clone(),
+                scopes: entry.scopes,
+            })
         } else {
             None
         }
@@ -208,33 +393,26 @@ fn validate_name(name: &str) -> Result<(), String> {
 /// Creates a new random key for `name`, appends `name:sha256hex` to `keys_file` and returns
 /// the key, which is shown once and stored nowhere.
 ///
-/// The key is [`KEY_PREFIX`] followed by 32 random bytes from the OS generator in hex (256
-/// bits: guessing is hopeless, so the gateway need not throttle failed attempts). The file is
+/// The key gets the default scope (`query`); see [`generate_key_with_scopes`]. The key is
+/// [`KEY_PREFIX`] followed by 32 random bytes from the OS generator in hex (256 bits: guessing
+/// is hopeless; failed attempts are throttled per address all the same). The file is
 /// created with mode 0600 if absent; an existing file is parsed first so a key is never
 /// appended to a file the gateway would refuse to load. Used by `jessy-api keygen` and by
 /// `jessy serve` to create a development key.
 pub fn generate_key(name: &str, keys_file: &Path) -> anyhow::Result<String> {
+    generate_key_with_scopes(name, Scopes::DEFAULT, keys_file)
+}
+
+/// [`generate_key`] for a key with these scopes. A key with only the default scope is written
+/// without a scopes field, so older gateways can still read the file.
+pub fn generate_key_with_scopes(
+    name: &str,
+    scopes: Scopes,
+    keys_file: &Path,
+) -> anyhow::Result<String> {
     validate_name(name).map_err(|reason| anyhow::anyhow!("invalid key name: {reason}"))?;
-    let existing = match std::fs::read_to_string(keys_file) {
-        Ok(text) => {
-            KeyStore::parse(keys_file, &text)?;
-            Some(text)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(KeysFileError::Read {
-                path: keys_file.to_owned(),
-                source,
-            }
-            .into())
-        }
-    };
-
-    let mut secret = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut secret);
-    let key = format!("{KEY_PREFIX}{}", hex::encode(secret));
-    let digest = hex::encode(Sha256::digest(key.as_bytes()));
-
+    let existing = read_existing(keys_file)?;
+    let (key, line) = new_key_line(name, scopes);
     let mut options = std::fs::OpenOptions::new();
     options.create(true).append(true);
     #[cfg(unix)]
@@ -248,11 +426,123 @@ pub fn generate_key(name: &str, keys_file: &Path) -> anyhow::Result<String> {
     let needs_newline = existing
         .as_deref()
         .is_some_and(|text| !text.is_empty() && !text.ends_with('\n'));
-    let line = format!("{}{name}:{digest}\n", if needs_newline { "\n" } else { "" });
+    let line = format!("{}{line}", if needs_newline { "\n" } else { "" });
     file.write_all(line.as_bytes())
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write keys file {}", keys_file.display()))?;
     Ok(key)
+}
+
+/// Makes a new key for `name` with `scopes` the only key of that name in `keys_file`: every
+/// other line of that name is removed (comments and other names are kept as written) and the
+/// file is replaced atomically (mode 0600). What `jessy serve` does with its development key
+/// at each start, so restarts do not pile up valid keys nobody holds any more.
+pub fn replace_key(name: &str, scopes: Scopes, keys_file: &Path) -> anyhow::Result<String> {
+    validate_name(name).map_err(|reason| anyhow::anyhow!("invalid key name: {reason}"))?;
+    let existing = read_existing(keys_file)?.unwrap_or_default();
+    let mut text: String = existing
+        .lines()
+        .filter(|line| {
+            let line = line.trim();
+            line.starts_with('#')
+                || line
+                    .split_once(':')
+                    .is_none_or(|(other, _)| other.trim() != name)
+        })
+        .flat_map(|line| [line, "\n"])
+        .collect();
+    let (key, line) = new_key_line(name, scopes);
+    text.push_str(&line);
+    let dir = keys_file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = keys_file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{file_name}.tmp"));
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).write(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let write = || -> std::io::Result<()> {
+        let mut file = options.open(&temp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temp, keys_file)
+    };
+    write().with_context(|| format!("cannot write keys file {}", keys_file.display()))?;
+    Ok(key)
+}
+
+/// 32 random bytes from the OS generator, in hex: an admin token (`jessy serve` makes one per
+/// start for its core and gateway).
+pub fn random_token() -> String {
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    hex::encode(secret)
+}
+
+/// Writes a random admin token (64 hex characters from the OS generator) to `file` with mode
+/// 0600, unless `file` already exists; returns whether it wrote one. The token is the shared
+/// secret of jessy-core's `--admin-token-file` and the gateway's `--core-admin-token-file`.
+pub fn write_admin_token(file: &Path) -> anyhow::Result<bool> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create_new(true).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut handle = match options.open(file) {
+        Ok(handle) => handle,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => {
+            return Err(anyhow::anyhow!(
+                "cannot create admin token file {}: {e}",
+                file.display()
+            ))
+        }
+    };
+    handle
+        .write_all(format!("{}\n", random_token()).as_bytes())
+        .and_then(|()| handle.sync_all())
+        .with_context(|| format!("cannot write admin token file {}", file.display()))?;
+    Ok(true)
+}
+
+/// A fresh key and its keys-file line (with a trailing newline).
+fn new_key_line(name: &str, scopes: Scopes) -> (String, String) {
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let key = format!("{KEY_PREFIX}{}", hex::encode(secret));
+    let digest = hex::encode(Sha256::digest(key.as_bytes()));
+    let line = if scopes == Scopes::DEFAULT {
+        format!("{name}:{digest}\n")
+    } else {
+        format!("{name}:{digest}:{scopes}\n")
+    };
+    (key, line)
+}
+
+/// The keys file's text, checked to parse, or `None` when it does not exist.
+fn read_existing(keys_file: &Path) -> anyhow::Result<Option<String>> {
+    match std::fs::read_to_string(keys_file) {
+        Ok(text) => {
+            KeyStore::parse(keys_file, &text)?;
+            Ok(Some(text))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(KeysFileError::Read {
+            path: keys_file.to_owned(),
+            source,
+        }
+        .into()),
+    }
 }
 
 /// Extracts the token of an `Authorization: Bearer <token>` header. The scheme is matched
@@ -267,19 +557,67 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-/// Middleware on `/api/v1/*`: refuses requests without a known key (401) and records the key
-/// name in request and response extensions for the rate limiter and metrics.
+/// The client address of a request: the TCP peer recorded by the server
+/// (`ConnectInfo<PeerAddr>`, see [`crate::serve_with_state`]; a plain `SocketAddr` is read
+/// too, for embedders serving [`crate::app`] themselves), or the unspecified address when the router runs without one
+/// (tests driving it directly), so such requests share one failed-authentication budget.
+pub fn client_ip<B>(request: &axum::http::Request<B>) -> std::net::IpAddr {
+    let extensions = request.extensions();
+    if let Some(info) =
+        extensions.get::<axum::extract::ConnectInfo<jessy_protocol::wire::PeerAddr>>()
+    {
+        return info.0 .0.ip();
+    }
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |info| info.0.ip())
+}
+
+/// Authenticates the bearer key of a request from `client`: 429 when the address is
+/// throttled for failed attempts (the key is not even checked), 401 when the key is missing
+/// or unknown (and the failure is counted against the address).
+pub fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: std::net::IpAddr,
+) -> Result<Caller, ApiError> {
+    if let Some(wait) = state.auth_failures().blocked(client) {
+        return Err(ApiError::AuthThrottled {
+            retry_after_secs: crate::rate_limit::retry_after_secs(wait),
+        });
+    }
+    match bearer_token(headers).and_then(|key| state.keys().authenticate(key)) {
+        Some(caller) => Ok(caller),
+        None => {
+            state.auth_failures().record_failure(client);
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+/// Middleware on `/api/v1/*`: refuses requests without a known key (401; 429 once the client
+/// address has failed too often, see [`crate::rate_limit::FailedAuthLimiter`]) and records
+/// the caller (name and scopes) in request extensions and the name in response extensions,
+/// for the scope checks, the rate limiter and metrics.
 pub async fn require_api_key(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(name) = bearer_token(request.headers()).and_then(|key| state.keys().verify(key))
-    else {
-        return ApiError::Unauthorized.into_response();
+    let client = client_ip(&request);
+    let caller = match authenticate(&state, request.headers(), client) {
+        Ok(caller) => caller,
+        Err(error) => {
+            if matches!(error, ApiError::AuthThrottled { .. }) {
+                tracing::debug!(%client, "authentication throttled");
+            }
+            return error.into_response();
+        }
     };
+    let name = caller.name.clone();
     tracing::Span::current().record("key", name.as_str());
     request.extensions_mut().insert(name.clone());
+    request.extensions_mut().insert(caller);
     let mut response = next.run(request).await;
     response.extensions_mut().insert(name);
     response
@@ -404,5 +742,71 @@ mod tests {
             headers.insert(header::AUTHORIZATION, value.parse().expect("header"));
             assert_eq!(bearer_token(&headers), expected, "{value}");
         }
+    }
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+
+    fn digest_of(key: &str) -> String {
+        hex::encode(Sha256::digest(key.as_bytes()))
+    }
+
+    #[test]
+    fn lines_without_scopes_grant_query_only_and_scopes_parse() {
+        let text = format!(
+            "old:{}\nops:{}:query,admin\nwriter:{}: write \n",
+            digest_of("o"),
+            digest_of("p"),
+            digest_of("w")
+        );
+        let store = KeyStore::parse(Path::new("k"), &text).expect("parse");
+        let old = store.authenticate("o").expect("old");
+        assert_eq!(old.scopes, Scopes::DEFAULT);
+        assert!(old.scopes.contains(Scope::Query));
+        assert!(!old.scopes.contains(Scope::Write) && !old.scopes.contains(Scope::Admin));
+        let ops = store.authenticate("p").expect("ops").scopes;
+        assert!(ops.contains(Scope::Admin) && ops.contains(Scope::Query));
+        assert!(!ops.contains(Scope::Write));
+        assert_eq!(ops.to_string(), "query,admin");
+        let writer = store.authenticate("w").expect("writer").scopes;
+        assert_eq!(writer, Scopes::of(&[Scope::Write]));
+        for bad in [
+            format!("a:{}:", digest_of("x")),
+            format!("a:{}:query,root", digest_of("x")),
+        ] {
+            let err = KeyStore::parse(Path::new("k"), &bad)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("scope"), "{err}");
+        }
+    }
+
+    #[test]
+    fn replace_key_keeps_one_key_per_name_and_the_rest_of_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keys");
+        std::fs::write(&path, format!("# mine\nalice:{}\n", digest_of("a"))).expect("write");
+        let first = replace_key("dev", Scopes::ALL, &path).expect("first");
+        let second = replace_key("dev", Scopes::ALL, &path).expect("second");
+        let third = replace_key("dev", Scopes::ALL, &path).expect("third");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(text.matches("dev:").count(), 1, "{text}");
+        assert!(text.starts_with("# mine\nalice:"), "{text}");
+        let store = KeyStore::load(&path).expect("load");
+        assert_eq!(store.len(), 2);
+        assert!(store.verify(&first).is_none() && store.verify(&second).is_none());
+        assert_eq!(store.authenticate(&third).expect("dev").scopes, Scopes::ALL);
+        assert!(store.verify("a").is_some());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let fresh = dir.path().join("fresh");
+        let key = replace_key("dev", Scopes::ALL, &fresh).expect("fresh file");
+        assert!(KeyStore::load(&fresh).expect("load").verify(&key).is_some());
     }
 }

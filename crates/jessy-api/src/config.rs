@@ -14,6 +14,8 @@ use axum::http::HeaderValue;
 use clap::{Parser, Subcommand, ValueEnum};
 use reqwest::Url;
 
+use crate::auth::Scopes;
+
 /// Command line of the `jessy-api` binary: either serve (no subcommand) or manage keys.
 #[derive(Debug, Parser)]
 #[command(
@@ -43,7 +45,56 @@ pub enum Command {
         /// Keys file to append to (created with mode 0600 if absent).
         #[arg(long = "keys", env = "JESSY_API_KEYS_FILE")]
         keys: PathBuf,
+        /// What the key may do, comma-separated: `query` (queries, stream, dimensions),
+        /// `write` (layer writes), `admin` (health details, status).
+        #[arg(long, default_value = "query")]
+        scopes: Scopes,
     },
+    /// Write a random admin token to FILE (mode 0600) unless FILE already holds one: the
+    /// shared secret for jessy-core's `--admin-token-file` and this gateway's
+    /// `--core-admin-token-file`. Prints nothing secret.
+    AdminToken {
+        /// File to create.
+        file: PathBuf,
+    },
+}
+
+/// A secret given in the configuration (the core admin token). `Debug` is redacted so it
+/// never reaches a log line through a printed configuration.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// A secret from its text, surrounding whitespace removed; at least 16 characters of
+    /// visible ASCII (what jessy-core accepts as an admin token).
+    pub fn new(text: &str) -> Result<Secret, String> {
+        let text = text.trim();
+        if text.len() < 16 || !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(
+                "the core admin token must be at least 16 visible ASCII characters".to_owned(),
+            );
+        }
+        Ok(Secret(text.to_owned()))
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Secret, String> {
+        Secret::new(text)
+    }
 }
 
 /// How log lines are written to stderr.
@@ -60,9 +111,49 @@ pub enum LogFormat {
 #[derive(Debug, Clone, PartialEq, Parser)]
 #[command(name = "jessy-api")]
 pub struct Config {
-    /// Address to listen on. Port 0 picks a free port; the real one is printed at startup.
+    /// Address to listen on: the public port. Port 0 picks a free port; the real one is
+    /// printed at startup.
     #[arg(long, env = "JESSY_API_ADDR", default_value = "0.0.0.0:3000")]
     pub addr: SocketAddr,
+
+    /// Address of the Prometheus `/metrics` listener, kept off the public port (metrics name
+    /// API keys and count each client's requests). Loopback by default; `off` serves no
+    /// metrics. Port 0 picks a free port (logged at startup).
+    #[arg(
+        long,
+        env = "JESSY_API_METRICS_ADDR",
+        default_value = "127.0.0.1:9091",
+        value_parser = parse_optional_addr
+    )]
+    pub metrics_addr: MaybeAddr,
+
+    /// File holding jessy-core's admin token (first line), presented to the cores when the
+    /// gateway forwards a layer write for a key with the `write` scope. Without it, writes are
+    /// forwarded without a token and the cores refuse them unless they allow unauthenticated
+    /// writes.
+    #[arg(long, env = "JESSY_CORE_ADMIN_TOKEN_FILE")]
+    pub core_admin_token_file: Option<PathBuf>,
+
+    /// The core admin token itself (prefer the file on a shared machine: flags are visible in
+    /// the process list). Giving both is an error.
+    #[arg(long, env = "JESSY_CORE_ADMIN_TOKEN", hide_env_values = true)]
+    pub core_admin_token: Option<Secret>,
+
+    /// Failed authentication attempts a client address may make per window; past it, the
+    /// address gets 429 with `Retry-After`, without its keys being checked, until the window
+    /// ends. Ten is far more than a client with a typo needs, and far too few to guess a key.
+    #[arg(long, env = "JESSY_AUTH_FAILURE_LIMIT", default_value = "10")]
+    pub auth_failure_limit: NonZeroU32,
+
+    /// Length of the failed-authentication window in seconds (decimals allowed), counted from
+    /// an address's first failure.
+    #[arg(
+        long = "auth-failure-window-secs",
+        env = "JESSY_AUTH_FAILURE_WINDOW_SECS",
+        default_value = "60",
+        value_parser = parse_seconds
+    )]
+    pub auth_failure_window: Duration,
 
     /// Base URL of a jessy-core instance (repeatable; the variable is comma-separated).
     /// Only `http` is accepted: the gateway and its cores share a private network, and TLS is
@@ -177,6 +268,11 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             addr: SocketAddr::from(([0, 0, 0, 0], 3000)),
+            metrics_addr: Some(SocketAddr::from(([127, 0, 0, 1], 9091))),
+            core_admin_token_file: None,
+            core_admin_token: None,
+            auth_failure_limit: NonZeroU32::new(10).expect("non-zero"),
+            auth_failure_window: Duration::from_secs(60),
             core_urls: vec![parse_core_url("http://127.0.0.1:8080").expect("valid default URL")],
             keys_file: None,
             rate_limit: NonZeroU32::new(50).expect("non-zero"),
@@ -223,6 +319,44 @@ pub fn parse_core_url(raw: &str) -> Result<Url, String> {
         ));
     }
     Ok(url)
+}
+
+impl Config {
+    /// The admin token to present to cores on layer writes: `--core-admin-token`, or the first
+    /// line of `--core-admin-token-file`; `None` when neither is given. Errors when both are
+    /// given or the file cannot be read.
+    pub fn core_token(&self) -> anyhow::Result<Option<Secret>> {
+        match (&self.core_admin_token, &self.core_admin_token_file) {
+            (Some(_), Some(_)) => anyhow::bail!(
+                "give the core admin token either with --core-admin-token-file or with --core-admin-token, not both"
+            ),
+            (Some(token), None) => Ok(Some(token.clone())),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!("cannot read the core admin token file {}: {e}", path.display())
+                })?;
+                Secret::new(text.lines().next().unwrap_or(""))
+                    .map(Some)
+                    .map_err(|e| anyhow::anyhow!("core admin token file {}: {e}", path.display()))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// A listen address or none (`off`). An alias rather than `Option<SocketAddr>` written out,
+/// so clap takes `off` as a value of the flag instead of treating the flag as optional.
+pub type MaybeAddr = Option<SocketAddr>;
+
+/// Parses a socket address, or `off`/`none` for "no listener".
+fn parse_optional_addr(raw: &str) -> Result<Option<SocketAddr>, String> {
+    let raw = raw.trim();
+    if raw.eq_ignore_ascii_case("off") || raw.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    raw.parse()
+        .map(Some)
+        .map_err(|e| format!("invalid address {raw:?} (or `off`): {e}"))
 }
 
 /// Parses a CORS origin such as `https://app.example.com` into a header value.
@@ -330,6 +464,45 @@ mod tests {
     }
 
     #[test]
+    fn metrics_listener_is_loopback_by_default_and_can_be_turned_off() {
+        let defaults = Config::default();
+        assert!(defaults
+            .metrics_addr
+            .expect("on by default")
+            .ip()
+            .is_loopback());
+        let off = Config::try_parse_from(["jessy-api", "--metrics-addr", "off"]).expect("parse");
+        assert_eq!(off.metrics_addr, None);
+        let port =
+            Config::try_parse_from(["jessy-api", "--metrics-addr", "127.0.0.1:0"]).expect("parse");
+        assert_eq!(
+            port.metrics_addr,
+            Some("127.0.0.1:0".parse().expect("addr"))
+        );
+        assert!(Config::try_parse_from(["jessy-api", "--metrics-addr", "nowhere"]).is_err());
+    }
+
+    #[test]
+    fn core_token_from_flag_or_file_redacted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("t");
+        std::fs::write(&file, "core-token-from-file-123\n").expect("write");
+        let config = Config {
+            core_admin_token_file: Some(file),
+            ..Config::default()
+        };
+        let token = config.core_token().expect("read").expect("some");
+        assert_eq!(token.expose(), "core-token-from-file-123");
+        assert!(!format!("{config:?} {token:?}").contains("core-token-from-file"));
+        let both = Config {
+            core_admin_token: Some(Secret::new("another-token-0123456").expect("token")),
+            ..config
+        };
+        assert!(both.core_token().is_err());
+        assert!(Secret::new("short").is_err());
+    }
+
+    #[test]
     fn keygen_subcommand_parses() {
         let cli = Cli::try_parse_from(["jessy-api", "keygen", "alice", "--keys", "/tmp/k"])
             .expect("parse");
@@ -338,8 +511,33 @@ mod tests {
             Some(Command::Keygen {
                 name: "alice".into(),
                 keys: PathBuf::from("/tmp/k"),
+                scopes: Scopes::DEFAULT,
             })
         );
+        let cli = Cli::try_parse_from([
+            "jessy-api",
+            "keygen",
+            "ops",
+            "--keys",
+            "/tmp/k",
+            "--scopes",
+            "query,admin",
+        ])
+        .expect("parse");
+        assert!(matches!(
+            cli.command,
+            Some(Command::Keygen { scopes, .. }) if scopes.to_string() == "query,admin"
+        ));
+        assert!(Cli::try_parse_from([
+            "jessy-api",
+            "keygen",
+            "x",
+            "--keys",
+            "k",
+            "--scopes",
+            "root"
+        ])
+        .is_err());
         let serve = Cli::try_parse_from(["jessy-api", "--addr", "127.0.0.1:0"]).expect("parse");
         assert_eq!(serve.command, None);
     }

@@ -20,6 +20,21 @@ pub enum ApiError {
     /// No `Authorization: Bearer` header, or a key that is not in the keys file.
     #[error("missing or invalid API key")]
     Unauthorized,
+    /// The key is valid but lacks the scope the route needs.
+    #[error("this API key lacks the `{scope}` scope")]
+    Forbidden {
+        /// The scope the route needs.
+        scope: crate::auth::Scope,
+    },
+    /// The client address failed authentication too often; keys are not checked until the
+    /// window ends.
+    #[error(
+        "too many failed authentication attempts from this address; retry in {retry_after_secs} s"
+    )]
+    AuthThrottled {
+        /// Whole seconds until the address may try again (at least 1).
+        retry_after_secs: u64,
+    },
     /// The key's token bucket is empty; the client may retry after this many seconds.
     #[error("rate limit exceeded; retry in {retry_after_secs} s")]
     RateLimited {
@@ -72,7 +87,8 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Unauthorized => ErrorCode::Unauthorized,
-            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::RateLimited { .. } | Self::AuthThrottled { .. } => ErrorCode::RateLimited,
+            Self::Forbidden { .. } => ErrorCode::Forbidden,
             Self::Request(error) => error.code,
             Self::NotFound => ErrorCode::NotFound,
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
@@ -109,7 +125,7 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/json"),
         );
         match &self {
-            Self::RateLimited { retry_after_secs } => {
+            Self::RateLimited { retry_after_secs } | Self::AuthThrottled { retry_after_secs } => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));

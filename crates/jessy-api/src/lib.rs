@@ -4,7 +4,9 @@
 //! it safe to expose. A request passes, in order:
 //!
 //! 1. [`telemetry`] — gets an `x-request-id`, a tracing span and metrics;
-//! 2. [`auth`] — needs `Authorization: Bearer <key>` whose SHA-256 is in the keys file;
+//! 2. [`auth`] — needs `Authorization: Bearer <key>` whose SHA-256 is in the keys file (a
+//!    client address with too many failed attempts gets 429 until its window ends), and the
+//!    key scope the route needs (`query`, `write`, `admin`);
 //! 3. [`rate_limit`] — takes a token from its key name's bucket;
 //! 4. [`validation`] — body size, UTF-8, JSON shape and value ranges;
 //! 5. [`upstream`] — is sent to the least-loaded healthy core, retried once on another core
@@ -13,8 +15,11 @@
 //! [`routes`] lists every endpoint; [`stream`] is the WebSocket variant of the query route;
 //! [`error`] is the one JSON error shape. Library entry points:
 //!
-//! - [`app`] builds the router from an [`AppState`] (no socket needed, for tests);
-//! - [`serve`] runs it on a bound listener until a shutdown future completes;
+//! - [`app`] builds the public router from an [`AppState`] (no socket needed, for tests), and
+//!   [`metrics_app`] the `/metrics` router for the separate metrics listener;
+//! - [`serve`] runs it on a bound listener until a shutdown future completes (and the metrics
+//!   listener of the configuration); [`serve_with_state`] and [`serve_metrics`] run each one
+//!   on a listener the caller bound;
 //! - [`generate_key`] creates a key (used by `jessy-api keygen` and `jessy serve`).
 //!
 //! ```no_run
@@ -44,6 +49,6 @@ pub mod validation;
 pub use auth::generate_key;
 pub use config::{Cli, Command, Config, LogFormat};
 pub use error::ApiError;
-pub use routes::app;
-pub use server::{serve, serve_with_state};
+pub use routes::{app, metrics_app};
+pub use server::{serve, serve_metrics, serve_with_state};
 pub use state::AppState;

@@ -23,14 +23,25 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Some(Command::Keygen { name, keys }) = cli.command {
-        let key = jessy_api::generate_key(&name, &keys)?;
-        println!("{key}");
-        eprintln!(
-            "added key {name:?} to {}; save it now, it cannot be shown again",
-            keys.display()
-        );
-        return Ok(());
+    match cli.command {
+        Some(Command::Keygen { name, keys, scopes }) => {
+            let key = jessy_api::auth::generate_key_with_scopes(&name, scopes, &keys)?;
+            println!("{key}");
+            eprintln!(
+                "added key {name:?} (scopes: {scopes}) to {}; save it now, it cannot be shown again",
+                keys.display()
+            );
+            return Ok(());
+        }
+        Some(Command::AdminToken { file }) => {
+            if jessy_api::auth::write_admin_token(&file)? {
+                eprintln!("wrote a new admin token to {}", file.display());
+            } else {
+                eprintln!("{} already exists; left as it is", file.display());
+            }
+            return Ok(());
+        }
+        None => {}
     }
     let config = cli.config;
     jessy_api::telemetry::init_tracing(config.log_format, &config.log_filter)?;
@@ -40,6 +51,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
+    let metrics = match config.metrics_addr {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {addr}"))?,
+        ),
+        None => None,
+    };
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
@@ -48,5 +67,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         writeln!(stdout, "jessy-api listening on http://{addr}")?;
         stdout.flush()?;
     }
-    jessy_api::serve_with_state(listener, state, jessy_protocol::shutdown_signal()).await
+    let metrics =
+        metrics.map(|listener| tokio::spawn(jessy_api::serve_metrics(listener, state.clone())));
+    let result =
+        jessy_api::serve_with_state(listener, state, jessy_protocol::shutdown_signal()).await;
+    if let Some(task) = metrics {
+        task.await.context("metrics task")??;
+    }
+    result
 }

@@ -6,7 +6,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::routes::app;
+use crate::routes::{app, metrics_app};
 use crate::state::AppState;
 
 /// Serves the gateway on `listener` until `shutdown` completes, then drains.
@@ -14,15 +14,45 @@ use crate::state::AppState;
 /// Builds the state from `config` (keys file, upstream pool), tests the connection to every
 /// core and logs which are reachable, starts the health checker, and serves. The listener is
 /// taken already bound so callers choose the address (tests bind port 0) and can print the
-/// real one; this function prints nothing to stdout. Configuration errors are returned before
-/// anything is served.
+/// real one; this function prints nothing to stdout. The metrics listener is bound at
+/// `config.metrics_addr` (when not `off`) and served alongside. Configuration errors are
+/// returned before anything is served.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = AppState::new(&config)?;
-    serve_with_state(listener, state, shutdown).await
+    let metrics = match config.metrics_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {addr}"))?,
+        ),
+        None => None,
+    };
+    let metrics = metrics.map(|listener| tokio::spawn(serve_metrics(listener, state.clone())));
+    let result = serve_with_state(listener, state, shutdown).await;
+    if let Some(task) = metrics {
+        task.await.context("metrics task")??;
+    }
+    result
+}
+
+/// Serves [`metrics_app`] (`GET /metrics`) on `listener` until the state's shutdown begins
+/// (which [`serve_with_state`] starts when its own shutdown signal fires).
+pub async fn serve_metrics(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "jessy-api metrics listener");
+    }
+    let mut stopping = state.shutdown_signal();
+    axum::serve(
+        jessy_protocol::wire::JsonErrorListener(listener),
+        metrics_app(state),
+    )
+    .with_graceful_shutdown(async move { crate::state::stopped(&mut stopping).await })
+    .await
+    .context("metrics server failed")
 }
 
 /// [`serve`] with a state built beforehand: lets the binary report configuration errors
@@ -54,7 +84,27 @@ pub async fn serve_with_state(
     };
     let limits = state.connection_limits();
     let router = app(state.clone());
-    let server = jessy_protocol::server::serve(listener, limits, move |_| router.clone(), graceful);
+    // The peer address feeds the failed-authentication throttle (read as
+    // `ConnectInfo<SocketAddr>`); the accept loop gives the 400/414/431 hyper answers by
+    // itself the JSON error body.
+    let server = jessy_protocol::server::serve(
+        listener,
+        limits,
+        move |remote| {
+            let router = router.clone();
+            tower::service_fn(move |mut request: axum::http::Request<_>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(remote));
+                let mut router = router.clone();
+                async move {
+                    use tower::Service as _;
+                    router.call(request).await
+                }
+            })
+        },
+        graceful,
+    );
     tracing::info!(%addr, "jessy-api serving");
 
     let grace = state.shutdown_grace();

@@ -12,8 +12,9 @@ use tokio::task::JoinHandle;
 
 use crate::auth::KeyStore;
 use crate::config::Config;
+use crate::config::Secret;
 use crate::metrics::Metrics;
-use crate::rate_limit::KeyRateLimiter;
+use crate::rate_limit::{FailedAuthLimiter, KeyRateLimiter};
 use crate::upstream::UpstreamPool;
 
 /// Completes once `signal` (from [`AppState::shutdown_signal`]) turns true. The watch guard is
@@ -38,6 +39,8 @@ pub struct AppState {
 struct Inner {
     keys: KeyStore,
     limiter: KeyRateLimiter,
+    auth_failures: FailedAuthLimiter,
+    core_token: Option<Secret>,
     upstreams: UpstreamPool,
     metrics: Metrics,
     cors_origins: Vec<HeaderValue>,
@@ -65,6 +68,10 @@ impl AppState {
                 "no API keys configured; every /api/v1 request will be refused with 401"
             );
         }
+        let core_token = config.core_token()?;
+        if core_token.is_none() {
+            tracing::warn!("no core admin token configured (--core-admin-token-file); layer writes are forwarded without one and cores refuse them unless they allow unauthenticated writes");
+        }
         let metrics = Metrics::new();
         let upstreams =
             UpstreamPool::new(&config.core_urls, config.upstream_timeout, metrics.clone())
@@ -74,6 +81,11 @@ impl AppState {
             inner: Arc::new(Inner {
                 keys,
                 limiter: KeyRateLimiter::new(config.rate_limit, config.burst),
+                auth_failures: FailedAuthLimiter::new(
+                    config.auth_failure_limit,
+                    config.auth_failure_window,
+                ),
+                core_token,
                 upstreams,
                 metrics,
                 cors_origins: config.cors_origins.clone(),
@@ -96,6 +108,16 @@ impl AppState {
     /// Per-key token buckets.
     pub fn rate_limiter(&self) -> &KeyRateLimiter {
         &self.inner.limiter
+    }
+
+    /// Failed-authentication throttle per client address.
+    pub fn auth_failures(&self) -> &FailedAuthLimiter {
+        &self.inner.auth_failures
+    }
+
+    /// The admin token presented to cores on forwarded layer writes, if configured.
+    pub fn core_token(&self) -> Option<&Secret> {
+        self.inner.core_token.as_ref()
     }
 
     /// The cores and their health.

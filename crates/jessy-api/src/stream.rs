@@ -13,7 +13,11 @@
 //!   `{"type":"result","result":{...}}` with the full result;
 //! - client `{"type":"ping"}` → `{"type":"pong"}`;
 //! - anything invalid (bad JSON, unknown type or field, failed validation, rate limit, core
-//!   error) → `{"type":"error","error":{"code","message"}}`, and the connection stays open.
+//!   error) → `{"type":"error","error":{"code","message"}}`, and the connection stays open;
+//! - a message over [`MAX_BODY_BYTES`] → the socket is closed with code 1009 (message too
+//!   big), since the rest of that message cannot be skipped.
+//!
+//! The upgrade needs a key with the `query` scope.
 //!
 //! The upgrade request itself passes the `/api/v1` rate limiter like any request (one
 //! token), and each `query` message takes one more, so a socket is no way around the limit;
@@ -25,12 +29,12 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Router};
+use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tracing::Instrument;
 
-use crate::auth::KeyName;
+use crate::auth::{Authorized, KeyName, QueryScope};
 use crate::error::{ApiError, ErrorCode};
 use crate::routes::query::query_call;
 use crate::state::AppState;
@@ -39,6 +43,17 @@ use crate::validation::{parse_json, QueryOptions, QueryRequest, MAX_BODY_BYTES};
 
 /// WebSocket close code for "server going away" (RFC 6455 §7.4.1).
 const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// WebSocket close code for "message too big" (RFC 6455 §7.4.1).
+pub const CLOSE_MESSAGE_TOO_BIG: u16 = 1009;
+
+/// Whether a receive error is a message (or frame) over the size limit.
+fn is_too_big(error: axum::Error) -> bool {
+    error
+        .into_inner()
+        .downcast_ref::<tungstenite::Error>()
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
+}
 
 /// Routes of this area.
 pub(crate) fn router() -> Router<AppState> {
@@ -60,8 +75,8 @@ enum ClientMessage {
 }
 
 async fn upgrade(
+    Authorized(caller, _): Authorized<QueryScope>,
     State(state): State<AppState>,
-    Extension(key): Extension<KeyName>,
     RequestId(request_id): RequestId,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
@@ -72,6 +87,7 @@ async fn upgrade(
         )
         .into_response();
     };
+    let key = caller.name;
     let span = tracing::info_span!("stream", request_id = %request_id, key = %key);
     let session = Session {
         state,
@@ -114,6 +130,13 @@ impl Session {
                 None | Some(Ok(Message::Close(_))) => false,
                 Some(Err(error)) => {
                     tracing::debug!(%error, "stream receive failed");
+                    if is_too_big(error) {
+                        let frame = CloseFrame {
+                            code: CLOSE_MESSAGE_TOO_BIG,
+                            reason: format!("message over {MAX_BODY_BYTES} bytes").into(),
+                        };
+                        let _ = socket.send(Message::Close(Some(frame))).await;
+                    }
                     false
                 }
                 Some(Ok(Message::Text(text))) => self.handle(&mut socket, text.as_str()).await,

@@ -14,7 +14,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// Name of the development API key [`Stack::start`] adds to the keys file.
+/// Name of the development API key [`Stack::start`] puts in the keys file. The name is
+/// reserved: every start replaces all keys of that name with a new one.
 pub const DEV_KEY_NAME: &str = "dev";
 
 /// A running jessy-core + jessy-api pair. Dropping it asks both to stop without waiting;
@@ -22,28 +23,54 @@ pub const DEV_KEY_NAME: &str = "dev";
 pub struct Stack {
     core_addr: SocketAddr,
     api_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     registry: PathBuf,
     keys: PathBuf,
     key: String,
     stop: watch::Sender<bool>,
     tasks: Option<(ServiceTask, ServiceTask)>,
+    metrics_task: Option<ServiceTask>,
 }
 
 type ServiceTask = JoinHandle<anyhow::Result<()>>;
 
 impl Stack {
     /// Loads the snapshot of `core` (building the default registry into an empty directory),
-    /// binds `core.addr` and `api.addr` (port 0 picks a free port), adds a development key
-    /// named [`DEV_KEY_NAME`] to `api.keys_file` (default: `dev-api-keys` in the snapshot
-    /// directory), points the gateway at the bound core, and starts serving both.
+    /// binds `core.addr`, `api.addr` and `api.metrics_addr` (port 0 picks a free port), makes
+    /// a development key named [`DEV_KEY_NAME`] with every scope the only `dev` key of
+    /// `api.keys_file` (default: `dev-api-keys` in the snapshot directory; earlier `dev` keys
+    /// stop working), points the gateway at the bound core, and starts serving both.
     ///
-    /// Every fallible step (configuration, snapshot, both binds, the key) happens before
+    /// Layer writes: unless `core` already has an admin token (or allows unauthenticated
+    /// writes), a random one is made for this run and given to both services, so writes work
+    /// through the gateway (with the dev key's `write` scope) and nobody else can write to the
+    /// core port. A token configured on `core` is passed to the gateway too.
+    ///
+    /// Every fallible step (configuration, snapshot, binds, the key) happens before
     /// anything is served, so an error leaves nothing running. `api.core_urls` is replaced.
     pub async fn start(
-        core: jessy_core::Config,
+        mut core: jessy_core::Config,
         mut api: jessy_api::Config,
     ) -> anyhow::Result<Stack> {
         core.validate()?;
+        match core.write_token()? {
+            Some(token) => {
+                if api.core_admin_token.is_none() && api.core_admin_token_file.is_none() {
+                    api.core_admin_token = Some(
+                        jessy_api::config::Secret::new(token.expose())
+                            .map_err(anyhow::Error::msg)?,
+                    );
+                }
+            }
+            None if core.allow_unauthenticated_writes => {}
+            None => {
+                let token = jessy_api::auth::random_token();
+                core.admin_token = Some(jessy_core::AdminToken::new(&token)?);
+                api.core_admin_token =
+                    Some(jessy_api::config::Secret::new(&token).map_err(anyhow::Error::msg)?);
+                api.core_admin_token_file = None;
+            }
+        }
         let registry = core.registry_dir()?;
         let engine = {
             let registry = registry.clone();
@@ -59,7 +86,7 @@ impl Stack {
             .keys_file
             .clone()
             .unwrap_or_else(|| registry.join("dev-api-keys"));
-        let key = jessy_api::generate_key(DEV_KEY_NAME, &keys)
+        let key = jessy_api::auth::replace_key(DEV_KEY_NAME, jessy_api::auth::Scopes::ALL, &keys)
             .context("creating the development API key")?;
         api.keys_file = Some(keys.clone());
         api.core_urls = vec![
@@ -69,6 +96,16 @@ impl Stack {
         let api_state = jessy_api::AppState::new(&api)?;
         let api_listener = bind(api.addr).await?;
         let api_addr = api_listener.local_addr()?;
+        let metrics_listener = match api.metrics_addr {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let metrics_addr = match &metrics_listener {
+            Some(listener) => Some(listener.local_addr()?),
+            None => None,
+        };
+        let metrics_task = metrics_listener
+            .map(|listener| tokio::spawn(jessy_api::serve_metrics(listener, api_state.clone())));
 
         let (stop, stopped) = watch::channel(false);
         let core_task = tokio::spawn(jessy_core::serve(
@@ -84,11 +121,13 @@ impl Stack {
         Ok(Stack {
             core_addr,
             api_addr,
+            metrics_addr,
             registry,
             keys,
             key,
             stop,
             tasks: Some((core_task, api_task)),
+            metrics_task,
         })
     }
 
@@ -100,6 +139,11 @@ impl Stack {
     /// Where jessy-api listens.
     pub fn api_addr(&self) -> SocketAddr {
         self.api_addr
+    }
+
+    /// Where the gateway serves `/metrics`, if it does.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The snapshot directory jessy-core serves.
@@ -126,6 +170,10 @@ impl Stack {
         let (core, api) = tokio::join!(core, api);
         core.context("jessy-core task")??;
         api.context("jessy-api task")??;
+        // The gateway's shutdown ends its metrics listener too.
+        if let Some(metrics) = self.metrics_task.take() {
+            metrics.await.context("jessy-api metrics task")??;
+        }
         Ok(())
     }
 }

@@ -447,6 +447,24 @@ fn rate_limited(w: &mut JessyWorld) {
     );
 }
 
+#[when("I ask the gateway for its health with the good key")]
+async fn health_with_key(w: &mut JessyWorld) {
+    let response = reqwest::Client::new()
+        .get(w.gateway().url("/api/health"))
+        .bearer_auth(w.gateway().key())
+        .send()
+        .await
+        .unwrap();
+    w.statuses = vec![(response.status().as_u16(), false)];
+    w.body = response.json().await.ok();
+}
+
+#[then(expr = "the health says only {string}")]
+fn health_says_only(w: &mut JessyWorld, status: String) {
+    let body = w.body.as_ref().expect("JSON body");
+    assert_eq!(body, &serde_json::json!({ "status": status }));
+}
+
 #[then(expr = "the health lists {int} upstream")]
 fn health_lists(w: &mut JessyWorld, n: usize) {
     let body = w.body.as_ref().unwrap();

@@ -30,9 +30,30 @@ pub enum LogFormat {
 )]
 pub struct Config {
     /// Address to listen on. Port 0 picks a free port; the bound address is printed on stdout
-    /// as `jessy-core listening on http://ADDR`.
-    #[arg(long, env = "JESSY_CORE_ADDR", default_value = "0.0.0.0:8080")]
+    /// as `jessy-core listening on http://ADDR`. Loopback by default: jessy-core is the
+    /// internal engine port, meant for jessy-api and operators on the same host or private
+    /// network; the public port is jessy-api's. Set `0.0.0.0:8080` only on a private network
+    /// (what the container images do, where the gateway reaches it by service name).
+    #[arg(long, env = "JESSY_CORE_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
+
+    /// File holding the admin token (its first line, surrounding whitespace ignored) that
+    /// layer writes (`PUT`/`DELETE /v1/dimensions/{id}/layers/{layer}`) must present as
+    /// `Authorization: Bearer <token>`. jessy-api presents it for keys with the `write` scope.
+    #[arg(long, env = "JESSY_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// The admin token itself, for environments that inject secrets as variables; prefer
+    /// `--admin-token-file` on a shared machine (a flag is visible in the process list).
+    /// Giving both is an error.
+    #[arg(long, env = "JESSY_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<AdminToken>,
+
+    /// Accept layer writes without a token when none is configured. Without a token and
+    /// without this flag, writes are refused with 403 `writes_disabled`: anyone who can reach
+    /// the port could otherwise rewrite text that ends up in LLM prompts.
+    #[arg(long, env = "JESSY_ALLOW_UNAUTHENTICATED_WRITES")]
+    pub allow_unauthenticated_writes: bool,
 
     /// Snapshot directory to serve. Created and filled with the embedded default registry when
     /// it is missing or holds no snapshot; a corrupt snapshot is an error, never replaced; a
@@ -102,7 +123,10 @@ impl Default for Config {
     /// embedders such as `jessy serve`).
     fn default() -> Config {
         Config {
-            addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_token_file: None,
+            admin_token: None,
+            allow_unauthenticated_writes: false,
             registry: None,
             log: "info".to_string(),
             log_format: LogFormat::Text,
@@ -161,7 +185,22 @@ impl Config {
         if self.max_connections == 0 {
             bail!("--max-connections (JESSY_MAX_CONNECTIONS) must be at least 1");
         }
+        self.write_token()?;
         Ok(())
+    }
+
+    /// The token layer writes must present: `--admin-token`, or the first line of
+    /// `--admin-token-file`; `None` when neither is given. Errors when both are given, or the
+    /// file cannot be read or holds no token.
+    pub fn write_token(&self) -> anyhow::Result<Option<AdminToken>> {
+        match (&self.admin_token, &self.admin_token_file) {
+            (Some(_), Some(_)) => bail!(
+                "give the admin token either with --admin-token-file (JESSY_ADMIN_TOKEN_FILE) or with --admin-token (JESSY_ADMIN_TOKEN), not both"
+            ),
+            (Some(token), None) => Ok(Some(token.clone())),
+            (None, Some(path)) => AdminToken::read(path).map(Some),
+            (None, None) => Ok(None),
+        }
     }
 
     /// The snapshot directory: `--registry`/`JESSY_REGISTRY` if given, else the first of
@@ -171,6 +210,76 @@ impl Config {
     /// directory itself, so the snapshot can sit beside other data.
     pub fn registry_dir(&self) -> anyhow::Result<PathBuf> {
         resolve_registry_dir(self.registry.as_deref(), |name| std::env::var_os(name))
+    }
+}
+
+/// A shared secret that authorizes layer writes. Its `Debug` output is redacted, and equality
+/// compares SHA-256 digests in constant time, so neither logs nor timing reveal it.
+#[derive(Clone)]
+pub struct AdminToken(std::sync::Arc<str>);
+
+impl AdminToken {
+    /// Shortest token accepted: a guessable token would make the check pointless.
+    pub const MIN_LEN: usize = 16;
+
+    /// A token from its text (surrounding whitespace removed); at least [`Self::MIN_LEN`]
+    /// bytes of visible ASCII.
+    pub fn new(text: &str) -> anyhow::Result<AdminToken> {
+        let text = text.trim();
+        if text.len() < Self::MIN_LEN {
+            bail!(
+                "the admin token must be at least {} characters",
+                Self::MIN_LEN
+            );
+        }
+        if !text.bytes().all(|b| b.is_ascii_graphic()) {
+            bail!("the admin token must be visible ASCII characters (no spaces)");
+        }
+        Ok(AdminToken(text.into()))
+    }
+
+    /// Reads a token from the first line of `path`.
+    pub fn read(path: &Path) -> anyhow::Result<AdminToken> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the admin token file {}", path.display()))?;
+        AdminToken::new(text.lines().next().unwrap_or(""))
+            .with_context(|| format!("admin token file {}", path.display()))
+    }
+
+    /// The token, to send as `Authorization: Bearer <token>`.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `presented` is this token, in time independent of where they differ.
+    pub fn matches(&self, presented: &str) -> bool {
+        use sha2::Digest as _;
+        use subtle::ConstantTimeEq as _;
+        let want = sha2::Sha256::digest(self.0.as_bytes());
+        let got = sha2::Sha256::digest(presented.as_bytes());
+        want.ct_eq(&got).into()
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+impl PartialEq for AdminToken {
+    fn eq(&self, other: &AdminToken) -> bool {
+        self.matches(&other.0)
+    }
+}
+
+impl Eq for AdminToken {}
+
+impl std::str::FromStr for AdminToken {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> anyhow::Result<AdminToken> {
+        AdminToken::new(text)
     }
 }
 
@@ -298,12 +407,49 @@ mod tests {
         use clap::CommandFactory;
         let mut argv = vec![OsString::from("jessy-core")];
         for arg in Config::command().get_arguments() {
+            if !arg.get_action().takes_values() {
+                continue; // boolean switches: absent is their default
+            }
             if let (Some(long), [default]) = (arg.get_long(), arg.get_default_values()) {
                 argv.push(OsString::from(format!("--{long}")));
                 argv.push(default.to_os_string());
             }
         }
         assert_eq!(Config::try_parse_from(argv).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn admin_token_from_flag_or_file_never_both_and_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "  file-token-0123456789  \nignored\n").unwrap();
+        let from_file = Config {
+            admin_token_file: Some(file.clone()),
+            ..Config::default()
+        };
+        let token = from_file.write_token().unwrap().unwrap();
+        assert!(token.matches("file-token-0123456789"));
+        assert!(!token.matches("file-token-012345678"));
+        assert_eq!(format!("{token:?}"), "AdminToken(<redacted>)");
+        assert!(!format!("{from_file:?}").contains("file-token"));
+        let both = Config {
+            admin_token: Some(AdminToken::new("flag-token-0123456789").unwrap()),
+            ..from_file
+        };
+        assert!(both.validate().is_err());
+        assert!(AdminToken::new("short").is_err());
+        assert!(AdminToken::new("has a space in the token").is_err());
+        let missing = Config {
+            admin_token_file: Some(dir.path().join("absent")),
+            ..Config::default()
+        };
+        assert!(missing
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("absent"));
+        assert_eq!(Config::default().write_token().unwrap(), None);
+        assert!(Config::default().addr.ip().is_loopback());
     }
 
     #[test]

@@ -12,10 +12,17 @@
 //! | `GET /v1/dimensions` | list dimensions |
 //! | `GET /v1/dimensions/{id}` | a dimension and its layers |
 //! | `GET /v1/dimensions/{id}/layers/{layer}` | one layer in full |
-//! | `PUT /v1/dimensions/{id}/layers/{layer}` | create or replace a layer (new generation) |
-//! | `DELETE /v1/dimensions/{id}/layers/{layer}` | delete a layer (new generation) |
+//! | `PUT /v1/dimensions/{id}/layers/{layer}` | create or replace a layer (new generation); admin token |
+//! | `DELETE /v1/dimensions/{id}/layers/{layer}` | delete a layer (new generation); admin token |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /openapi.json` | OpenAPI 3 document |
+//!
+//! jessy-core is the internal port: it listens on loopback by default and trusts whoever
+//! reaches it to query. Layer writes change text that ends up in LLM prompts, so they need
+//! `Authorization: Bearer <admin token>` (`--admin-token-file`); without a configured token
+//! they are refused with 403 `writes_disabled` unless `--allow-unauthenticated-writes` is
+//! given (see [`WriteAccess`]). jessy-api presents the token for API keys with the `write`
+//! scope.
 //!
 //! Errors are `{"error": {"code", "message"}}` with the codes and statuses of
 //! [`jessy_protocol`], the contract jessy-api shares (see [`error`]).
@@ -48,10 +55,10 @@ mod state;
 pub mod telemetry;
 pub mod views;
 
-pub use config::{Config, LogFormat};
+pub use config::{AdminToken, Config, LogFormat};
 pub use error::CoreError;
 pub use jessy_protocol::request_id::REQUEST_ID_HEADER as REQUEST_ID;
 pub use jessy_protocol::shutdown_signal;
 pub use routes::{app, route_list};
 pub use server::{load_engine, serve};
-pub use state::AppState;
+pub use state::{AppState, WriteAccess};

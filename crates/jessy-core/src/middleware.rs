@@ -134,6 +134,46 @@ pub(crate) async fn read_timeout(
     }
 }
 
+/// Guards the layer-write routes by [`crate::WriteAccess`]: with a token, a request without
+/// `Authorization: Bearer <token>` or with another token is 401 `unauthorized`; with writes
+/// disabled every write is 403 `writes_disabled`. Runs before the body is read.
+pub(crate) async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match state.write_access() {
+        crate::WriteAccess::Open => next.run(request).await,
+        crate::WriteAccess::Disabled => CoreError::request(
+            ErrorCode::WritesDisabled,
+            "layer writes are disabled on this core: start it with --admin-token-file (or JESSY_ADMIN_TOKEN), or with --allow-unauthenticated-writes",
+        )
+        .into_response(),
+        crate::WriteAccess::Token(token) => {
+            let presented = request
+                .headers()
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, token)| token.trim());
+            if presented.is_some_and(|p| token.matches(p)) {
+                return next.run(request).await;
+            }
+            let mut response = CoreError::request(
+                ErrorCode::Unauthorized,
+                "layer writes need Authorization: Bearer <admin token>",
+            )
+            .into_response();
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"jessy-core\""),
+            );
+            response
+        }
+    }
+}
+
 /// Turns the load shedder's refusal into 503 `overloaded`.
 pub(crate) async fn shed_error(error: BoxError) -> CoreError {
     if error.is::<tower::load_shed::error::Overloaded>() {

@@ -1,12 +1,12 @@
 //! The state every handler shares.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use jessy_engine::Engine;
 
-use crate::config::Config;
+use crate::config::{AdminToken, Config};
 use crate::metrics::Metrics;
 
 /// A handle to the running service: the engine, its metrics, the configuration and the
@@ -27,12 +27,40 @@ struct Inner {
     /// Set when shutdown begins: `/ready` then answers 503 so a balancer stops sending traffic
     /// while in-flight requests finish.
     draining: AtomicBool,
-    /// Held across "does the layer exist?" and the write itself, so `PUT` reports 201 vs 200
-    /// exactly even under concurrent writes to the same layer. The engine serializes writers
-    /// anyway, so this costs no parallelism.
-    writes: Mutex<()>,
     /// The OpenAPI document, rendered once: it is a function of the code, not of the data.
     openapi: Bytes,
+    /// Who may write layers.
+    write_access: WriteAccess,
+}
+
+/// Who may call the layer-write routes, decided once at start from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteAccess {
+    /// Callers presenting this admin token (`Authorization: Bearer <token>`).
+    Token(AdminToken),
+    /// Anyone: no token configured and `--allow-unauthenticated-writes` given.
+    Open,
+    /// Nobody: no token configured (or an unreadable token file) and writes not opened.
+    Disabled,
+}
+
+impl WriteAccess {
+    /// The policy `config` asks for. A token file that cannot be read disables writes (fail
+    /// closed); [`Config::validate`], which the binary and `jessy serve` run first, reports it.
+    pub fn from_config(config: &Config) -> WriteAccess {
+        match config.write_token() {
+            Ok(Some(token)) => WriteAccess::Token(token),
+            Ok(None) if config.allow_unauthenticated_writes => {
+                tracing::warn!("layer writes need no credential (--allow-unauthenticated-writes): anyone who reaches this port can change the registry");
+                WriteAccess::Open
+            }
+            Ok(None) => WriteAccess::Disabled,
+            Err(error) => {
+                tracing::error!(error = %format!("{error:#}"), "admin token unusable; layer writes are disabled");
+                WriteAccess::Disabled
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -53,10 +81,10 @@ impl AppState {
             inner: Arc::new(Inner {
                 engine,
                 metrics: Metrics::new(),
-                config,
                 draining: AtomicBool::new(false),
-                writes: Mutex::new(()),
                 openapi: Bytes::from(crate::openapi::document_json()),
+                write_access: WriteAccess::from_config(&config),
+                config,
             }),
         }
     }
@@ -69,6 +97,11 @@ impl AppState {
     /// The metrics recorder and its handle.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Who may write layers.
+    pub fn write_access(&self) -> &WriteAccess {
+        &self.inner.write_access
     }
 
     /// The configuration the service was started with.
@@ -85,10 +118,6 @@ impl AppState {
     /// Whether shutdown has begun.
     pub fn is_draining(&self) -> bool {
         self.inner.draining.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn write_guard(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.inner.writes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn openapi_json(&self) -> Bytes {

@@ -315,9 +315,13 @@ async fn two_apps_in_one_process_keep_their_own_metrics() {
 
 #[tokio::test]
 async fn writes_work_on_an_in_memory_engine_and_bump_the_generation() {
-    // A private engine: this test changes it.
+    // A private engine: this test changes it. Writes need a token or the explicit opt-out.
     let engine = Arc::new(Engine::default_in_memory().unwrap());
-    let state = AppState::new(engine.clone(), Config::default());
+    let config = Config {
+        allow_unauthenticated_writes: true,
+        ..Config::default()
+    };
+    let state = AppState::new(engine.clone(), config);
     let g0 = engine.stats().generation;
     let body = json!({"name": "Mem", "frequency": 3.0, "keywords": ["memlayerword"]});
     let (status, out) = json_of(
@@ -365,4 +369,90 @@ async fn bodies_over_the_configured_limit_are_413() {
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(body["error"]["code"], "payload_too_large");
+}
+
+async fn write_with(
+    state: &AppState,
+    authorization: Option<&str>,
+) -> (StatusCode, Value, Response) {
+    let mut request = Request::builder()
+        .method(Method::DELETE)
+        .uri("/v1/dimensions/technical/layers/no-such-layer");
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    let response = app(state.clone())
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let json = serde_json::from_slice(&bytes).unwrap();
+    (
+        parts.status,
+        json,
+        Response::from_parts(parts, Body::empty()),
+    )
+}
+
+#[tokio::test]
+async fn writes_are_disabled_without_a_token_unless_opened() {
+    let (status, json, _) = write_with(&state_with(Config::default()), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(json["error"]["code"], "writes_disabled");
+    assert!(json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--admin-token-file"));
+    // Reads are not affected.
+    let (status, _) = json_of(
+        send(
+            &state_with(Config::default()),
+            Method::GET,
+            "/v1/dimensions",
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let open = state_with(Config {
+        allow_unauthenticated_writes: true,
+        ..Config::default()
+    });
+    // Past the guard: the handler answers (no such layer).
+    let (status, json, _) = write_with(&open, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{json}");
+}
+
+#[tokio::test]
+async fn writes_need_the_admin_token_when_one_is_configured() {
+    let token = "app-test-admin-token-42";
+    let state = state_with(Config {
+        admin_token: Some(jessy_core::AdminToken::new(token).unwrap()),
+        // A token wins over the opt-out: writes still need it.
+        allow_unauthenticated_writes: true,
+        ..Config::default()
+    });
+    for authorization in [
+        None,
+        Some("Bearer wrong-token-wrong-token"),
+        Some(token),
+        Some("Basic abc"),
+    ] {
+        let (status, json, response) = write_with(&state, authorization).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{authorization:?}");
+        assert_eq!(json["error"]["code"], "unauthorized");
+        assert!(response.headers().contains_key("www-authenticate"));
+    }
+    let (status, json, _) = write_with(&state, Some(&format!("bearer {token}"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{json}");
+}
+
+#[tokio::test]
+async fn undecodable_paths_get_the_json_error_shape() {
+    let state = state_with(Config::default());
+    let (status, json) = json_of(send(&state, Method::GET, "/v1/dimensions/%ff", None).await).await;
+    assert_eq!(status.as_u16() / 100, 4, "{json}");
+    assert!(json["error"]["code"].is_string(), "{json}");
 }

@@ -25,8 +25,14 @@ pub enum ErrorCode {
     WebsocketRequired,
     /// 400: a WebSocket message that is not JSON text.
     UnsupportedMessage,
-    /// 401: missing or unknown API key.
+    /// 400: the request itself could not be parsed (request line or header bytes).
+    BadRequest,
+    /// 401: missing or unknown credential (API key, or the core's admin token).
     Unauthorized,
+    /// 403: the credential is valid but lacks the scope this route needs.
+    Forbidden,
+    /// 403: layer writes are disabled on this core (no admin token configured).
+    WritesDisabled,
     /// 404: unknown route, dimension or layer.
     NotFound,
     /// 405: the route exists, not with this method.
@@ -35,6 +41,8 @@ pub enum ErrorCode {
     RequestTimeout,
     /// 413: the body is over the size limit.
     PayloadTooLarge,
+    /// 414: the request target (path and query) is over the server's limit.
+    UriTooLong,
     /// 415: a `Content-Type` that is not JSON.
     UnsupportedMediaType,
     /// 422: JSON of the wrong shape.
@@ -47,8 +55,10 @@ pub enum ErrorCode {
     InvalidOption,
     /// 422: a layer write the registry rejects.
     InvalidLayer,
-    /// 429: the key's rate limit is exhausted.
+    /// 429: the key's rate limit, or the client's failed-authentication limit, is exhausted.
     RateLimited,
+    /// 431: the request headers are over the server's limit.
+    HeadersTooLarge,
     /// 500: a failure inside the service.
     Internal,
     /// 502: the upstream connection failed.
@@ -67,18 +77,22 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in table order.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 30] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidUtf8,
         ErrorCode::UnreadableBody,
         ErrorCode::InvalidPath,
         ErrorCode::WebsocketRequired,
         ErrorCode::UnsupportedMessage,
+        ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::WritesDisabled,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::RequestTimeout,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::UriTooLong,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::InvalidBody,
         ErrorCode::EmptyQuery,
@@ -86,6 +100,7 @@ impl ErrorCode {
         ErrorCode::InvalidOption,
         ErrorCode::InvalidLayer,
         ErrorCode::RateLimited,
+        ErrorCode::HeadersTooLarge,
         ErrorCode::Internal,
         ErrorCode::BadGateway,
         ErrorCode::Overloaded,
@@ -103,12 +118,15 @@ impl ErrorCode {
             | ErrorCode::UnreadableBody
             | ErrorCode::InvalidPath
             | ErrorCode::WebsocketRequired
-            | ErrorCode::UnsupportedMessage => StatusCode::BAD_REQUEST,
+            | ErrorCode::UnsupportedMessage
+            | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden | ErrorCode::WritesDisabled => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UriTooLong => StatusCode::URI_TOO_LONG,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::InvalidBody
             | ErrorCode::EmptyQuery
@@ -116,6 +134,7 @@ impl ErrorCode {
             | ErrorCode::InvalidOption
             | ErrorCode::InvalidLayer => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::BadGateway => StatusCode::BAD_GATEWAY,
             ErrorCode::Overloaded
@@ -135,11 +154,15 @@ impl ErrorCode {
             ErrorCode::InvalidPath => "invalid_path",
             ErrorCode::WebsocketRequired => "websocket_required",
             ErrorCode::UnsupportedMessage => "unsupported_message",
+            ErrorCode::BadRequest => "bad_request",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::WritesDisabled => "writes_disabled",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UriTooLong => "uri_too_long",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::InvalidBody => "invalid_body",
             ErrorCode::EmptyQuery => "empty_query",
@@ -147,6 +170,7 @@ impl ErrorCode {
             ErrorCode::InvalidOption => "invalid_option",
             ErrorCode::InvalidLayer => "invalid_layer",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::HeadersTooLarge => "headers_too_large",
             ErrorCode::Internal => "internal",
             ErrorCode::BadGateway => "bad_gateway",
             ErrorCode::Overloaded => "overloaded",
@@ -154,6 +178,33 @@ impl ErrorCode {
             ErrorCode::Timeout => "timeout",
             ErrorCode::NoHealthyUpstream => "no_healthy_upstream",
             ErrorCode::UpstreamTimeout => "upstream_timeout",
+        }
+    }
+}
+
+impl ErrorCode {
+    /// The code a bare error status stands for, for responses made by a framework layer rather
+    /// than by the service's own error type (an empty 400 from the HTTP parser, a plain-text
+    /// rejection): the first code of the table with this status, or `internal`/`bad_request`
+    /// for a 5xx/4xx status the table does not list.
+    pub fn for_status(status: StatusCode) -> ErrorCode {
+        match status.as_u16() {
+            400 => ErrorCode::BadRequest,
+            401 => ErrorCode::Unauthorized,
+            403 => ErrorCode::Forbidden,
+            404 => ErrorCode::NotFound,
+            405 => ErrorCode::MethodNotAllowed,
+            413 => ErrorCode::PayloadTooLarge,
+            414 => ErrorCode::UriTooLong,
+            415 => ErrorCode::UnsupportedMediaType,
+            422 => ErrorCode::InvalidBody,
+            429 => ErrorCode::RateLimited,
+            431 => ErrorCode::HeadersTooLarge,
+            502 => ErrorCode::BadGateway,
+            503 => ErrorCode::Overloaded,
+            504 => ErrorCode::UpstreamTimeout,
+            500..=599 => ErrorCode::Internal,
+            _ => ErrorCode::BadRequest,
         }
     }
 }
@@ -307,8 +358,14 @@ mod tests {
             ("invalid_utf8", 400),
             ("unreadable_body", 400),
             ("request_timeout", 408),
+            ("bad_request", 400),
+            ("unauthorized", 401),
+            ("forbidden", 403),
+            ("writes_disabled", 403),
             ("payload_too_large", 413),
+            ("uri_too_long", 414),
             ("unsupported_media_type", 415),
+            ("headers_too_large", 431),
             ("invalid_body", 422),
             ("empty_query", 422),
             ("query_too_long", 422),
@@ -321,6 +378,24 @@ mod tests {
             let code: ErrorCode = serde_json::from_value(name.into()).unwrap();
             assert_eq!(code.status().as_u16(), status, "{name}");
         }
+    }
+
+    #[test]
+    fn bare_statuses_map_to_a_code_with_that_status() {
+        for status in [
+            400u16, 401, 403, 404, 405, 413, 414, 415, 422, 429, 431, 500, 502, 503, 504,
+        ] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert_eq!(ErrorCode::for_status(status).status(), status, "{status}");
+        }
+        assert_eq!(
+            ErrorCode::for_status(StatusCode::IM_A_TEAPOT),
+            ErrorCode::BadRequest
+        );
+        assert_eq!(
+            ErrorCode::for_status(StatusCode::NOT_IMPLEMENTED),
+            ErrorCode::Internal
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! `utoipa::ToSchema` for jessy-core's OpenAPI document, `shutdown` adds
 //! [`shutdown_signal`] (it needs tokio's signal handling, which a types crate should not
 //! force on every user), and `server` adds the serving rules both services share (hyper and
-//! tokio; see [Serving](#serving)).
+//! tokio; see [Serving](#serving)), with `wire`: the JSON bodies for the 400/414/431 that
+//! hyper answers before any service code runs, and for plain-text framework rejections.
 //!
 //! ## Errors
 //!
@@ -24,21 +25,26 @@
 //! | `invalid_json` | 400 | the body is not JSON: syntax error, truncated, empty | both |
 //! | `invalid_utf8` | 400 | the body is not UTF-8 | both |
 //! | `unreadable_body` | 400 | the body could not be read (connection cut mid-body) | both |
-//! | `invalid_path` | 400 | a path segment could not be decoded | core |
+//! | `invalid_path` | 400 | a path segment could not be decoded (not UTF-8, e.g. `%ff`) | both |
 //! | `websocket_required` | 400 | the stream route was called without an upgrade | gateway |
 //! | `unsupported_message` | 400 | a binary WebSocket message | gateway |
-//! | `unauthorized` | 401 | missing or unknown API key | gateway |
+//! | `bad_request` | 400 | the request line or a header could not be parsed (bad bytes); any other 400 a framework layer answered | both |
+//! | `unauthorized` | 401 | missing or unknown API key (gateway); missing or wrong admin token on a write (core) | both |
+//! | `forbidden` | 403 | the API key lacks the scope the route needs (`query`, `write`, `admin`) | gateway |
+//! | `writes_disabled` | 403 | a layer write to a core started without an admin token (and without `--allow-unauthenticated-writes`) | core |
 //! | `not_found` | 404 | unknown route, dimension or layer | both |
 //! | `method_not_allowed` | 405 | the route exists, not with this method | both |
 //! | `request_timeout` | 408 | the body did not arrive within the body read timeout (`--body-read-timeout-ms`) | both |
 //! | `payload_too_large` | 413 | body over [`limits::MAX_BODY_BYTES`] (core: `--max-body-bytes`) | both |
+//! | `uri_too_long` | 414 | a request target over the HTTP parser's limit (64 KiB) | both |
 //! | `unsupported_media_type` | 415 | a `Content-Type` that is present and not JSON | both |
 //! | `invalid_body` | 422 | JSON of the wrong shape: not an object, unknown field, wrong type, missing `query`, `options` not an object | both |
 //! | `empty_query` | 422 | the query is blank (whitespace, control and invisible characters only); visible text without a word is a `no_match`, not an error | both |
 //! | `query_too_long` | 422 | the query is over [`limits::MAX_QUERY_BYTES`] | both |
 //! | `invalid_option` | 422 | an option out of its range (`max_iterations` outside 1–9) | both |
 //! | `invalid_layer` | 422 | a layer write the registry rejects | core |
-//! | `rate_limited` | 429 | the key's token bucket is empty (`Retry-After` set) | gateway |
+//! | `rate_limited` | 429 | the key's token bucket is empty, or the client address failed authentication too often (`Retry-After` set) | gateway |
+//! | `headers_too_large` | 431 | a header section over the HTTP parser's limit (about 400 KiB, or over 100 fields) | both |
 //! | `internal` | 500 | a failure inside the service; details only in its log | both |
 //! | `bad_gateway` | 502 | the core connection failed even after the retry | gateway |
 //! | `overloaded` | 503 | concurrency limit reached (`Retry-After` set) | core |
@@ -79,6 +85,8 @@ pub mod request_id;
 pub mod server;
 #[cfg(feature = "shutdown")]
 mod shutdown;
+#[cfg(feature = "server")]
+pub mod wire;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail, ProtocolError};
 pub use query::{QueryOptions, QueryRequest};

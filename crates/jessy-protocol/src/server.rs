@@ -140,10 +140,11 @@ pub async fn serve<M, S, B>(
                 },
             }
         };
-        let io = TokioIo::new(Counted {
+        // `JsonErrorIo`: the 400/414/431 hyper answers by itself leave with the JSON error body.
+        let io = TokioIo::new(crate::wire::JsonErrorIo::new(Counted {
             stream,
             _permit: permit,
-        });
+        }));
         let service = TowerToHyperService::new(make_service(remote));
         let connection = builder.serve_connection(io, service).with_upgrades();
         let mut stop = stop_rx.clone();

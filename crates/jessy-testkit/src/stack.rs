@@ -114,6 +114,7 @@ impl TestStack {
         };
         let mut api = jessy_api::Config {
             addr: loopback,
+            metrics_addr: Some(loopback),
             ..jessy_api::Config::default()
         };
         configure(&mut api);

@@ -1,14 +1,24 @@
-//! Read-only dimension catalogue: `GET /api/v1/dimensions[/{id}[/layers/{layer}]]`, relayed
-//! to the same paths under a core's `/v1`.
+//! The dimension catalogue, relayed to the same paths under a core's `/v1`:
+//! `GET /api/v1/dimensions[/{id}[/layers/{layer}]]` (scope `query`), and layer writes,
+//! `PUT`/`DELETE /api/v1/dimensions/{id}/layers/{layer}` (scope `write`), which the gateway
+//! forwards with the core admin token.
 
-use axum::extract::{Path, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
+use jessy_protocol::body::{check_content_type, parse_json_object};
+use jessy_protocol::{ErrorCode, ProtocolError};
+use serde::de::DeserializeOwned;
 
+use crate::auth::{Authorized, QueryScope, WriteScope};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::telemetry::RequestId;
 use crate::upstream::{UpstreamCall, UpstreamResponse};
+use crate::validation::MAX_BODY_BYTES;
 
 /// Longest id or layer name forwarded; registry identifiers are short, and the cap keeps
 /// a client from making the gateway build huge upstream URLs.
@@ -19,7 +29,49 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/dimensions", get(list))
         .route("/api/v1/dimensions/{id}", get(dimension))
-        .route("/api/v1/dimensions/{id}/layers/{layer}", get(layer))
+        .route(
+            "/api/v1/dimensions/{id}/layers/{layer}",
+            get(layer).put(put_layer).delete(delete_layer),
+        )
+}
+
+/// Path parameters whose decoding failures (a `%ff` that is not UTF-8) are 400 `invalid_path`
+/// in the shared JSON shape, like the core's, instead of axum's plain-text rejection.
+struct PathParams<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| PathParams(value))
+            .map_err(|rejection| ApiError::request(ErrorCode::InvalidPath, rejection.body_text()))
+    }
+}
+
+/// A layer body: JSON media type, at most [`MAX_BODY_BYTES`], one JSON object. Its fields are
+/// the core's to judge (the core answers 422 `invalid_layer` / `invalid_body`); the gateway
+/// relays the bytes it checked.
+struct LayerBody(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for LayerBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        check_content_type(request.headers())?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ProtocolError::payload_too_large(MAX_BODY_BYTES)
+                } else {
+                    ProtocolError::unreadable_body()
+                }
+            })?;
+        parse_json_object::<serde_json::Map<String, serde_json::Value>>(&bytes)?;
+        Ok(LayerBody(bytes))
+    }
 }
 
 /// Rejects path segments that could not name anything: empty, over-long, or the dot segments
@@ -31,7 +83,18 @@ fn segment(value: String) -> Result<String, ApiError> {
     Ok(value)
 }
 
+fn layer_path(id: String, layer: String) -> Result<[String; 5], ApiError> {
+    Ok([
+        "v1".to_owned(),
+        "dimensions".to_owned(),
+        segment(id)?,
+        "layers".to_owned(),
+        segment(layer)?,
+    ])
+}
+
 async fn list(
+    _: Authorized<QueryScope>,
     State(state): State<AppState>,
     RequestId(request_id): RequestId,
 ) -> Result<UpstreamResponse, ApiError> {
@@ -40,25 +103,50 @@ async fn list(
 }
 
 async fn dimension(
+    _: Authorized<QueryScope>,
     State(state): State<AppState>,
     RequestId(request_id): RequestId,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<UpstreamResponse, ApiError> {
     let call = UpstreamCall::get(["v1".to_owned(), "dimensions".to_owned(), segment(id)?]);
     state.upstreams().forward(&call, &request_id).await
 }
 
 async fn layer(
+    _: Authorized<QueryScope>,
     State(state): State<AppState>,
     RequestId(request_id): RequestId,
-    Path((id, layer)): Path<(String, String)>,
+    PathParams((id, layer)): PathParams<(String, String)>,
 ) -> Result<UpstreamResponse, ApiError> {
-    let call = UpstreamCall::get([
-        "v1".to_owned(),
-        "dimensions".to_owned(),
-        segment(id)?,
-        "layers".to_owned(),
-        segment(layer)?,
-    ]);
+    let call = UpstreamCall::get(layer_path(id, layer)?);
+    state.upstreams().forward(&call, &request_id).await
+}
+
+/// The call with the core admin token, when one is configured.
+fn with_core_token(state: &AppState, call: UpstreamCall) -> UpstreamCall {
+    match state.core_token() {
+        Some(token) => call.with_bearer(token.expose()),
+        None => call,
+    }
+}
+
+async fn put_layer(
+    _: Authorized<WriteScope>,
+    State(state): State<AppState>,
+    RequestId(request_id): RequestId,
+    PathParams((id, layer)): PathParams<(String, String)>,
+    LayerBody(body): LayerBody,
+) -> Result<UpstreamResponse, ApiError> {
+    let call = with_core_token(&state, UpstreamCall::put_json(layer_path(id, layer)?, body));
+    state.upstreams().forward(&call, &request_id).await
+}
+
+async fn delete_layer(
+    _: Authorized<WriteScope>,
+    State(state): State<AppState>,
+    RequestId(request_id): RequestId,
+    PathParams((id, layer)): PathParams<(String, String)>,
+) -> Result<UpstreamResponse, ApiError> {
+    let call = with_core_token(&state, UpstreamCall::delete(layer_path(id, layer)?));
     state.upstreams().forward(&call, &request_id).await
 }

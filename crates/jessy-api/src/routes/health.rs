@@ -1,12 +1,14 @@
 //! `GET /api/health`: liveness for load balancers and orchestrators, no authentication.
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::auth::{authenticate, client_ip, Scope};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Routes of this area.
@@ -14,19 +16,36 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/api/health", get(health))
 }
 
-/// 200 when at least one core is up (the gateway can serve), 503 otherwise, with each core's
-/// URL and state so an operator sees which one is missing. Reads the health checker's view
-/// and makes no upstream call, so probing it costs nothing and cannot hang.
-async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let upstreams = state.upstreams().status();
+/// 200 `{"status":"healthy"}` when at least one core is up (the gateway can serve), 503
+/// `{"status":"unhealthy"}` otherwise; nothing more for an anonymous caller, since the
+/// public port must not describe the internal network. With a key that has the `admin` scope
+/// the body adds the service, version and each core's URL and state (a key without it is 403,
+/// a bad key 401, like every authenticated route). Reads the health checker's view and makes
+/// no upstream call, so probing it costs nothing and cannot hang.
+async fn health(State(state): State<AppState>, request: Request) -> Response {
     let healthy = state.upstreams().healthy_count() > 0;
     let status = if healthy {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let word = if healthy { "healthy" } else { "unhealthy" };
+    if !request.headers().contains_key(header::AUTHORIZATION) {
+        return (status, Json(json!({ "status": word }))).into_response();
+    }
+    let caller = match authenticate(&state, request.headers(), client_ip(&request)) {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
+    if !caller.scopes.contains(Scope::Admin) {
+        return ApiError::Forbidden {
+            scope: Scope::Admin,
+        }
+        .into_response();
+    }
+    let upstreams = state.upstreams().status();
     let body = json!({
-        "status": if healthy { "healthy" } else { "unhealthy" },
+        "status": word,
         "service": "jessy-api",
         "version": env!("CARGO_PKG_VERSION"),
         "upstreams": upstreams
@@ -34,5 +53,5 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
             .map(|u| json!({ "url": u.url, "state": u.state }))
             .collect::<Vec<_>>(),
     });
-    (status, Json(body))
+    (status, Json(body)).into_response()
 }

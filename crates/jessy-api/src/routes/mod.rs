@@ -1,21 +1,29 @@
 //! The router: every route, and the middleware each group gets.
 //!
-//! | route | auth | forwards to |
+//! The public port ([`app`]):
+//!
+//! | route | key scope | forwards to |
 //! | --- | --- | --- |
-//! | `GET /api/health` | no | — (health checker's view) |
-//! | `GET /metrics` | no | — |
-//! | `POST /api/v1/query` | yes | `POST /v1/query` |
-//! | `GET /api/v1/dimensions` | yes | `GET /v1/dimensions` |
-//! | `GET /api/v1/dimensions/{id}` | yes | `GET /v1/dimensions/{id}` |
-//! | `GET /api/v1/dimensions/{id}/layers/{layer}` | yes | `GET /v1/dimensions/{id}/layers/{layer}` |
-//! | `GET /api/v1/status` | yes | `GET /ready` (generation) |
-//! | `GET /api/v1/stream` (WebSocket) | yes | `POST /v1/query` per message |
+//! | `GET /api/health` | none (`admin` for details) | — (health checker's view) |
+//! | `POST /api/v1/query` | `query` | `POST /v1/query` |
+//! | `GET /api/v1/dimensions` | `query` | `GET /v1/dimensions` |
+//! | `GET /api/v1/dimensions/{id}` | `query` | `GET /v1/dimensions/{id}` |
+//! | `GET /api/v1/dimensions/{id}/layers/{layer}` | `query` | `GET /v1/dimensions/{id}/layers/{layer}` |
+//! | `PUT`/`DELETE /api/v1/dimensions/{id}/layers/{layer}` | `write` | the same on the core, with its admin token |
+//! | `GET /api/v1/status` | `admin` | `GET /ready` (generation) |
+//! | `GET /api/v1/stream` (WebSocket) | `query` | `POST /v1/query` per message |
+//!
+//! `GET /metrics` is served by [`metrics_app`] on its own listener (`--metrics-addr`,
+//! loopback by default), never on the public port: it names API keys and counts each
+//! client's requests.
 //!
 //! Middleware, outermost first: tower-http's request id (kept or generated, always returned),
 //! tower-http's trace layer (span and access log, see [`crate::telemetry`]), metrics
-//! ([`crate::telemetry::observe`]), CORS (only when origins are configured, and outside auth so preflights are not refused),
-//! body limit, then on `/api/v1/*` authentication and, inside it, rate limiting and the body
-//! read timeout (408).
+//! ([`crate::telemetry::observe`]), the JSON shape for errors a framework layer answered in
+//! plain text, CORS (only when origins are configured, and outside auth so preflights are not
+//! refused), body limit, then on `/api/v1/*` authentication (with the failed-attempt
+//! throttle) and, inside it, rate limiting and the body read timeout (408); each handler then
+//! checks its key scope.
 
 mod dimensions;
 mod health;
@@ -64,7 +72,6 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .merge(authenticated)
         .merge(health::router())
-        .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
@@ -72,6 +79,9 @@ pub fn app(state: AppState) -> Router {
         router = router.layer(cors);
     }
     router
+        .layer(axum::middleware::map_response(
+            jessy_protocol::wire::ensure_json_error,
+        ))
         .layer(from_fn_with_state(state.clone(), crate::telemetry::observe))
         .layer(
             TraceLayer::new_for_http()
@@ -88,9 +98,18 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `GET /metrics`: Prometheus text format. Unauthenticated like `/api/health` because
-/// scrapers rarely carry API keys; deployments that must hide it block the path at the load
-/// balancer.
+/// The metrics listener's router: `GET /metrics` in Prometheus text format, nothing else
+/// (other paths are 404 in the JSON error shape). Unauthenticated, as scrapers expect: it is
+/// protected by where it listens (`--metrics-addr`, loopback by default).
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+}
+
+/// `GET /metrics`: Prometheus text format.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::Router;
 
+use crate::auth::{Authorized, QueryScope};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::telemetry::RequestId;
@@ -19,6 +20,7 @@ pub(crate) fn router() -> Router<AppState> {
 /// The core's result is relayed byte for byte (status included), so the gateway adds no
 /// parsing cost and no way to corrupt a result.
 async fn query(
+    _: Authorized<QueryScope>,
     State(state): State<AppState>,
     RequestId(request_id): RequestId,
     ValidatedQuery(request): ValidatedQuery,

@@ -1,10 +1,12 @@
-//! `GET /api/v1/status`: the gateway's own view of itself and its cores, for operators.
+//! `GET /api/v1/status`: the gateway's own view of itself and its cores, for operators: it
+//! names the internal core URLs, so it needs a key with the `admin` scope.
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use crate::auth::{AdminScope, Authorized};
 use crate::state::AppState;
 use crate::telemetry::RequestId;
 
@@ -16,7 +18,11 @@ pub(crate) fn router() -> Router<AppState> {
 /// Upstream states and load, requests served, uptime, and the snapshot generation from an
 /// up core's `/ready` (`null` when no core is up or ready). The generation lets an operator
 /// confirm a registry publish reached the fleet without going around the gateway.
-async fn status(State(state): State<AppState>, RequestId(request_id): RequestId) -> Json<Value> {
+async fn status(
+    _: Authorized<AdminScope>,
+    State(state): State<AppState>,
+    RequestId(request_id): RequestId,
+) -> Json<Value> {
     let generation = state.upstreams().snapshot_generation(&request_id).await;
     let upstreams = state.upstreams().status();
     Json(json!({

@@ -18,6 +18,8 @@ pub struct UpstreamCall {
     method: Method,
     segments: Vec<String>,
     body: Option<Bytes>,
+    /// `Authorization` value sent to the core (the admin token on layer writes).
+    authorization: Option<HeaderValue>,
 }
 
 impl UpstreamCall {
@@ -28,6 +30,7 @@ impl UpstreamCall {
             method: Method::GET,
             segments: segments.into_iter().map(Into::into).collect(),
             body: None,
+            authorization: None,
         }
     }
 
@@ -37,7 +40,43 @@ impl UpstreamCall {
             method: Method::POST,
             segments: segments.into_iter().map(Into::into).collect(),
             body: Some(body),
+            authorization: None,
         }
+    }
+
+    /// A `PUT` of a JSON body (a layer write) to the given path segments.
+    pub fn put_json<S: Into<String>>(segments: impl IntoIterator<Item = S>, body: Bytes) -> Self {
+        Self {
+            method: Method::PUT,
+            ..Self::post_json(segments, body)
+        }
+    }
+
+    /// A `DELETE` of the given path segments.
+    pub fn delete<S: Into<String>>(segments: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            method: Method::DELETE,
+            ..Self::get(segments)
+        }
+    }
+
+    /// Sends `Authorization: Bearer <token>` with the call. A token that is not a valid header
+    /// value cannot come from a validated configuration; it is dropped rather than sent mangled.
+    pub fn with_bearer(mut self, token: &str) -> Self {
+        self.authorization =
+            HeaderValue::from_str(&format!("Bearer {token}"))
+                .ok()
+                .map(|mut value| {
+                    value.set_sensitive(true);
+                    value
+                });
+        self
+    }
+
+    /// Whether the call changes the registry: then only a failure to connect, where nothing
+    /// reached the core, is retried.
+    fn is_write(&self) -> bool {
+        matches!(self.method, Method::PUT | Method::DELETE)
     }
 
     /// The full URL of this call on the core at `base`.
@@ -94,7 +133,11 @@ enum Failure {
 }
 
 impl Attempt {
-    fn is_retryable(&self) -> bool {
+    fn is_retryable(&self, write: bool) -> bool {
+        if write {
+            // A write may have landed even when no answer came back: never send it twice.
+            return matches!(self, Self::Failed(Failure::Connect));
+        }
         match self {
             Self::Failed(Failure::Timeout) => false,
             Self::Failed(Failure::Connect | Failure::Transport) => true,
@@ -112,9 +155,10 @@ impl UpstreamPool {
     /// Sends `call` to the least-loaded up core, retrying once on another core when that is
     /// useful. `request_id` is sent as `x-request-id`.
     ///
-    /// Every route the gateway forwards is a read (`POST /v1/query` computes a result from an
-    /// immutable snapshot and changes nothing), so sending the same request twice is harmless.
-    /// The retry policy is therefore about *usefulness*, not safety:
+    /// Reads (`POST /v1/query` computes a result from an immutable snapshot and changes
+    /// nothing; the catalogue `GET`s) can be sent twice harmlessly, so their retry policy is
+    /// about *usefulness*, not safety (layer writes, `PUT`/`DELETE`, are retried only after a
+    /// connect error, when nothing reached the first core):
     ///
     /// | first attempt | retried on another core? | core state |
     /// | --- | --- | --- |
@@ -136,7 +180,7 @@ impl UpstreamPool {
     ) -> Result<UpstreamResponse, ApiError> {
         let first = self.pick(None).ok_or(ApiError::NoHealthyUpstream)?;
         let outcome = self.attempt(first, call, request_id).await;
-        if !outcome.is_retryable() {
+        if !outcome.is_retryable(call.is_write()) {
             return self.conclude(outcome);
         }
         let Some(second) = self.pick(Some(first)) else {
@@ -170,6 +214,9 @@ impl UpstreamPool {
             .client
             .request(call.method.clone(), call.url_on(&upstream.url))
             .header(REQUEST_ID_HEADER, request_id);
+        if let Some(value) = &call.authorization {
+            request = request.header(header::AUTHORIZATION, value.clone());
+        }
         if let Some(body) = &call.body {
             request = request
                 .header(header::CONTENT_TYPE, "application/json")
@@ -267,13 +314,17 @@ mod tests {
                 body: Bytes::new(),
             })
         };
-        assert!(answered(StatusCode::INTERNAL_SERVER_ERROR).is_retryable());
-        assert!(answered(StatusCode::BAD_GATEWAY).is_retryable());
-        assert!(!answered(StatusCode::SERVICE_UNAVAILABLE).is_retryable());
-        assert!(!answered(StatusCode::OK).is_retryable());
-        assert!(!answered(StatusCode::NOT_FOUND).is_retryable());
-        assert!(Attempt::Failed(Failure::Connect).is_retryable());
-        assert!(Attempt::Failed(Failure::Transport).is_retryable());
-        assert!(!Attempt::Failed(Failure::Timeout).is_retryable());
+        assert!(answered(StatusCode::INTERNAL_SERVER_ERROR).is_retryable(false));
+        assert!(answered(StatusCode::BAD_GATEWAY).is_retryable(false));
+        assert!(!answered(StatusCode::SERVICE_UNAVAILABLE).is_retryable(false));
+        assert!(!answered(StatusCode::OK).is_retryable(false));
+        assert!(!answered(StatusCode::NOT_FOUND).is_retryable(false));
+        assert!(Attempt::Failed(Failure::Connect).is_retryable(false));
+        assert!(Attempt::Failed(Failure::Transport).is_retryable(false));
+        assert!(!Attempt::Failed(Failure::Timeout).is_retryable(false));
+        // Writes: only when nothing reached the core.
+        assert!(Attempt::Failed(Failure::Connect).is_retryable(true));
+        assert!(!Attempt::Failed(Failure::Transport).is_retryable(true));
+        assert!(!answered(StatusCode::INTERNAL_SERVER_ERROR).is_retryable(true));
     }
 }

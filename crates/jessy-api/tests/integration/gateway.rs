@@ -15,6 +15,10 @@ async fn health_is_503_without_a_reachable_core_and_200_with_one() {
     let state = state(&config(std::slice::from_ref(&dead), &keys)).await;
     let reply = call(&state, get_req("/api/health", None)).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.body, json!({"status": "unhealthy"}));
+    // Details (core URLs) only for a key with the admin scope.
+    let reply = call(&state, get_req("/api/health", Some(keys.key(0)))).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.body["status"], "unhealthy");
     assert_eq!(reply.body["upstreams"][0]["url"], format!("{dead}/"));
     assert_eq!(reply.body["upstreams"][0]["state"], "down");
@@ -23,7 +27,9 @@ async fn health_is_503_without_a_reachable_core_and_200_with_one() {
     let state = self::state(&config(&[dead.clone(), core.url()], &keys)).await;
     let reply = call(&state, get_req("/api/health", None)).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    assert_eq!(reply.body["status"], "healthy");
+    assert_eq!(reply.body, json!({"status": "healthy"}));
+    let reply = call(&state, get_req("/api/health", Some(keys.key(0)))).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(reply.body["upstreams"][0]["state"], "down");
     assert_eq!(reply.body["upstreams"][1]["state"], "up");
 }
@@ -258,14 +264,14 @@ async fn dimension_routes_forward_their_paths() {
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(reply.body["error"]["code"], "not_found");
     assert!(core.behaviour.last_path.lock().expect("lock").is_none());
-    // Read-only: other methods are refused by the gateway.
-    let delete = Request::builder()
-        .method(Method::DELETE)
+    // Other methods than the catalogue's and the layer writes' are refused by the gateway.
+    let post = Request::builder()
+        .method(Method::POST)
         .uri("/api/v1/dimensions/D01/layers/L2")
         .header(header::AUTHORIZATION, format!("Bearer {}", keys.key(0)))
         .body(Body::empty())
         .expect("request");
-    let reply = call(&state, delete).await;
+    let reply = call(&state, post).await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(reply.body["error"]["code"], "method_not_allowed");
 }
@@ -331,7 +337,10 @@ async fn metrics_count_routes_keys_rejections_and_upstream_health() {
     .await;
     call(&state, get_req("/api/v1/dimensions/D1", None)).await;
 
-    let reply = call(&state, get_req("/metrics", None)).await;
+    // Not on the public port: it names keys and counts each client's requests.
+    let public = call(&state, get_req("/metrics", None)).await;
+    assert_eq!(public.status, StatusCode::NOT_FOUND);
+    let reply = call_metrics(&state).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.headers[header::CONTENT_TYPE]
         .to_str()
@@ -431,7 +440,7 @@ async fn a_failing_core_is_retried_once_on_another() {
     }
     // A 500 is not a health failure: both cores stay in rotation.
     assert_eq!(state.upstreams().healthy_count(), 2);
-    let metrics = call(&state, get_req("/metrics", None)).await.text;
+    let metrics = call_metrics(&state).await.text;
     assert!(metrics.contains("jessy_api_upstream_retries_total"));
 
     // 503 (core overloaded) is relayed, not retried.

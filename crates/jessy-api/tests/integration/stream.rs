@@ -134,7 +134,7 @@ async fn stream_sends_iterations_then_the_result_and_survives_bad_messages() {
     send(&mut socket, json!({"type": "ping"})).await;
     assert_eq!(recv(&mut socket).await["type"], "pong");
 
-    let metrics = reqwest::get(format!("http://{}/metrics", served.addr))
+    let metrics = reqwest::get(format!("http://{}/metrics", served.metrics_addr))
         .await
         .expect("metrics")
         .text()

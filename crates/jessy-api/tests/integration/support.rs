@@ -13,6 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+pub use jessy_api::auth::Scopes;
 use jessy_api::{AppState, Config};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -29,7 +30,9 @@ pub const FAST_HEALTH: Duration = Duration::from_millis(50);
 pub fn start_api(args: &[&str]) -> jessy_testkit::RunningProcess {
     jessy_testkit::spawn_binary(
         env!("CARGO_BIN_EXE_jessy-api"),
-        ["--addr", "127.0.0.1:0"].iter().chain(args),
+        ["--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"]
+            .iter()
+            .chain(args),
         &[("JESSY_LOG", "warn")],
     )
 }
@@ -186,7 +189,8 @@ async fn fake_dimensions(State(b): State<Arc<FakeBehaviour>>, uri: Uri) -> Respo
     Json(json!({"path": uri.path(), "served_by": b.name})).into_response()
 }
 
-/// A temp dir holding a keys file with one key per name; keeps the dir alive.
+/// A temp dir holding a keys file with one key per name, each with every scope (`query`,
+/// `write`, `admin`) unless made with [`Keys::scoped`]; keeps the dir alive.
 pub struct Keys {
     /// Held so the directory lives as long as the keys.
     _dir: tempfile::TempDir,
@@ -196,11 +200,19 @@ pub struct Keys {
 
 impl Keys {
     pub fn new(names: &[&str]) -> Self {
+        let scoped: Vec<(&str, Scopes)> = names.iter().map(|n| (*n, Scopes::ALL)).collect();
+        Self::scoped(&scoped)
+    }
+
+    /// Keys with the given scopes.
+    pub fn scoped(names: &[(&str, Scopes)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("api-keys");
         let keys = names
             .iter()
-            .map(|name| jessy_api::generate_key(name, &path).expect("keygen"))
+            .map(|(name, scopes)| {
+                jessy_api::auth::generate_key_with_scopes(name, *scopes, &path).expect("keygen")
+            })
             .collect();
         Self {
             _dir: dir,
@@ -227,6 +239,7 @@ pub fn config(cores: &[String], keys: &Keys) -> Config {
         health_interval: FAST_HEALTH,
         upstream_timeout: Duration::from_secs(3),
         shutdown_grace: Duration::from_secs(2),
+        metrics_addr: None,
         ..Config::default()
     }
 }
@@ -256,10 +269,20 @@ pub struct Reply {
 
 /// Sends one request through `app(state)` without a socket.
 pub async fn call(state: &AppState, request: Request<Body>) -> Reply {
-    let response = jessy_api::app(state.clone())
-        .oneshot(request)
-        .await
-        .expect("infallible");
+    reply(jessy_api::app(state.clone()), request).await
+}
+
+/// `GET /metrics` through `metrics_app(state)`, the metrics listener's router.
+pub async fn call_metrics(state: &AppState) -> Reply {
+    reply(
+        jessy_api::metrics_app(state.clone()),
+        get_req("/metrics", None),
+    )
+    .await
+}
+
+async fn reply(router: axum::Router, request: Request<Body>) -> Reply {
+    let response = router.oneshot(request).await.expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = to_bytes(response.into_body(), usize::MAX)
@@ -296,6 +319,8 @@ pub fn post_req(path: &str, key: Option<&str>, body: impl Into<Body>) -> Request
 /// A gateway served on a real loopback socket, for WebSocket and shutdown tests.
 pub struct Served {
     pub addr: SocketAddr,
+    /// Where its `/metrics` listener is.
+    pub metrics_addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pub task: JoinHandle<anyhow::Result<()>>,
 }
@@ -305,6 +330,9 @@ impl Served {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let state = AppState::new(&config).expect("state");
+        let metrics = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let metrics_addr = metrics.local_addr().expect("addr");
+        tokio::spawn(jessy_api::serve_metrics(metrics, state.clone()));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(jessy_api::serve_with_state(
             listener,
@@ -315,6 +343,7 @@ impl Served {
         ));
         Self {
             addr,
+            metrics_addr,
             shutdown: Some(tx),
             task,
         }

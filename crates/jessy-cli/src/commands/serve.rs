@@ -11,17 +11,22 @@ use jessy_cli::stack::Stack;
 /// Flags of `jessy serve`.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Address of the engine service (jessy-core).
+    /// Address of the engine service (jessy-core): the internal port. Queries need no
+    /// credential there; layer writes need the admin token this command makes for each run.
     #[arg(long, default_value = "127.0.0.1:8080")]
     core_addr: String,
-    /// Address of the public gateway (jessy-api).
+    /// Address of the gateway (jessy-api): the port meant for clients (API keys, rate limits).
     #[arg(long, default_value = "127.0.0.1:3000")]
     api_addr: String,
+    /// Address of the gateway's Prometheus `/metrics` listener, or `off`.
+    #[arg(long, default_value = "127.0.0.1:9091")]
+    metrics_addr: String,
     /// Snapshot directory (created with the default registry when empty; default: the
     /// jessy-core data directory).
     #[arg(long, env = "JESSY_REGISTRY")]
     registry: Option<PathBuf>,
-    /// Keys file for the gateway; a development key named `dev` is added to it at each start.
+    /// Keys file for the gateway. Each start replaces the key named `dev` in it (the name is
+    /// reserved) with a new one that has every scope; other keys are left alone.
     #[arg(long)]
     keys: Option<PathBuf>,
 }
@@ -44,27 +49,37 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let core_config = jessy_core::Config::try_parse_from(&core_flags)?;
     core_config.validate()?;
     jessy_core::telemetry::init(&core_config.log, core_config.log_format)?;
-    let mut api_config =
-        jessy_api::Config::try_parse_from(["jessy-api", "--addr", args.api_addr.as_str()])?;
+    let mut api_config = jessy_api::Config::try_parse_from([
+        "jessy-api",
+        "--addr",
+        args.api_addr.as_str(),
+        "--metrics-addr",
+        args.metrics_addr.as_str(),
+    ])?;
     api_config.keys_file = args.keys.clone();
 
     let stack = Stack::start(core_config, api_config).await?;
     let (core_addr, api_addr, key) = (stack.core_addr(), stack.api_addr(), stack.key());
     println!(
-        "jessy-core (engine)  http://{core_addr}   registry: {}",
-        stack.registry().display()
-    );
-    println!(
-        "jessy-api (gateway)  http://{api_addr}   keys file: {}",
+        "jessy-api (gateway, for clients)  http://{api_addr}   keys file: {}",
         stack.keys().display()
     );
-    println!("development API key (shown once): {key}");
+    println!(
+        "jessy-core (engine, internal)     http://{core_addr}   registry: {}",
+        stack.registry().display()
+    );
+    if let Some(metrics) = stack.metrics_addr() {
+        println!("gateway metrics                   http://{metrics}/metrics");
+    }
+    println!();
+    println!("development API key (scopes query,write,admin; replaces the previous `dev` key):");
+    println!("  export JESSY_KEY={key}");
     println!();
     println!("try:");
     println!(
-        "  curl -s http://{api_addr}/api/v1/query -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n       -d '{{\"query\": \"I am anxious about my exam tomorrow\"}}'"
+        "  curl -s http://{api_addr}/api/v1/query -H \"Authorization: Bearer $JESSY_KEY\" -H 'Content-Type: application/json' \\\n       -d '{{\"query\": \"I am anxious about my exam tomorrow\"}}'"
     );
-    println!("  curl -s http://{core_addr}/health");
+    println!("  curl -s http://{api_addr}/api/health");
     println!("press Ctrl-C to stop");
 
     jessy_core::shutdown_signal().await;

@@ -131,16 +131,14 @@ pub(crate) async fn put(
     JsonBody(body): JsonBody<LayerWrite>,
 ) -> Result<Response, CoreError> {
     let source = body.into_source(layer.clone());
-    let (created, generation) = run_write(&state, "upsert", {
+    // `created` is decided by the engine under its own write lock: exact even when writes to
+    // the same layer race, with no second lock here.
+    let written = run_write(&state, "upsert", {
         let dimension = dimension.clone();
-        move |state| {
-            let _serialized = state.write_guard();
-            let existed = views::has_layer(&state.engine().registry(), &dimension, &source.id);
-            let generation = state.engine().upsert_layer(&dimension, source)?;
-            Ok((!existed, generation))
-        }
+        move |state| Ok(state.engine().upsert_layer(&dimension, source)?)
     })
     .await?;
+    let (created, generation) = (written.created, written.generation);
     tracing::info!(%dimension, %layer, generation, created, "layer written");
     let status = if created {
         StatusCode::CREATED
@@ -190,8 +188,8 @@ pub(crate) async fn delete(
     let ((), generation) = run_write(&state, "delete", {
         let (dimension, layer) = (dimension.clone(), layer.clone());
         move |state| {
-            let _serialized = state.write_guard();
-            // A friendlier refusal than the validator's "unknown parent" on each child.
+            // A friendlier refusal than the validator's "unknown parent" on each child (a
+            // child added concurrently is still refused by the engine's validation).
             if let Ok(detail) = views::layer_detail(&state.engine().registry(), &dimension, &layer)
             {
                 if !detail.children.is_empty() {

@@ -48,6 +48,8 @@ struct Endpoint {
     /// Bounded by `--request-timeout-ms`. Everything but layer writes (see
     /// [`crate::Config::request_timeout_ms`]).
     timed: bool,
+    /// Needs the admin token ([`crate::WriteAccess`]): the layer writes.
+    admin: bool,
 }
 
 impl Endpoint {
@@ -64,7 +66,13 @@ impl Endpoint {
             handler: axum::routing::on(filter, handler),
             limited: true,
             timed: true,
+            admin: false,
         }
+    }
+
+    fn admin(mut self) -> Endpoint {
+        self.admin = true;
+        self
     }
 
     fn unlimited(mut self) -> Endpoint {
@@ -93,13 +101,16 @@ fn endpoints() -> Vec<Endpoint> {
             "/v1/dimensions/{id}/layers/{layer}",
             dimensions::layer,
         ),
-        Endpoint::new(M::PUT, "/v1/dimensions/{id}/layers/{layer}", layers::put).untimed(),
+        Endpoint::new(M::PUT, "/v1/dimensions/{id}/layers/{layer}", layers::put)
+            .untimed()
+            .admin(),
         Endpoint::new(
             M::DELETE,
             "/v1/dimensions/{id}/layers/{layer}",
             layers::delete,
         )
-        .untimed(),
+        .untimed()
+        .admin(),
     ]
 }
 
@@ -117,8 +128,10 @@ pub fn route_list() -> Vec<(Method, &'static str)> {
 /// Layers, outermost first: tower-http's request id (a client's acceptable `x-request-id` is
 /// kept, else a UUID v4 is made; either way it is returned), tower-http's trace layer (the
 /// request span and the access log) and metrics, so every response is observed, the 503s of
-/// load shedding included; the body limit; then per route the load shedder and the shared
-/// concurrency limit, the body read timeout (408) and the read timeout (503).
+/// load shedding included; the JSON shape for any error a framework layer answered in plain
+/// text; the body limit; then per route the admin-token check (layer writes), the load
+/// shedder and the shared concurrency limit, the body read timeout (408) and the read
+/// timeout (503).
 pub fn app(state: AppState) -> Router {
     let config = state.config();
     // One semaphore for all limited routes: a per-route limit would multiply the real bound by
@@ -145,12 +158,20 @@ pub fn app(state: AppState) -> Router {
                     .layer(concurrency.clone()),
             );
         }
+        if endpoint.admin {
+            // Outermost: a caller without the token takes no concurrency slot, sends no body.
+            handler = handler.layer(from_fn_with_state(state.clone(), middleware::require_admin));
+        }
         router = router.route(endpoint.path, handler);
     }
     router
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        // Framework rejections (a path that is not UTF-8, …) get the JSON error shape too.
+        .layer(axum::middleware::map_response(
+            jessy_protocol::wire::ensure_json_error,
+        ))
         .layer(from_fn_with_state(
             state.clone(),
             middleware::record_metrics,

@@ -8,5 +8,6 @@ mod connections;
 mod durability;
 mod errors;
 mod routes;
+mod security;
 mod shutdown;
 mod util;

@@ -11,18 +11,44 @@ pub use jessy_testkit::prepared_dir;
 /// The `jessy-core` binary cargo built for this test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_jessy-core");
 
-/// Starts the binary on `dir` with `--addr 127.0.0.1:0` and `extra` flags, and waits for its
-/// listening line.
+/// The admin token [`start_core`] gives the binary (through `JESSY_ADMIN_TOKEN`), and which
+/// [`client`] presents on every request, so layer writes are authorized.
+pub const ADMIN_TOKEN: &str = "service-test-admin-token";
+
+/// Starts the binary on `dir` with `--addr 127.0.0.1:0`, the admin token [`ADMIN_TOKEN`] and
+/// `extra` flags, and waits for its listening line.
 pub fn start_core(dir: &Path, extra: &[&str]) -> RunningProcess {
+    start_core_with_env(dir, extra, &[("JESSY_ADMIN_TOKEN", ADMIN_TOKEN)])
+}
+
+/// [`start_core`] with these variables instead of the admin token.
+pub fn start_core_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> RunningProcess {
     let mut args = vec!["--addr", "127.0.0.1:0", "--registry"];
     let dir = dir.to_str().expect("UTF-8 temp path");
     args.push(dir);
     args.extend(extra);
-    jessy_testkit::spawn_binary(BIN, args, &[("JESSY_LOG", "warn")])
+    let mut env = env.to_vec();
+    env.push(("JESSY_LOG", "warn"));
+    jessy_testkit::spawn_binary(BIN, args, &env)
 }
 
-/// An HTTP client with a bounded timeout, so a hung server fails a test instead of hanging it.
+/// An HTTP client with a bounded timeout, so a hung server fails a test instead of hanging it,
+/// that presents [`ADMIN_TOKEN`].
 pub fn client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {ADMIN_TOKEN}").parse().expect("header"),
+    );
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
+/// An HTTP client like [`client`] but without credentials.
+pub fn anonymous_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
