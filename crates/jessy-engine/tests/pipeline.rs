@@ -132,17 +132,26 @@ fn clinc_slice(file: &str) -> std::path::PathBuf {
         .join(file)
 }
 
+/// Imports the CLINC150 slice's training lines into `dir/src` and builds `dir/snap` calibrated
+/// on its validation lines; returns the imported source and the snapshot directory.
+fn import_and_build_slice(dir: &Path) -> (registry::RegistrySource, std::path::PathBuf) {
+    let (src, snap) = (dir.join("src"), dir.join("snap"));
+    let source = import::import_file(&clinc_slice("train.jsonl"), &src).unwrap();
+    let read = registry::RegistrySource::read_dir(&src).unwrap();
+    let options = BuildOptions::calibrate_on(&clinc_slice("val.jsonl")).unwrap();
+    build::build_dir(&read, &snap, &options).unwrap();
+    (source, snap)
+}
+
 #[test]
 fn import_build_eval_on_a_clinc150_slice() {
     let tmp = tempfile::tempdir().unwrap();
-    let (train, val, test) = (
+    let (source, snap) = import_and_build_slice(tmp.path());
+    let (train, src, test) = (
         clinc_slice("train.jsonl"),
-        clinc_slice("val.jsonl"),
+        tmp.path().join("src"),
         clinc_slice("test.jsonl"),
     );
-    let src = tmp.path().join("src");
-    let snap = tmp.path().join("snap");
-    let source = import::import_file(&train, &src).unwrap();
     assert_eq!(source.dimensions.len(), 10);
     assert_eq!(
         source
@@ -152,8 +161,6 @@ fn import_build_eval_on_a_clinc150_slice() {
             .sum::<usize>(),
         150
     );
-    let read = registry::RegistrySource::read_dir(&src).unwrap();
-    build::build_dir(&read, &snap, &BuildOptions::calibrate_on(&val).unwrap()).unwrap();
     let engine = Engine::open(&snap).unwrap();
     let examples = dataset::read_jsonl(&test).unwrap();
     let report = eval::evaluate(&engine, &examples, |_| {});
@@ -255,16 +262,8 @@ fn without_out_of_scope_data_nonsense_is_still_no_match() {
 #[test]
 fn a_write_to_a_calibrated_registry_keeps_its_calibration_data() {
     let tmp = tempfile::tempdir().unwrap();
-    let (train, val, test) = (
-        clinc_slice("train.jsonl"),
-        clinc_slice("val.jsonl"),
-        clinc_slice("test.jsonl"),
-    );
-    let src = tmp.path().join("src");
-    let snap = tmp.path().join("snap");
-    import::import_file(&train, &src).unwrap();
-    let source = registry::RegistrySource::read_dir(&src).unwrap();
-    build::build_dir(&source, &snap, &BuildOptions::calibrate_on(&val).unwrap()).unwrap();
+    let (source, snap) = import_and_build_slice(tmp.path());
+    let (val, test) = (clinc_slice("val.jsonl"), clinc_slice("test.jsonl"));
     let engine = Engine::open(&snap).unwrap();
     let stored = engine.registry().validation_lines().len();
     assert_eq!(stored, dataset::read_jsonl(&val).unwrap().len());

@@ -20,6 +20,6 @@ pub mod stack;
 
 pub use eventually::{eventually, eventually_blocking, TIMEOUT};
 pub use process::{command, spawn_binary, RunningProcess, Signal};
-pub use raw::{raw_http, unparsable_requests, RawResponse};
+pub use raw::{raw_http, read_to_close, unparsable_requests, RawResponse};
 pub use registry::prepared_dir;
 pub use stack::{InProcessCore, Stack, TestStack};

@@ -11,6 +11,24 @@ use tokio::net::TcpStream;
 /// Longest wait for the whole exchange.
 const RAW_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Reads until the server closes the connection; `None` if it is still open after `limit`
+/// (how a test tells "the server hung up on a slow client" from "it is still waiting").
+pub async fn read_to_close(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
+    let mut received = Vec::new();
+    tokio::time::timeout(limit, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .ok()
+    .map(|()| received)
+}
+
 /// What came back: the status, the header section as text, and the body.
 #[derive(Debug, Clone)]
 pub struct RawResponse {

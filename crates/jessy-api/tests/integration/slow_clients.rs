@@ -9,22 +9,7 @@ use tokio::net::TcpStream;
 
 use crate::support::*;
 
-/// Reads until the server closes the connection; `None` if it is still open after `limit`.
-async fn read_to_close(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
-    let mut received = Vec::new();
-    tokio::time::timeout(limit, async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => received.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await
-    .ok()
-    .map(|()| received)
-}
+use jessy_testkit::read_to_close;
 
 /// A gateway in front of a core that is not there (nothing here needs one), with `extra` flags.
 async fn gateway(keys: &Keys, extra: &[&str]) -> jessy_testkit::RunningProcess {

@@ -8,22 +8,7 @@ use tokio::net::TcpStream;
 
 use crate::util::{prepared_dir, start_core};
 
-/// Reads until the server closes the connection; `None` if it is still open after `limit`.
-async fn read_to_close(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
-    let mut received = Vec::new();
-    tokio::time::timeout(limit, async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => received.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await
-    .ok()
-    .map(|()| received)
-}
+use jessy_testkit::read_to_close;
 
 /// Sends a complete `GET /health` on a new connection and returns what comes back within
 /// `limit` (`None` if nothing does).
