@@ -3,6 +3,7 @@
 
 use super::derive::{self, Derived};
 use super::order::{order_layers, LayerOrder};
+use super::warm::{Keys, WarmStart};
 use super::{calibrate, BuildError, BuildOptions};
 use crate::model::{self, Calibration, Example, Model};
 use crate::registry::{self, RegistrySource};
@@ -22,12 +23,20 @@ pub struct Compiled {
     pub(super) validation: Vec<(String, Option<(String, String)>)>,
     /// Whether calibration kept the first model (`--no-refit`).
     pub(super) no_refit: bool,
+    /// Where this compile's classifiers ended, for the next compile to start from.
+    pub(super) warm: WarmStart,
     /// Number of training examples used (examples + keywords + out-of-scope, plus the
     /// validation lines of a refit).
     pub training_examples: usize,
 }
 
 impl Compiled {
+    /// Takes the dual variables this compile ended with: pass them as
+    /// [`BuildOptions::warm`] to the next compile of nearly the same registry.
+    pub fn take_warm_start(&mut self) -> WarmStart {
+        std::mem::take(&mut self.warm)
+    }
+
     /// The calibration in effect.
     pub fn calibration(&self) -> Calibration {
         self.calibration
@@ -40,7 +49,18 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
     let layers = order_layers(source);
     let mut examples = training_examples(source, &layers);
     let num_classes = layers.order.len() as u32;
-    let mut model = model::train(&examples, num_classes, &options.train)?;
+    let previous = options.warm.as_deref();
+    let keys = Keys::new(source, &layers, &examples);
+    let (mut model, first_duals) = model::train_warm(
+        &examples,
+        num_classes,
+        &options.train,
+        &keys.start_from(previous.and_then(|w| w.first.as_ref())),
+    )?;
+    let mut warm = WarmStart {
+        first: keys.with(first_duals),
+        refit: None,
+    };
 
     let mut validation = Vec::new();
     let calibration = match &options.calibrate {
@@ -66,7 +86,15 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
                     label,
                     weight: 1.0,
                 }));
-                model = model::train(&examples, num_classes, &options.train)?;
+                let keys = Keys::new(source, &layers, &examples);
+                let (refit, duals) = model::train_warm(
+                    &examples,
+                    num_classes,
+                    &options.train,
+                    &keys.start_from(previous.and_then(|w| w.refit.as_ref())),
+                )?;
+                model = refit;
+                warm.refit = keys.with(duals);
             }
             // Kept in the snapshot, labelled by ids, so a rebuild can calibrate again.
             validation = labeled
@@ -95,6 +123,7 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
         derived,
         validation,
         no_refit: options.no_refit,
+        warm,
     })
 }
 

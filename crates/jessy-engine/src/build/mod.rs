@@ -21,6 +21,7 @@ mod derive;
 pub mod import;
 mod layout;
 mod order;
+mod warm;
 
 use std::path::Path;
 
@@ -32,6 +33,7 @@ use crate::storage::{self, PublishError};
 /// The model settings a build takes ([`BuildOptions::train`]) and the calibration it keeps.
 pub use crate::model::{Calibration, FeatureConfig, Loss, OutOfScope, TrainConfig};
 pub use compile::{compile, Compiled};
+pub use warm::WarmStart;
 
 /// [`crate::storage::format::RegistryMeta::build_flags`] bit: calibration kept the first model.
 pub(crate) const BUILD_FLAG_NO_REFIT: u32 = 1;
@@ -87,6 +89,8 @@ pub struct BuildOptions {
     /// In a rebuild: the threshold in effect, kept unless re-calibration finds a clearly better
     /// one (see `calibrate_near` in the model's calibration).
     pub incumbent_threshold: Option<f32>,
+    /// In a rebuild: where the last compile's classifiers ended, to start from there.
+    pub warm: Option<std::sync::Arc<WarmStart>>,
     /// Model training settings.
     pub train: model::TrainConfig,
     /// Keep the model trained before calibration instead of retraining it on the training and

@@ -43,8 +43,9 @@ pub struct Engine {
     recovery: Option<Recovery>,
     pool: Pool,
     /// Serializes writers in this process (the directory lock serializes processes), so a
-    /// read-modify-publish cycle never loses a concurrent write.
-    write_lock: std::sync::Mutex<()>,
+    /// read-modify-publish cycle never loses a concurrent write. It guards where the last
+    /// write's training ended, which the next write starts from (see `build::WarmStart`).
+    write_lock: std::sync::Mutex<Option<std::sync::Arc<build::WarmStart>>>,
 }
 
 impl Engine {

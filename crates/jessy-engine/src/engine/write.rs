@@ -88,7 +88,7 @@ impl Engine {
         dimension: &str,
         change: impl FnOnce(&mut DimensionSource) -> Result<(), WriteError>,
     ) -> Result<u64, WriteError> {
-        let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut warm = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.store.current();
         let mut source = current.to_source();
         let dim = source
@@ -98,11 +98,15 @@ impl Engine {
             .ok_or_else(|| WriteError::UnknownDimension(dimension.to_string()))?;
         change(dim)?;
         registry::validate(&source)?;
-        let options = BuildOptions::for_rebuild(&current);
-        let compiled = build::compile(&source, &options)?;
+        let options = BuildOptions {
+            warm: warm.clone(),
+            ..BuildOptions::for_rebuild(&current)
+        };
+        let mut compiled = build::compile(&source, &options)?;
         let published = self
             .store
             .publish(|generation| compiled.encode(generation))?;
+        *warm = Some(std::sync::Arc::new(compiled.take_warm_start()));
         Ok(published.generation())
     }
 }

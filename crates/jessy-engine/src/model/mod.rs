@@ -34,7 +34,9 @@ pub use calibrate::{calibrate, Calibration};
 pub use features::FeatureConfig;
 pub use hash::unigram_key;
 pub use terms::top_unigram_terms;
-pub use train::{train, Example, Loss, OutOfScope, TrainConfig, TrainError};
+#[cfg(any(test, feature = "internals"))]
+pub use train::train;
+pub use train::{train_warm, Example, Loss, OutOfScope, TrainConfig, TrainError};
 #[cfg(test)]
 pub use vector::finish;
 

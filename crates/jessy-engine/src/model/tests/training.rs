@@ -205,3 +205,54 @@ fn example_weights_matter() {
     let model = train(&[ex(0, 5.0), ex(1, 1.0)], 2, &TrainConfig::default()).unwrap();
     assert_eq!(top(&model, "check the status").class, Some(0));
 }
+
+/// A warm start (a layer write retraining from where the last training ended) reaches the
+/// model a cold training reaches: the dual is convex, so only the number of passes differs.
+/// Solved tightly here so the two are comparable (at the default tolerance, 0.1, each stops
+/// somewhere within that tolerance of the optimum, and logits then differ by up to ~0.08).
+#[test]
+fn a_warm_start_reaches_the_cold_model() {
+    let config = TrainConfig {
+        tolerance: 1e-4,
+        max_epochs: 2000,
+        ..TrainConfig::default()
+    };
+    let mut ex = examples();
+    let (_, duals) = train_warm(&ex, 3, &config, &[]).unwrap();
+    assert_eq!(duals.len(), 4, "three classes and the out-of-scope output");
+    assert!(duals.iter().all(|d| d.len() == ex.len()));
+    assert!(duals.iter().any(|d| d.iter().any(|&a| a > 0.0)));
+    ex.push(Example {
+        text: "will it hail in london tonight",
+        label: Some(0),
+        weight: 1.0,
+    });
+    let start: Vec<Option<Vec<f32>>> = duals
+        .into_iter()
+        .map(|mut d| {
+            d.push(0.0);
+            Some(d)
+        })
+        .collect();
+    let (warm, _) = train_warm(&ex, 3, &config, &start).unwrap();
+    let (cold, _) = train_warm(&ex, 3, &config, &[]).unwrap();
+    let logits = |m: &Model, text: &str| {
+        let (mut keys, mut feats, mut logits) = (Vec::new(), Vec::new(), Vec::new());
+        m.view()
+            .featurize_into(&parse(text).unwrap(), &mut keys, &mut feats);
+        m.view().score_into(&feats, &mut logits);
+        logits
+    };
+    for text in [
+        "is it going to hail",
+        "play some jazz",
+        "my account balance",
+        "who won",
+    ] {
+        let (w, c) = (logits(&warm, text), logits(&cold, text));
+        assert_eq!(w.len(), c.len());
+        for (a, b) in w.iter().zip(&c) {
+            assert!((a - b).abs() < 0.01, "{text:?}: warm {w:?} vs cold {c:?}");
+        }
+    }
+}

@@ -45,6 +45,9 @@ pub(super) struct Corpus {
     pub(super) labels: Vec<Option<u32>>,
     /// Weight of each document.
     pub(super) weights: Vec<f32>,
+    /// Index in the training examples of each document (examples without words or weight
+    /// have none).
+    pub(super) example_index: Vec<usize>,
 }
 
 impl Corpus {
@@ -54,11 +57,13 @@ impl Corpus {
         examples: &[Example<'_>],
         config: &TrainConfig,
     ) -> Result<Corpus, TrainError> {
-        let parsed: Vec<(ParsedQuery, Option<u32>, f32)> = examples
+        type Parsed = (ParsedQuery, Option<u32>, f32);
+        let (parsed, example_index): (Vec<Parsed>, Vec<usize>) = examples
             .par_iter()
-            .filter(|e| e.weight > 0.0)
-            .filter_map(|e| parse(e.text).ok().map(|q| (q, e.label, e.weight)))
-            .collect();
+            .enumerate()
+            .filter(|(_, e)| e.weight > 0.0)
+            .filter_map(|(i, e)| parse(e.text).ok().map(|q| ((q, e.label, e.weight), i)))
+            .unzip();
         let (keys, df) = vocabulary(&parsed, config)?;
         // Smoothed IDF, as if one extra document contained every feature: never zero or
         // infinite.
@@ -82,6 +87,7 @@ impl Corpus {
             max_value,
             labels: parsed.iter().map(|p| p.1).collect(),
             weights: parsed.iter().map(|p| p.2).collect(),
+            example_index,
         })
     }
 }

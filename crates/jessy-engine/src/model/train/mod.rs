@@ -168,6 +168,7 @@ pub struct TrainStats {
 
 /// Trains a model on `examples` for `num_classes` classes. Examples whose text has no word are
 /// skipped (they carry no feature); examples with weight 0 are ignored.
+#[cfg(any(test, feature = "internals"))]
 pub fn train(
     examples: &[Example<'_>],
     num_classes: u32,
@@ -179,22 +180,83 @@ pub fn train(
     })
 }
 
+/// Dual variables of a trained model, per output and per training example (0 for examples
+/// that carried no feature): what a later training on nearly the same examples can start from
+/// ([`train_warm`]). Only the squared-hinge solver has them; otherwise the lists are empty.
+pub type Duals = Vec<Vec<f32>>;
+
+/// [`train`] from a warm start: `start[output][example]` are dual variables to begin from
+/// (`None` for an output to train from zero), in the order of `examples`. The optimum is the
+/// same as from zero (the dual of the squared hinge is convex and has no upper bound, so any
+/// non-negative start is feasible); only the number of passes changes. Returns the model and
+/// its final duals, to warm-start the next training.
+pub fn train_warm(
+    examples: &[Example<'_>],
+    num_classes: u32,
+    config: &TrainConfig,
+    start: &[Option<Vec<f32>>],
+) -> Result<(Model, Duals), TrainError> {
+    train_inner(examples, num_classes, config, start).map(|(mut model, _, duals)| {
+        densify(&mut model, DENSE_MIN_FILL);
+        (model, duals)
+    })
+}
+
 /// [`train`], also returning what training measured.
+#[cfg(any(test, feature = "internals"))]
 pub fn train_detailed(
     examples: &[Example<'_>],
     num_classes: u32,
     config: &TrainConfig,
 ) -> Result<(Model, TrainStats), TrainError> {
+    train_inner(examples, num_classes, config, &[]).map(|(model, stats, _)| (model, stats))
+}
+
+fn train_inner(
+    examples: &[Example<'_>],
+    num_classes: u32,
+    config: &TrainConfig,
+    start: &[Option<Vec<f32>>],
+) -> Result<(Model, TrainStats, Duals), TrainError> {
     check_inputs(examples, num_classes, config)?;
     let corpus = docs::Corpus::build(examples, config)?;
     let has_oos = corpus.labels.iter().any(Option::is_none);
     let outputs = num_classes as usize
         + usize::from(has_oos && config.out_of_scope == OutOfScope::ExtraClass);
-    let trained = if outputs > MAX_LINEAR_OUTPUTS {
-        centroid::centroids(&corpus, num_classes, outputs, config)
+    let (trained, doc_duals): (Vec<Trained>, Vec<Vec<f32>>) = if outputs > MAX_LINEAR_OUTPUTS {
+        let trained = centroid::centroids(&corpus, num_classes, outputs, config);
+        let none = vec![Vec::new(); trained.len()];
+        (trained, none)
     } else {
-        solve::one_vs_rest(&corpus, num_classes, outputs, config)
+        // Starting duals, per document, from the caller's per-example ones.
+        let warm = |output: usize| {
+            let start = start.get(output)?.as_ref()?;
+            Some(
+                corpus
+                    .example_index
+                    .iter()
+                    .map(|&i| start.get(i).copied().unwrap_or(0.0) as f64)
+                    .collect(),
+            )
+        };
+        solve::one_vs_rest(&corpus, num_classes, outputs, config, &warm)
+            .into_iter()
+            .unzip()
     };
+    // Back from documents to examples.
+    let duals: Duals = doc_duals
+        .iter()
+        .map(|d| {
+            if d.is_empty() {
+                return Vec::new();
+            }
+            let mut per_example = vec![0f32; examples.len()];
+            for (&i, &a) in corpus.example_index.iter().zip(d) {
+                per_example[i] = a;
+            }
+            per_example
+        })
+        .collect();
     let postings = invert::invert(&trained, corpus.keys.len())?;
     let model = Model {
         feature_config: config.features,
@@ -215,7 +277,7 @@ pub fn train_detailed(
         max_value: corpus.max_value,
         epochs: trained.iter().map(|t| t.2).collect(),
     };
-    Ok((model, stats))
+    Ok((model, stats, duals))
 }
 
 /// Refuses unusable parameters and examples up front, each with a precise error.

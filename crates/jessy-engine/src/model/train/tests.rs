@@ -32,7 +32,7 @@ fn solvers_reach_the_known_optimum() {
         max_epochs: 10_000,
         ..TrainConfig::default()
     };
-    let (w, b, _) = solve_squared_hinge(&docs, &y, &cost, 1, &cfg, 1);
+    let (w, b, _, _) = solve_squared_hinge(&docs, &y, &cost, 1, &cfg, 1, None);
     assert!(
         (w[0] + 16.0 / 49.0).abs() < 1e-3 && (b + 16.0 / 49.0).abs() < 1e-3,
         "{w:?} {b}"
