@@ -203,7 +203,12 @@ pub fn calibrate_near(
     val: &[(&str, Option<u32>)],
     incumbent: f32,
 ) -> Calibration {
-    let best = calibrate(view, val);
+    if val.is_empty() || view.validate().is_err() {
+        return Calibration::default_uncalibrated();
+    }
+    // Scored once: the best threshold and the sign test both read these lines.
+    let scored = score_lines(view, val);
+    let best = best_threshold(&scored, Criterion::Accuracy);
     if !best.calibrated || !(0.0..=1.0).contains(&incumbent) {
         return best;
     }
@@ -213,7 +218,7 @@ pub fn calibrate_near(
         (None, label) => label.is_none(),
     };
     let (mut gains, mut losses) = (0f64, 0f64);
-    for line in &score_lines(view, val) {
+    for line in &scored {
         match (right(line, best.threshold), right(line, incumbent)) {
             (true, false) => gains += 1.0,
             (false, true) => losses += 1.0,
@@ -254,14 +259,18 @@ pub fn calibrate_with(
     if val.is_empty() || view.validate().is_err() {
         return Calibration::default_uncalibrated();
     }
-    let scored = score_lines(view, val);
+    best_threshold(&score_lines(view, val), criterion)
+}
+
+/// The threshold that maximizes `criterion` over scored validation lines.
+fn best_threshold(scored: &[(TopScore, Option<u32>)], criterion: Criterion) -> Calibration {
     let n_in = scored.iter().filter(|s| s.1.is_some()).count() as f64;
     let n_out = scored.len() as f64 - n_in;
     // Lines that can be accepted at all, sorted by decision value; a threshold between two
     // consecutive values accepts the suffix.
     let mut acc: Vec<(f32, bool, bool)> = Vec::new(); // (decision, in-scope correct, is oos)
     let mut always_rejected_oos = 0usize;
-    for (s, label) in &scored {
+    for (s, label) in scored {
         if s.class.is_none() {
             always_rejected_oos += usize::from(label.is_none());
             continue;

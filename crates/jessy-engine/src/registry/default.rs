@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::{validate, RegistryError, RegistrySource};
 use crate::dataset::{self, DatasetError, LabeledExample};
+use crate::model::hash::Fnv64;
 
 include!(concat!(env!("OUT_DIR"), "/default_registry.rs"));
 
@@ -36,14 +37,10 @@ pub fn default_validation() -> Result<Vec<LabeledExample>, DatasetError> {
 /// training code are covered). A cache of the built default snapshot is valid exactly as long
 /// as its digest matches.
 pub fn default_digest() -> u64 {
-    // FNV-1a: a cache key, not a security boundary.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes.iter().chain([0xffu8].iter()) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
+    // The model's own FNV-1a hasher: a cache key, not a security boundary. Every part ends
+    // with a separator byte so adjacent parts cannot run into each other.
+    let mut h = Fnv64::new(0);
+    let mut eat = |bytes: &[u8]| h = h.bytes(bytes).byte(0xff);
     eat(env!("CARGO_PKG_VERSION").as_bytes());
     eat(&ENGINE_SOURCE_DIGEST.to_le_bytes());
     for (name, text) in FILES {
@@ -51,5 +48,5 @@ pub fn default_digest() -> u64 {
         eat(text.as_bytes());
     }
     eat(VALIDATION.unwrap_or("").as_bytes());
-    h
+    h.finish()
 }
