@@ -117,13 +117,7 @@ impl IntoResponse for ApiError {
             // can be matched to the generic 500 the client received.
             tracing::error!(error = format!("{cause:#}"), "internal error");
         }
-        let code = self.code();
-        let bytes = ErrorBody::new(code, self.to_string()).to_json_vec();
-        let mut response = (code.status(), bytes).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        let mut response = jessy_protocol::wire::error_response(self.code(), self.to_string());
         match &self {
             Self::RateLimited { retry_after_secs } | Self::AuthThrottled { retry_after_secs } => {
                 response
@@ -138,9 +132,8 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        // Lets the request middleware count rejections by reason without parsing bodies.
+        // The code in the extensions lets the request middleware count rejections by reason.
         // Responses relayed from a core do not carry it: they are the core's answer.
-        response.extensions_mut().insert(code);
         response
     }
 }

@@ -8,7 +8,7 @@
 //! What is forwarded is the re-serialised [`QueryRequest`], not the client's bytes, so only
 //! fields the gateway understood ever reach a core.
 
-use axum::body::{Body, Bytes, HttpBody as _};
+use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -34,22 +34,9 @@ pub async fn read_body_in_time(
     request: Request,
     next: Next,
 ) -> Response {
-    let declared_too_large = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|n| n > MAX_BODY_BYTES as u64);
-    if request.body().is_end_stream() || declared_too_large {
-        return next.run(request).await;
-    }
-    let (parts, body) = request.into_parts();
-    let timeout = state.body_read_timeout();
-    match jessy_protocol::server::read_body(body, MAX_BODY_BYTES, timeout).await {
-        Ok(bytes) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
+    let (limit, timeout) = (MAX_BODY_BYTES, state.body_read_timeout());
+    match jessy_protocol::server::buffer_request(request, limit, timeout).await {
+        Ok(request) => next.run(request).await,
         Err(error) => {
             let mut response = ApiError::from(error).into_response();
             response
@@ -75,16 +62,24 @@ impl<S: Send + Sync> FromRequest<S> for ValidatedQuery {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        check_content_type(request.headers())?;
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ProtocolError::payload_too_large(MAX_BODY_BYTES)
-                } else {
-                    ProtocolError::unreadable_body()
-                }
-            })?;
-        Ok(Self(decode_query(&bytes)?))
+        Ok(Self(decode_query(&json_body_bytes(request, state).await?)?))
     }
+}
+
+/// The bytes of a JSON request body, after the contract's content-type and size checks (the
+/// rest of the checks are the caller's, on the bytes).
+pub(crate) async fn json_body_bytes<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<Bytes, ApiError> {
+    check_content_type(request.headers())?;
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ProtocolError::payload_too_large(MAX_BODY_BYTES).into()
+            } else {
+                ProtocolError::unreadable_body().into()
+            }
+        })
 }

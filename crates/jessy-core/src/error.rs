@@ -83,21 +83,13 @@ impl IntoResponse for CoreError {
             // Runs inside the request's span, so the log line carries the request id.
             tracing::error!(error = %format!("{cause:#}"), "internal error");
         }
-        let code = self.code();
-        let bytes = ErrorBody::new(code, self.to_string()).to_json_vec();
-        let mut response = (code.status(), bytes).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        let mut response = jessy_protocol::wire::error_response(self.code(), self.to_string());
         if matches!(self, CoreError::Overloaded | CoreError::NotReady(_)) {
             // Overload and draining pass quickly: tell well-behaved clients when to come back.
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
-        // Lets the metrics middleware count errors by code without parsing bodies.
-        response.extensions_mut().insert(code);
         response
     }
 }

@@ -7,7 +7,6 @@
 
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, HttpBody as _};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method, Uri};
 use axum::middleware::Next;
@@ -91,23 +90,12 @@ pub(crate) async fn read_body_in_time(
     request: Request,
     next: Next,
 ) -> Response {
-    let limit = state.config().max_body_bytes;
-    let declared_too_large = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|n| n > limit as u64);
-    if request.body().is_end_stream() || declared_too_large {
-        return next.run(request).await;
-    }
-    let (parts, body) = request.into_parts();
-    let timeout = state.config().body_read_timeout();
-    match jessy_protocol::server::read_body(body, limit, timeout).await {
-        Ok(bytes) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
+    let (limit, timeout) = (
+        state.config().max_body_bytes,
+        state.config().body_read_timeout(),
+    );
+    match jessy_protocol::server::buffer_request(request, limit, timeout).await {
+        Ok(request) => next.run(request).await,
         Err(error) => {
             let mut response = CoreError::from(error).into_response();
             response

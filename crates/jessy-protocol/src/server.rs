@@ -273,6 +273,32 @@ where
     })
 }
 
+/// Buffers an axum request's body with [`read_body`], so the handler sees a body that has
+/// fully arrived. A request without a body (a WebSocket upgrade included), or one whose
+/// declared length is already over `limit` (its extractor answers 413 at once), is returned
+/// untouched.
+pub async fn buffer_request(
+    request: axum::extract::Request,
+    limit: usize,
+    timeout: Duration,
+) -> Result<axum::extract::Request, ProtocolError> {
+    let declared_too_large = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > limit as u64);
+    if request.body().is_end_stream() || declared_too_large {
+        return Ok(request);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = read_body(body, limit, timeout).await?;
+    Ok(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

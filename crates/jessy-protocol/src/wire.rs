@@ -224,6 +224,20 @@ impl<L: axum::serve::Listener> axum::serve::Listener for JsonErrorListener<L> {
     }
 }
 
+/// The contract's error response, as either service sends it for its own errors: the status
+/// of `code`, the `{"error":{"code","message"}}` body as JSON, and `code` in the response's
+/// extensions, so metrics middleware counts errors by code without parsing bodies.
+pub fn error_response(code: ErrorCode, message: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = (code.status(), ErrorBody::new(code, message).to_json_vec()).into_response();
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response.extensions_mut().insert(code);
+    response
+}
+
 /// Gives an error response made outside the service's own error type (a framework rejection in
 /// plain text, an empty 4xx/5xx) the shared JSON shape: status kept, code from
 /// [`ErrorCode::for_status`], a message naming the status. Responses that already are JSON,

@@ -6,11 +6,10 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use jessy_protocol::body::{check_content_type, parse_json_object};
-use jessy_protocol::{ErrorCode, ProtocolError};
+use jessy_protocol::body::parse_json_object;
+use jessy_protocol::ErrorCode;
 use serde::de::DeserializeOwned;
 
 use crate::auth::{Authorized, QueryScope, WriteScope};
@@ -18,7 +17,6 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::telemetry::RequestId;
 use crate::upstream::{UpstreamCall, UpstreamResponse};
-use crate::validation::MAX_BODY_BYTES;
 
 /// Longest id or layer name forwarded; registry identifiers are short, and the cap keeps
 /// a client from making the gateway build huge upstream URLs.
@@ -59,16 +57,7 @@ impl<S: Send + Sync> FromRequest<S> for LayerBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        check_content_type(request.headers())?;
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ProtocolError::payload_too_large(MAX_BODY_BYTES)
-                } else {
-                    ProtocolError::unreadable_body()
-                }
-            })?;
+        let bytes = crate::validation::json_body_bytes(request, state).await?;
         parse_json_object::<serde_json::Map<String, serde_json::Value>>(&bytes)?;
         Ok(LayerBody(bytes))
     }
