@@ -7,11 +7,9 @@ use crate::util::{client, get_json, layer_body, post_json, prepared_dir, start_c
 
 const WORDS: [&str; 3] = ["frobnicator", "glimmerdrive", "snorkelbus"];
 
-#[tokio::test]
-async fn acknowledged_layers_survive_kill_9() {
-    let dir = prepared_dir();
-    let server = start_core(dir.path(), &[]);
-    let http = client();
+/// Writes one layer per word of [`WORDS`], each acknowledged with 201; returns the generation
+/// of the last acknowledgement.
+async fn write_words(server: &jessy_testkit::RunningProcess, http: &reqwest::Client) -> u64 {
     let mut last_generation = 0;
     for word in WORDS {
         let url = server.url(&format!("/v1/dimensions/technical/layers/{word}"));
@@ -25,6 +23,15 @@ async fn acknowledged_layers_survive_kill_9() {
         let outcome: Value = response.json().await.unwrap();
         last_generation = outcome["generation"].as_u64().unwrap();
     }
+    last_generation
+}
+
+#[tokio::test]
+async fn acknowledged_layers_survive_kill_9() {
+    let dir = prepared_dir();
+    let server = start_core(dir.path(), &[]);
+    let http = client();
+    let last_generation = write_words(&server, &http).await;
     // No graceful anything: SIGKILL right after the last acknowledgement.
     server.kill_9();
 
@@ -131,19 +138,7 @@ async fn a_deleted_manifest_is_recovered_not_replaced_by_the_default_registry() 
     let dir = prepared_dir();
     let server = start_core(dir.path(), &[]);
     let http = client();
-    let mut last_generation = 0;
-    for word in WORDS {
-        let url = server.url(&format!("/v1/dimensions/technical/layers/{word}"));
-        let response = http
-            .put(&url)
-            .json(&layer_body(word, word))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201);
-        let outcome: Value = response.json().await.unwrap();
-        last_generation = outcome["generation"].as_u64().unwrap();
-    }
+    let last_generation = write_words(&server, &http).await;
     server.kill_9();
     let files = generation_files(dir.path());
     std::fs::remove_file(dir.path().join("CURRENT")).unwrap();
