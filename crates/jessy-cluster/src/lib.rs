@@ -1,0 +1,87 @@
+//! # jessy-cluster
+//!
+//! The shared store of a Jessy cluster: many jessy-core processes and many jessy-api gateways
+//! serving one registry, with no replication protocol of Jessy's own. PostgreSQL is the
+//! registry of record; Redis holds the rate-limit state gateways share.
+//!
+//! - [`migrate`]: the schema, as numbered migrations applied under an advisory lock, so any
+//!   number of services may start at once against a fresh database.
+//! - [`generations`]: published snapshot generations (number, SHA-256 digest, size, bytes in
+//!   1 MiB chunks) and the pointer to the current one; publishing is part of the caller's
+//!   transaction, so a generation and the change it holds commit together or not at all.
+//! - [`source`]: the registry source (dimensions, layers, calibration lines) as rows, written
+//!   in the same transaction as the generation built from it.
+//! - [`feedback`]: the feedback log (append a batch durably; read all or since an id).
+//! - [`keys`]: gateway API keys (SHA-256 digests, scopes, revocation).
+//! - [`listen`]: a connection that delivers `NOTIFY` messages (new generations, key changes).
+//! - [`ratelimit`]: a GCRA rate limiter as one atomic Redis script.
+//!
+//! The crate knows nothing of routing: generation bytes are opaque here and verified by the
+//! engine that installs them. Every function takes a `tokio_postgres` client or transaction
+//! the caller owns, so the caller decides what is one transaction.
+#![deny(unsafe_code)]
+
+pub mod error;
+pub mod feedback;
+pub mod generations;
+pub mod keys;
+pub mod listen;
+pub mod locks;
+pub mod migrate;
+pub mod ratelimit;
+pub mod source;
+
+pub use error::ClusterError;
+pub use generations::{digest_hex, GenerationHead};
+
+/// The channel a `NOTIFY` names when a generation is published; the payload is its number.
+pub const GENERATION_CHANNEL: &str = "jessy_generation";
+/// The channel a `NOTIFY` names when API keys change (created or revoked).
+pub const KEYS_CHANNEL: &str = "jessy_keys";
+
+/// Connects to PostgreSQL at `url` and drives the connection on a tokio task. The client
+/// fails its calls once the connection is gone (`Client::is_closed` turns true); callers
+/// reconnect. No TLS: clusters run on a private network or a Unix socket, like jessy-core's
+/// internal port (document a TLS-terminating proxy such as pgbouncer for anything else).
+pub async fn connect(url: &str) -> Result<tokio_postgres::Client, ClusterError> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|source| ClusterError::Connect {
+            url: redact(url),
+            source,
+        })?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
+}
+
+/// `url` with any password replaced by `***`, for logs and error messages.
+pub fn redact(url: &str) -> String {
+    // postgres://user:password@host/db → postgres://user:***@host/db
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redact_hides_only_the_password() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("host=h user=u"), "host=h user=u");
+    }
+}
