@@ -55,7 +55,7 @@ pub mod storage;
 #[cfg(not(feature = "internals"))]
 mod storage;
 
-pub use engine::{Engine, EngineError, Upserted, WriteError};
+pub use engine::{Engine, EngineError, InstallError, Prepared, Upserted, WriteError};
 pub use parser::{ParseError, MAX_QUERY_BYTES};
 pub use query::result::{self, Outcome, QueryResult};
 pub use query::{

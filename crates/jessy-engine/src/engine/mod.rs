@@ -2,6 +2,7 @@
 //! order over the current generation; a layer write runs the build path and publishes the next
 //! generation ([`write`]).
 
+mod replica;
 mod write;
 
 use std::path::Path;
@@ -15,6 +16,7 @@ use crate::query::{self, NoMatchReason, Pool, QueryOptions, Routing, Scratch};
 use crate::registry::{self, Registry};
 use crate::storage::{Claimed, OpenError, Recovery, Store, StoreStats};
 
+pub use replica::{InstallError, Prepared};
 pub use write::{Upserted, WriteError};
 
 /// Errors from opening or initializing an engine.

@@ -19,6 +19,7 @@ pub mod error;
 pub mod format;
 mod mmap;
 pub mod publish;
+mod replica;
 pub mod snapshot;
 #[cfg(test)]
 mod tests;

@@ -339,6 +339,17 @@ pub fn publish_locked(
     encode: impl FnOnce(u64) -> Vec<u8>,
     verify: impl FnOnce(&[u8], &Path) -> Result<(), OpenError>,
 ) -> Result<Manifest, PublishError> {
+    publish_locked_from(dir, 0, encode, verify)
+}
+
+/// [`publish_locked`], with the generation number at least `at_least`: a replica publishing
+/// a generation another process numbered keeps that number whenever the directory allows it.
+pub fn publish_locked_from(
+    dir: &Path,
+    at_least: u64,
+    encode: impl FnOnce(u64) -> Vec<u8>,
+    verify: impl FnOnce(&[u8], &Path) -> Result<(), OpenError>,
+) -> Result<Manifest, PublishError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| PublishError::Io { path, source }
@@ -348,7 +359,7 @@ pub fn publish_locked(
         Ok(m) => m.generation,
         Err(_) => 0,
     };
-    let generation = existing.last().copied().unwrap_or(0).max(current) + 1;
+    let generation = (existing.last().copied().unwrap_or(0).max(current) + 1).max(at_least);
     let bytes = encode(generation);
     let file_name = generation_file(generation);
     let data_path = dir.join(&file_name);
