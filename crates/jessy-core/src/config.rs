@@ -55,6 +55,19 @@ pub struct Config {
     #[arg(long, env = "JESSY_ALLOW_UNAUTHENTICATED_WRITES")]
     pub allow_unauthenticated_writes: bool,
 
+    /// Cluster mode: the PostgreSQL URL of the cluster's registry of record
+    /// (`postgres://user@host/db`). The core seeds an empty cluster from its registry
+    /// directory once, or follows the cluster's current generation; layer writes go through
+    /// the database. The registry directory becomes this core's local cache. See
+    /// docs/operations.md, "Cluster mode".
+    #[arg(long = "cluster", env = "JESSY_CLUSTER_URL", hide_env_values = true)]
+    pub cluster_url: Option<String>,
+
+    /// Cluster mode: seconds between polls of the cluster's current generation. Notifications
+    /// usually arrive first; the poll catches one lost while the connection was down.
+    #[arg(long, env = "JESSY_CLUSTER_POLL_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub cluster_poll_secs: u64,
+
     /// Snapshot directory to serve. Created and filled with the embedded default registry when
     /// it is missing or holds no snapshot; a corrupt snapshot is an error, never replaced; a
     /// lost `CURRENT` manifest is recovered from the newest complete generation (logged as an
@@ -127,6 +140,8 @@ impl Default for Config {
             admin_token_file: None,
             admin_token: None,
             allow_unauthenticated_writes: false,
+            cluster_url: None,
+            cluster_poll_secs: 5,
             registry: None,
             log: "info".to_string(),
             log_format: LogFormat::Text,

@@ -16,6 +16,7 @@
 //! | `DELETE /v1/dimensions/{id}/layers/{layer}` | delete a layer (new generation); admin token |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /openapi.json` | OpenAPI 3 document |
+//! | `GET /v1/cluster` | cluster mode: this core's generation, the cluster's, lag, database state |
 //!
 //! jessy-core is the internal port: it listens on loopback by default and trusts whoever
 //! reaches it to query. Layer writes change text that ends up in LLM prompts, so they need
@@ -43,6 +44,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod extract;

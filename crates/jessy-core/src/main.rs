@@ -34,10 +34,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let dir = config.registry_dir()?;
     // Initialize, load the mapped regions, then start HTTP: a process that listens has a valid
     // snapshot (the startup sequence of the architecture diagrams).
-    let engine = {
-        let dir = dir.clone();
-        tokio::task::spawn_blocking(move || jessy_core::load_engine(&dir)).await??
+    let engine = match &config.cluster_url {
+        Some(url) => jessy_core::cluster::load_engine(&dir, url).await?,
+        None => {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || jessy_core::load_engine(&dir)).await??
+        }
     };
+    let engine = Arc::new(engine);
     let stats = engine.stats();
     tracing::info!(dir = %dir.display(), generation = stats.generation, mapped_bytes = stats.mapped_bytes, "snapshot loaded");
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -53,6 +57,31 @@ async fn run(config: Config) -> anyhow::Result<()> {
             .context("cannot write to stdout")?;
         stdout.flush().context("cannot write to stdout")?;
     }
-    let state = AppState::new(Arc::new(engine), config);
-    jessy_core::serve(listener, state, jessy_core::shutdown_signal()).await
+    let cluster = config.cluster_url.as_ref().map(|url| {
+        jessy_core::cluster::Cluster::new(
+            url.clone(),
+            engine.clone(),
+            format!("jessy-core {addr} pid {}", std::process::id()),
+            std::time::Duration::from_secs(config.cluster_poll_secs),
+        )
+    });
+    let (stop_following, following) = tokio::sync::watch::channel(false);
+    let follower = match &cluster {
+        Some(cluster) => {
+            // Join before the first request, so a core behind the cluster never serves its
+            // stale generation; a database that does not answer leaves it degraded, retrying.
+            if let Err(error) = cluster.join().await {
+                tracing::warn!(%error, "cannot join the cluster yet; serving the local generation (degraded) and retrying");
+            }
+            Some(tokio::spawn(cluster.clone().run(following)))
+        }
+        None => None,
+    };
+    let state = AppState::with_cluster(engine, config, cluster);
+    let served = jessy_core::serve(listener, state, jessy_core::shutdown_signal()).await;
+    stop_following.send_replace(true);
+    if let Some(follower) = follower {
+        let _ = follower.await;
+    }
+    served
 }

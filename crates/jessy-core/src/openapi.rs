@@ -4,7 +4,7 @@
 use utoipa::OpenApi;
 
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
-use crate::routes::{dimensions, health, layers, ops, query};
+use crate::routes::{cluster, dimensions, health, layers, ops, query};
 use crate::views;
 
 /// The document's root. Every handler in [`crate::routes`] is listed in `paths`; a test checks
@@ -27,6 +27,7 @@ use crate::views;
         dimensions::layer,
         layers::put,
         layers::delete,
+        cluster::status,
     ),
     components(schemas(
         ErrorBody,

@@ -31,6 +31,8 @@ struct Inner {
     openapi: Bytes,
     /// Who may write layers.
     write_access: WriteAccess,
+    /// Cluster mode: the cluster this core replicates (layer writes go through it).
+    cluster: Option<crate::cluster::Cluster>,
 }
 
 /// Who may call the layer-write routes, decided once at start from the configuration.
@@ -77,6 +79,15 @@ impl AppState {
     /// State over a loaded engine, with a fresh metrics recorder of its own (never the
     /// process-global one, so several states can live in one process).
     pub fn new(engine: Arc<Engine>, config: Config) -> AppState {
+        AppState::with_cluster(engine, config, None)
+    }
+
+    /// [`AppState::new`] for a core in cluster mode (`cluster` is `Some`).
+    pub fn with_cluster(
+        engine: Arc<Engine>,
+        config: Config,
+        cluster: Option<crate::cluster::Cluster>,
+    ) -> AppState {
         AppState {
             inner: Arc::new(Inner {
                 engine,
@@ -85,6 +96,7 @@ impl AppState {
                 openapi: Bytes::from(crate::openapi::document_json()),
                 write_access: WriteAccess::from_config(&config),
                 config,
+                cluster,
             }),
         }
     }
@@ -97,6 +109,11 @@ impl AppState {
     /// The metrics recorder and its handle.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The cluster, in cluster mode.
+    pub fn cluster(&self) -> Option<&crate::cluster::Cluster> {
+        self.inner.cluster.as_ref()
     }
 
     /// Who may write layers.

@@ -43,6 +43,11 @@ pub struct Ready {
     pub mapped_bytes: u64,
     /// Regions (sections) of the current generation.
     pub regions: usize,
+    /// Cluster mode only: why the core is degraded (the cluster database is unreachable; it
+    /// keeps serving this generation and catches up when the database returns). Absent when
+    /// healthy or standalone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
 }
 
 /// Liveness: the process is up and answering.
@@ -69,7 +74,7 @@ pub(crate) async fn health() -> Result<Response, CoreError> {
     path = "/ready",
     tag = "ops",
     responses(
-        (status = 200, description = "Serving this generation", body = Ready),
+        (status = 200, description = "Serving this generation (in cluster mode, `degraded` says why the cluster database is out of reach)", body = Ready),
         (status = 503, description = "Shutting down (`not_ready`)", body = ErrorBody),
     )
 )]
@@ -91,6 +96,7 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Response, Cor
             layers,
             mapped_bytes: snapshot.len_bytes() as u64,
             regions: snapshot.region_count(),
+            degraded: state.cluster().and_then(|cluster| cluster.degraded()),
         },
     )
 }

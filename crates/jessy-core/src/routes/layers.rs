@@ -131,14 +131,26 @@ pub(crate) async fn put(
     JsonBody(body): JsonBody<LayerWrite>,
 ) -> Result<Response, CoreError> {
     let source = body.into_source(layer.clone());
-    // `created` is decided by the engine under its own write lock: exact even when writes to
-    // the same layer race, with no second lock here.
-    let written = run_write(&state, "upsert", {
-        let dimension = dimension.clone();
-        move |state| Ok(state.engine().upsert_layer(&dimension, source)?)
-    })
-    .await?;
-    let (created, generation) = (written.created, written.generation);
+    let (created, generation) = if let Some(cluster) = state.cluster() {
+        // Cluster mode: built under the cluster's build lock and committed to PostgreSQL
+        // before it is acknowledged (see `crate::cluster`).
+        let started = Instant::now();
+        let written = cluster.upsert_layer(&dimension, source).await;
+        state
+            .metrics()
+            .record_write("upsert", started.elapsed().as_secs_f64());
+        let written = written?;
+        (written.created, written.generation)
+    } else {
+        // `created` is decided by the engine under its own write lock: exact even when writes
+        // to the same layer race, with no second lock here.
+        let written = run_write(&state, "upsert", {
+            let dimension = dimension.clone();
+            move |state| Ok(state.engine().upsert_layer(&dimension, source)?)
+        })
+        .await?;
+        (written.created, written.generation)
+    };
     tracing::info!(%dimension, %layer, generation, created, "layer written");
     let status = if created {
         StatusCode::CREATED
@@ -185,6 +197,25 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     PathParams((dimension, layer)): PathParams<(String, String)>,
 ) -> Result<Response, CoreError> {
+    if let Some(cluster) = state.cluster() {
+        let started = Instant::now();
+        let generation = cluster.delete_layer(&dimension, &layer).await;
+        state
+            .metrics()
+            .record_write("delete", started.elapsed().as_secs_f64());
+        let generation = generation?;
+        tracing::info!(%dimension, %layer, generation, "layer deleted through the cluster");
+        return json(
+            StatusCode::OK,
+            &WriteOutcome {
+                dimension,
+                layer,
+                generation,
+                created: false,
+                deleted: true,
+            },
+        );
+    }
     let ((), generation) = run_write(&state, "delete", {
         let (dimension, layer) = (dimension.clone(), layer.clone());
         move |state| {

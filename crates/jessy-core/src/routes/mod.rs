@@ -5,11 +5,13 @@
 //! - [`dimensions`]: browsing the registry, read-only.
 //! - [`layers`]: creating, replacing and deleting layers.
 //! - [`ops`]: `/metrics` and `/openapi.json`.
+//! - [`cluster`]: `GET /v1/cluster` (cluster mode).
 //!
 //! The router is built from one private endpoint table, and so is [`route_list`], which a
 //! test compares with the OpenAPI document: a route cannot be added without being documented,
 //! or documented without existing.
 
+pub mod cluster;
 pub mod dimensions;
 pub mod health;
 pub mod layers;
@@ -111,6 +113,7 @@ fn endpoints() -> Vec<Endpoint> {
         )
         .untimed()
         .admin(),
+        Endpoint::new(M::GET, "/v1/cluster", cluster::status).unlimited(),
     ]
 }
 
