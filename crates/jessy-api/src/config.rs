@@ -43,12 +43,25 @@ pub enum Command {
         /// Name of the client the key is for; it labels metrics and the rate-limit bucket.
         name: String,
         /// Keys file to append to (created with mode 0600 if absent).
-        #[arg(long = "keys", env = "JESSY_API_KEYS_FILE")]
-        keys: PathBuf,
+        #[arg(long = "keys", env = "JESSY_API_KEYS_FILE", required_unless_present = "cluster", conflicts_with = "cluster")]
+        keys: Option<PathBuf>,
+        /// Cluster mode: store the key in the cluster's PostgreSQL instead of a file; it works
+        /// on every gateway of the cluster at once.
+        #[arg(long = "cluster", env = "JESSY_CLUSTER_URL", hide_env_values = true)]
+        cluster: Option<String>,
         /// What the key may do, comma-separated: `query` (queries, stream, dimensions),
         /// `write` (layer writes), `admin` (health details, status).
         #[arg(long, default_value = "query")]
         scopes: Scopes,
+    },
+    /// Cluster mode: revoke every key named NAME in the cluster; every gateway stops
+    /// accepting them within a second (notified) or a poll interval at worst.
+    Revoke {
+        /// Name of the keys to revoke.
+        name: String,
+        /// The cluster's PostgreSQL URL.
+        #[arg(long = "cluster", env = "JESSY_CLUSTER_URL", hide_env_values = true)]
+        cluster: String,
     },
     /// Write a random admin token to FILE (mode 0600) unless FILE already holds one: the
     /// shared secret for jessy-core's `--admin-token-file` and this gateway's
@@ -176,6 +189,26 @@ pub struct Config {
     #[arg(long, env = "JESSY_RATE_LIMIT", default_value = "50")]
     pub rate_limit: NonZeroU32,
 
+    /// Cluster mode: the PostgreSQL URL of the cluster. API keys are read from it (and
+    /// reloaded when they change) instead of a keys file.
+    #[arg(long = "cluster", env = "JESSY_CLUSTER_URL", hide_env_values = true)]
+    pub cluster_url: Option<String>,
+
+    /// Redis URL for rate limits shared by every gateway (`redis://host:6379`). Without it
+    /// each gateway limits on its own, so N gateways allow N times the rate.
+    #[arg(long = "redis", env = "JESSY_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// What to do when Redis cannot be reached: `closed` refuses `/api/v1` requests with 503
+    /// `not_ready` (no request escapes its limit; the default), `open` admits them with no
+    /// limit at all. Either way `/api/health` says so.
+    #[arg(long, env = "JESSY_REDIS_FAILURE_POLICY", value_enum, default_value = "closed")]
+    pub redis_failure_policy: crate::rate_limit_redis::FailurePolicy,
+
+    /// Prefix of the Redis keys holding rate-limit state (one namespace per cluster).
+    #[arg(long, env = "JESSY_REDIS_PREFIX", default_value = "jessy:ratelimit:")]
+    pub redis_prefix: String,
+
     /// Requests a key may make at once before the sustained rate applies (bucket size).
     /// Twice the rate by default so a client that was idle can send a short burst.
     #[arg(long, env = "JESSY_BURST", default_value = "100")]
@@ -277,6 +310,10 @@ impl Default for Config {
             keys_file: None,
             rate_limit: NonZeroU32::new(50).expect("non-zero"),
             burst: NonZeroU32::new(100).expect("non-zero"),
+            cluster_url: None,
+            redis_url: None,
+            redis_failure_policy: crate::rate_limit_redis::FailurePolicy::Closed,
+            redis_prefix: "jessy:ratelimit:".to_owned(),
             cors_origins: Vec::new(),
             health_interval: Duration::from_secs(10),
             upstream_timeout: Duration::from_secs(5),

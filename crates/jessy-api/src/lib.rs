@@ -34,10 +34,12 @@
 //! ```
 
 pub mod auth;
+pub mod cluster_keys;
 pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod rate_limit;
+pub mod rate_limit_redis;
 pub mod routes;
 mod server;
 pub mod state;

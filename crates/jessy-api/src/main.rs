@@ -24,13 +24,32 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Some(Command::Keygen { name, keys, scopes }) => {
-            let key = jessy_api::auth::generate_key_with_scopes(&name, scopes, &keys)?;
+        Some(Command::Keygen {
+            name,
+            keys,
+            cluster,
+            scopes,
+        }) => {
+            let (key, place) = match (cluster, keys) {
+                (Some(url), _) => (
+                    jessy_api::cluster_keys::keygen(&url, &name, scopes).await?,
+                    "the cluster".to_owned(),
+                ),
+                (None, Some(keys)) => (
+                    jessy_api::auth::generate_key_with_scopes(&name, scopes, &keys)?,
+                    keys.display().to_string(),
+                ),
+                (None, None) => anyhow::bail!("give --keys FILE or --cluster URL"),
+            };
             println!("{key}");
             eprintln!(
-                "added key {name:?} (scopes: {scopes}) to {}; save it now, it cannot be shown again",
-                keys.display()
+                "added key {name:?} (scopes: {scopes}) to {place}; save it now, it cannot be shown again"
             );
+            return Ok(());
+        }
+        Some(Command::Revoke { name, cluster }) => {
+            let revoked = jessy_api::cluster_keys::revoke(&cluster, &name).await?;
+            eprintln!("revoked {revoked} key(s) named {name:?} in the cluster");
             return Ok(());
         }
         Some(Command::AdminToken { file }) => {
@@ -48,6 +67,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // Fallible setup (keys file, URLs) before binding, so a bad config never prints the
     // "listening" line that scripts wait for.
     let state = AppState::new(&config)?;
+    // Cluster mode: keys from PostgreSQL and the Redis limiter before the first request.
+    state.connect_cluster().await?;
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;

@@ -149,7 +149,12 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
         return ApiError::Internal(anyhow::anyhow!("rate limiter reached without a key name"))
             .into_response();
     };
-    match state.rate_limiter().admit(&name) {
+    let verdict = match state.shared_limiter() {
+        // Cluster mode: one budget across all gateways.
+        Some(shared) => shared.admit(&name).await,
+        None => state.rate_limiter().admit(&name),
+    };
+    match verdict {
         Ok(()) => next.run(request).await,
         Err(error) => {
             tracing::debug!(key = %name, "rate limited");

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::config::Secret;
 use crate::metrics::Metrics;
 use crate::rate_limit::{FailedAuthLimiter, KeyRateLimiter};
+use crate::rate_limit_redis::SharedRateLimiter;
 use crate::upstream::UpstreamPool;
 
 /// Completes once `signal` (from [`AppState::shutdown_signal`]) turns true. The watch guard is
@@ -37,8 +38,13 @@ pub struct AppState {
 
 #[derive(Debug)]
 struct Inner {
-    keys: KeyStore,
+    /// Swappable: in cluster mode the keys are reloaded from PostgreSQL while serving.
+    keys: arc_swap::ArcSwap<KeyStore>,
     limiter: KeyRateLimiter,
+    /// Cluster mode: the rate limits every gateway shares (`--redis`).
+    shared_limiter: Option<Arc<SharedRateLimiter>>,
+    /// Cluster mode: the cluster's PostgreSQL URL (`--cluster`), where keys live.
+    cluster_url: Option<String>,
     auth_failures: FailedAuthLimiter,
     core_token: Option<Secret>,
     upstreams: UpstreamPool,
@@ -63,7 +69,7 @@ impl AppState {
             Some(path) => KeyStore::load(path)?,
             None => KeyStore::default(),
         };
-        if keys.is_empty() {
+        if keys.is_empty() && config.cluster_url.is_none() {
             tracing::warn!(
                 "no API keys configured; every /api/v1 request will be refused with 401"
             );
@@ -79,8 +85,18 @@ impl AppState {
         let (shutdown, _) = watch::channel(false);
         Ok(Self {
             inner: Arc::new(Inner {
-                keys,
+                keys: arc_swap::ArcSwap::from_pointee(keys),
                 limiter: KeyRateLimiter::new(config.rate_limit, config.burst),
+                shared_limiter: config.redis_url.as_ref().map(|url| {
+                    Arc::new(SharedRateLimiter::new(
+                        url.clone(),
+                        config.rate_limit.get(),
+                        config.burst.get(),
+                        config.redis_prefix.clone(),
+                        config.redis_failure_policy,
+                    ))
+                }),
+                cluster_url: config.cluster_url.clone(),
                 auth_failures: FailedAuthLimiter::new(
                     config.auth_failure_limit,
                     config.auth_failure_window,
@@ -100,9 +116,37 @@ impl AppState {
         })
     }
 
-    /// Accepted API keys.
-    pub fn keys(&self) -> &KeyStore {
-        &self.inner.keys
+    /// Accepted API keys (the set current now; in cluster mode it is reloaded while serving).
+    pub fn keys(&self) -> arc_swap::Guard<Arc<KeyStore>> {
+        self.inner.keys.load()
+    }
+
+    /// Replaces the accepted keys (cluster mode reloads them from PostgreSQL).
+    pub fn replace_keys(&self, keys: KeyStore) {
+        self.inner.keys.store(Arc::new(keys));
+    }
+
+    /// The rate limits shared through Redis, when `--redis` is given.
+    pub fn shared_limiter(&self) -> Option<&SharedRateLimiter> {
+        self.inner.shared_limiter.as_deref()
+    }
+
+    /// Cluster mode, before serving: loads the keys from PostgreSQL (an error if the cluster
+    /// cannot be reached at start: a gateway without keys would refuse every client) and
+    /// connects to Redis (an unreachable Redis is not an error: the failure policy applies
+    /// and the background task keeps trying). Does nothing outside cluster mode.
+    pub async fn connect_cluster(&self) -> anyhow::Result<()> {
+        if let Some(url) = &self.inner.cluster_url {
+            let keys = crate::cluster_keys::load_once(url)
+                .await
+                .context("cannot load API keys from the cluster")?;
+            tracing::info!(keys = keys.len(), "API keys loaded from the cluster");
+            self.replace_keys(keys);
+        }
+        if let Some(limiter) = &self.inner.shared_limiter {
+            limiter.connect().await;
+        }
+        Ok(())
     }
 
     /// Per-key token buckets.
@@ -190,7 +234,31 @@ impl AppState {
                     }
                 }
             };
-            tokio::join!(health, upkeep);
+            let keys = async {
+                if let Some(url) = state.inner.cluster_url.clone() {
+                    crate::cluster_keys::follow(state.clone(), url, state.shutdown_signal())
+                        .await;
+                }
+            };
+            let redis = async {
+                let Some(limiter) = state.inner.shared_limiter.clone() else {
+                    return;
+                };
+                let mut shutdown = state.shutdown_signal();
+                // Reconnect quickly while down; a slower health ping while up.
+                loop {
+                    let pause = if limiter.is_reachable() {
+                        Duration::from_secs(5)
+                    } else {
+                        Duration::from_millis(500)
+                    };
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => limiter.connect().await,
+                        () = stopped(&mut shutdown) => break,
+                    }
+                }
+            };
+            tokio::join!(health, upkeep, keys, redis);
         })
     }
 

@@ -32,6 +32,8 @@ pub mod ratelimit;
 pub mod source;
 
 pub use error::ClusterError;
+/// The PostgreSQL driver, re-exported so callers name its types without depending on it.
+pub use tokio_postgres;
 pub use generations::{digest_hex, GenerationHead};
 
 /// The channel a `NOTIFY` names when a generation is published; the payload is its number.

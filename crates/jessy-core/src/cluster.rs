@@ -91,7 +91,7 @@ struct Inner {
     node: String,
     poll: Duration,
     /// The connection writes use; `None` until first needed and after it failed.
-    writer: tokio::sync::Mutex<Option<tokio_postgres::Client>>,
+    writer: tokio::sync::Mutex<Option<jessy_cluster::tokio_postgres::Client>>,
     /// Held while a generation is installed (and during a whole write), so installs happen
     /// one at a time and in increasing order.
     sync: tokio::sync::Mutex<()>,
@@ -305,7 +305,7 @@ impl Cluster {
     /// Installs `head` unless it is what this core serves. The caller holds `sync`.
     async fn install_locked(
         &self,
-        client: &impl tokio_postgres::GenericClient,
+        client: &impl jessy_cluster::tokio_postgres::GenericClient,
         head: GenerationHead,
     ) -> Result<(), ClusterError> {
         if self.state().served.as_ref().map(|s| &s.digest) == Some(&head.digest) {
@@ -335,7 +335,7 @@ impl Cluster {
     }
 
     /// Catches up with the cluster's current generation over `client`.
-    async fn sync(&self, client: &tokio_postgres::Client) -> Result<(), ClusterError> {
+    async fn sync(&self, client: &jessy_cluster::tokio_postgres::Client) -> Result<(), ClusterError> {
         let _sync = self.inner.sync.lock().await;
         match generations::current(client).await? {
             Some(head) => self.install_locked(client, head).await,
@@ -464,7 +464,7 @@ impl Cluster {
 
     async fn write_in<B>(
         &self,
-        client: &mut tokio_postgres::Client,
+        client: &mut jessy_cluster::tokio_postgres::Client,
         build: B,
         change: SourceChange,
     ) -> Result<(Prepared, GenerationHead), Failure>
@@ -537,8 +537,8 @@ impl From<ClusterError> for Failure {
     }
 }
 
-impl From<tokio_postgres::Error> for Failure {
-    fn from(error: tokio_postgres::Error) -> Failure {
+impl From<jessy_cluster::tokio_postgres::Error> for Failure {
+    fn from(error: jessy_cluster::tokio_postgres::Error) -> Failure {
         Failure::Cluster(error.into())
     }
 }

@@ -30,8 +30,14 @@ async fn health(State(state): State<AppState>, request: Request) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let word = if healthy { "healthy" } else { "unhealthy" };
+    // Cluster mode: whether shared rate limits work, and what the policy does when not.
+    let rate_limits = state.shared_limiter().map(|limiter| limiter.health());
     if !request.headers().contains_key(header::AUTHORIZATION) {
-        return (status, Json(json!({ "status": word }))).into_response();
+        let mut body = json!({ "status": word });
+        if let Some(limits) = &rate_limits {
+            body["rate_limits"] = limits.clone();
+        }
+        return (status, Json(body)).into_response();
     }
     let caller = match authenticate(&state, request.headers(), client_ip(&request)) {
         Ok(caller) => caller,
@@ -44,7 +50,7 @@ async fn health(State(state): State<AppState>, request: Request) -> Response {
         .into_response();
     }
     let upstreams = state.upstreams().status();
-    let body = json!({
+    let mut body = json!({
         "status": word,
         "service": "jessy-api",
         "version": env!("CARGO_PKG_VERSION"),
@@ -53,5 +59,8 @@ async fn health(State(state): State<AppState>, request: Request) -> Response {
             .map(|u| json!({ "url": u.url, "state": u.state }))
             .collect::<Vec<_>>(),
     });
+    if let Some(limits) = rate_limits {
+        body["rate_limits"] = limits;
+    }
     (status, Json(body)).into_response()
 }
