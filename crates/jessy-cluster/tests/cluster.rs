@@ -1,0 +1,408 @@
+//! Cluster mode end to end: real jessy-core and jessy-api processes on one PostgreSQL
+//! database (a fresh one per test) and the machine's Redis.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use jessy_testkit::eventually;
+
+/// Three cores and two gateways on one cluster: a core joining an existing cluster serves its
+/// current generation without building; a layer written through core A is served by B and C
+/// within 2 s; a key created once works on both gateways, and revoking it stops it on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_cores_two_gateways_share_one_registry() {
+    let _serial = serial();
+    let db = TestDb::create().await;
+    let client = http();
+    let seed = small_registry_dir();
+    let a = core(&db, seed.path());
+    let a_url = a.url("");
+    let seeded = cluster_status(&client, &a_url).await;
+    assert_eq!(seeded["database"]["state"], "connected", "{seeded}");
+    assert!(a.stderr().contains("seeded the empty cluster"), "{}", a.stderr());
+
+    // B and C start with empty directories: they adopt the cluster's generation.
+    let (b_dir, c_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let b = core(&db, b_dir.path());
+    let c = core(&db, c_dir.path());
+    for joined in [&b, &c] {
+        let status = cluster_status(&client, &joined.url("")).await;
+        assert_eq!(status["digest"], seeded["digest"], "{status}");
+        assert_eq!(status["local_generation"], seeded["generation"], "{status}");
+        assert!(
+            joined.stderr().contains("adopting its current generation"),
+            "{}",
+            joined.stderr()
+        );
+        // The small registry's two dimensions, not the default registry's fourteen: nothing
+        // was built on the joining core.
+        let dims: serde_json::Value = client
+            .get(joined.url("/v1/dimensions"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(dims["dimensions"].as_array().map(Vec::len), Some(2), "{dims}");
+    }
+
+    let written = put_layer(
+        &client,
+        &a_url,
+        "garden",
+        "orchids",
+        &layer_body("orchid", 1.1),
+    )
+    .await;
+    let generation = written["generation"].as_u64().unwrap();
+    let started = Instant::now();
+    for replica in [&b, &c] {
+        let url = replica.url("");
+        eventually(Duration::from_secs(2), "the write to reach every core", || {
+            has_layer(&client, &url, "garden", "orchids")
+        })
+        .await;
+    }
+    let propagation = started.elapsed();
+    eprintln!("propagation to both replicas: {propagation:?}");
+    for replica in [&b, &c] {
+        let status = cluster_status(&client, &replica.url("")).await;
+        assert_eq!(status["generation"].as_u64(), Some(generation), "{status}");
+        assert_eq!(status["lag"].as_u64(), Some(0), "{status}");
+    }
+
+    let key = keygen(&db, "shared-client", "query,write");
+    let g1 = gateway(&db, &[&a, &b, &c], &[]);
+    let g2 = gateway(&db, &[&a, &b, &c], &[]);
+    for gw in [&g1, &g2] {
+        let url = gw.url("/api/v1/query");
+        let key = key.clone();
+        let client = client.clone();
+        eventually(Duration::from_secs(10), "the cluster key to work", move || {
+            let (url, key, client) = (url.clone(), key.clone(), client.clone());
+            async move {
+                client
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .json(&serde_json::json!({"query": "how do i prune my roses"}))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            }
+        })
+        .await;
+    }
+    // A key made after the gateways started works on both too (notified).
+    let late = keygen(&db, "late-client", "query");
+    for gw in [&g1, &g2] {
+        let url = gw.url("/api/v1/dimensions");
+        let (late, client) = (late.clone(), client.clone());
+        eventually(Duration::from_secs(10), "a new cluster key to work", move || {
+            let (url, late, client) = (url.clone(), late.clone(), client.clone());
+            async move {
+                client
+                    .get(&url)
+                    .bearer_auth(&late)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            }
+        })
+        .await;
+    }
+    let revoked = jessy_testkit::command(binary("jessy-api"))
+        .args(["revoke", "late-client", "--cluster", &db.url])
+        .output()
+        .unwrap();
+    assert!(revoked.status.success());
+    for gw in [&g1, &g2] {
+        let url = gw.url("/api/v1/dimensions");
+        let (late, client) = (late.clone(), client.clone());
+        eventually(Duration::from_secs(10), "a revoked key to stop working", move || {
+            let (url, late, client) = (url.clone(), late.clone(), client.clone());
+            async move {
+                client
+                    .get(&url)
+                    .bearer_auth(&late)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 401)
+            }
+        })
+        .await;
+    }
+}
+
+/// Two writers on different cores, 100 layer writes each, interleaved: all 200 are present
+/// afterwards on both cores and in the source rows, each writer saw strictly increasing
+/// generations, and no two acknowledged writes share a generation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_writers_lose_nothing() {
+    let _serial = serial();
+    let db = TestDb::create().await;
+    let client = http();
+    let seed = small_registry_dir();
+    let a = core(&db, seed.path());
+    let b_dir = tempfile::tempdir().unwrap();
+    let b = core(&db, b_dir.path());
+    const WRITES: usize = 100;
+    let writer = |url: String, prefix: &'static str, dimension: &'static str| {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let mut generations = Vec::with_capacity(WRITES);
+            for i in 0..WRITES {
+                let layer = format!("{prefix}-{i}");
+                let frequency = if dimension == "garden" { 1.3 } else { 2.7 };
+                let answer = put_layer(
+                    &client,
+                    &url,
+                    dimension,
+                    &layer,
+                    &layer_body(&format!("{prefix}word{i}"), frequency),
+                )
+                .await;
+                generations.push(answer["generation"].as_u64().expect("generation"));
+            }
+            generations
+        })
+    };
+    let first = writer(a.url(""), "a", "garden");
+    let second = writer(b.url(""), "b", "kitchen");
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    for generations in [&first, &second] {
+        assert!(
+            generations.windows(2).all(|w| w[0] < w[1]),
+            "a writer's generations must increase: {generations:?}"
+        );
+    }
+    let all: BTreeSet<u64> = first.iter().chain(&second).copied().collect();
+    assert_eq!(all.len(), 2 * WRITES, "two acknowledged writes share a generation");
+    let last = *all.iter().max().unwrap();
+    for core in [&a, &b] {
+        let url = core.url("");
+        eventually(Duration::from_secs(10), "both cores at the last generation", || {
+            let (client, url) = (client.clone(), url.clone());
+            async move { cluster_status(&client, &url).await["generation"].as_u64() == Some(last) }
+        })
+        .await;
+        for i in 0..WRITES {
+            assert!(has_layer(&client, &url, "garden", &format!("a-{i}")).await, "a-{i} missing on {url}");
+            assert!(has_layer(&client, &url, "kitchen", &format!("b-{i}")).await, "b-{i} missing on {url}");
+        }
+    }
+    let rows = jessy_cluster::source::layers(&db.client().await).await.unwrap();
+    let written = rows
+        .iter()
+        .filter(|(_, id, _)| id.starts_with("a-") || id.starts_with("b-"))
+        .count();
+    assert_eq!(written, 2 * WRITES);
+    let kept = jessy_cluster::generations::list(&db.client().await).await.unwrap();
+    assert!(kept.windows(2).all(|w| w[0] < w[1]) && kept.last() == Some(&last), "{kept:?}");
+}
+
+/// A writing core killed with SIGKILL in the middle of a write: the cluster never shows a
+/// half-published generation (every recorded generation downloads with a matching digest),
+/// the acknowledged write before it survives, the other cores answer every query throughout,
+/// and the killed core, restarted, rejoins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_writer_mid_write_loses_nothing() {
+    let _serial = serial();
+    let db = TestDb::create().await;
+    let client = http();
+    // The default registry, whose writes take long enough (a rebuild of fourteen dimensions)
+    // for the kill to land inside one.
+    let a_dir = tempfile::tempdir().unwrap();
+    let a = core(&db, a_dir.path());
+    let (b_dir, c_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let b = core(&db, b_dir.path());
+    let c = core(&db, c_dir.path());
+
+    let failures = Arc::new(AtomicU64::new(0));
+    let answered = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for url in [b.url(""), c.url("")] {
+        let (client, failures, answered, stop) =
+            (client.clone(), failures.clone(), answered.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                match query_core(&client, &url, "I'm so anxious about my exam tomorrow").await {
+                    Ok(()) => answered.fetch_add(1, Ordering::Relaxed),
+                    Err(e) => {
+                        eprintln!("query failed on {url}: {e}");
+                        failures.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+            }
+        }));
+    }
+
+    let acknowledged = put_layer(
+        &client,
+        &a.url(""),
+        "emotion",
+        "acknowledged",
+        &layer_body("acknowledgedword", 1.0),
+    )
+    .await["generation"]
+        .as_u64()
+        .unwrap();
+    // The next write is killed mid-flight.
+    let doomed = {
+        let (client, url) = (client.clone(), a.url(""));
+        tokio::spawn(async move {
+            client
+                .put(format!("{url}/v1/dimensions/emotion/layers/doomed"))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&layer_body("doomedword", 1.0))
+                .send()
+                .await
+                .map(|r| r.status())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    a.kill_9();
+    let doomed = doomed.await.unwrap();
+    assert!(doomed.is_err() || !doomed.as_ref().unwrap().is_success(), "the killed write must not be acknowledged: {doomed:?}");
+
+    let pg = db.client().await;
+    let current = jessy_cluster::generations::current(&pg).await.unwrap().unwrap();
+    assert!(current.generation >= acknowledged, "{current:?} vs acknowledged {acknowledged}");
+    for number in jessy_cluster::generations::list(&pg).await.unwrap() {
+        let head = pg
+            .query_one("SELECT digest, size FROM jessy_generations WHERE generation = $1", &[&(number as i64)])
+            .await
+            .unwrap();
+        let head = jessy_cluster::GenerationHead {
+            generation: number,
+            digest: head.get(0),
+            size: head.get::<_, i64>(1) as u64,
+        };
+        jessy_cluster::generations::fetch(&pg, &head)
+            .await
+            .unwrap_or_else(|e| panic!("generation {number} is not complete: {e}"));
+    }
+    for replica in [&b, &c] {
+        let url = replica.url("");
+        eventually(Duration::from_secs(10), "replicas at the cluster's generation", || {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                cluster_status(&client, &url).await["generation"].as_u64() == Some(current.generation)
+            }
+        })
+        .await;
+        assert!(has_layer(&client, &url, "emotion", "acknowledged").await);
+    }
+    // The killed core comes back on its directory and rejoins; a write through it reaches
+    // the others.
+    let a = core(&db, a_dir.path());
+    let again = put_layer(&client, &a.url(""), "emotion", "after-crash", &layer_body("aftercrashword", 1.0)).await;
+    assert!(again["generation"].as_u64().unwrap() > current.generation);
+    for replica in [&b, &c] {
+        let url = replica.url("");
+        eventually(Duration::from_secs(10), "the post-crash write everywhere", || {
+            has_layer(&client, &url, "emotion", "after-crash")
+        })
+        .await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+    eprintln!(
+        "queries answered during the run: {}, failed: {}",
+        answered.load(Ordering::Relaxed),
+        failures.load(Ordering::Relaxed)
+    );
+    assert!(answered.load(Ordering::Relaxed) > 0);
+    assert_eq!(failures.load(Ordering::Relaxed), 0, "queries failed during the run");
+}
+
+/// The database goes away under query load (every connection cut and new ones refused, the
+/// client-visible part of a PostgreSQL restart): queries keep being answered from the last
+/// generation, `/ready` says `degraded`, writes are refused with 503, and once the database
+/// is back a new write reaches every core.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn losing_the_database_degrades_and_recovers() {
+    let _serial = serial();
+    let db = TestDb::create().await;
+    let client = http();
+    let seed = small_registry_dir();
+    let a = core(&db, seed.path());
+    let b_dir = tempfile::tempdir().unwrap();
+    let b = core(&db, b_dir.path());
+
+    let failures = Arc::new(AtomicU64::new(0));
+    let answered = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for url in [a.url(""), b.url("")] {
+        let (client, failures, answered, stop) =
+            (client.clone(), failures.clone(), answered.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                match query_core(&client, &url, "my sourdough bread is too dense").await {
+                    Ok(()) => answered.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => failures.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }));
+    }
+
+    db.allow_connections(false).await;
+    let cut = db.terminate_connections().await;
+    assert!(cut > 0, "the cores held connections to cut");
+    for core in [&a, &b] {
+        let url = core.url("/ready");
+        eventually(Duration::from_secs(10), "/ready to report degraded", || {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let response = client.get(&url).send().await.ok()?;
+                let status = response.status();
+                let body: serde_json::Value = response.json().await.ok()?;
+                (status == 200 && body["degraded"].is_string()).then_some(())
+            }
+        })
+        .await;
+    }
+    let refused = client
+        .put(a.url("/v1/dimensions/garden/layers/while-down"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&layer_body("whiledown", 1.0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503, "a write without the database is refused");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    db.allow_connections(true).await;
+    for core in [&a, &b] {
+        let url = core.url("");
+        eventually(Duration::from_secs(15), "the cores to reconnect", || {
+            let (client, url) = (client.clone(), url.clone());
+            async move { cluster_status(&client, &url).await["database"]["state"] == "connected" }
+        })
+        .await;
+    }
+    put_layer(&client, &a.url(""), "garden", "after-outage", &layer_body("afteroutage", 1.0)).await;
+    let b_url = b.url("");
+    eventually(Duration::from_secs(5), "the post-outage write on the other core", || {
+        has_layer(&client, &b_url, "garden", "after-outage")
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+    eprintln!(
+        "queries answered: {}, failed: {}",
+        answered.load(Ordering::Relaxed),
+        failures.load(Ordering::Relaxed)
+    );
+    assert_eq!(failures.load(Ordering::Relaxed), 0);
+}

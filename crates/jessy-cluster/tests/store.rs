@@ -1,0 +1,92 @@
+//! The store's API against the machine's PostgreSQL: concurrent migrations, generations in
+//! chunks, the feedback log.
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use common::*;
+use jessy_cluster::feedback::{self, FeedbackRecord};
+use jessy_cluster::{generations, locks, migrate};
+
+/// Eight services starting at once against an empty database: one migrates, none fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_migrations_apply_once() {
+    let db = TestDb::create().await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let url = db.url.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut client = jessy_cluster::connect(&url).await.unwrap();
+            migrate::migrate(&mut client).await.unwrap()
+        }));
+    }
+    let mut applied = Vec::new();
+    for task in tasks {
+        applied.extend(task.await.unwrap());
+    }
+    assert_eq!(applied, vec![migrate::latest()], "each migration applied exactly once");
+}
+
+/// A generation larger than one chunk round-trips; a corrupted chunk is refused.
+#[tokio::test]
+async fn generations_round_trip_in_chunks_and_corruption_is_caught() {
+    let db = TestDb::create().await;
+    let mut client = db.client().await;
+    migrate::migrate(&mut client).await.unwrap();
+    assert_eq!(generations::current(&client).await.unwrap(), None);
+    let bytes: Vec<u8> = (0..generations::CHUNK_BYTES * 2 + 12_345)
+        .map(|i| (i * 31 % 251) as u8)
+        .collect();
+    let tx = client.transaction().await.unwrap();
+    locks::lock_for_transaction(&tx, locks::BUILD).await.unwrap();
+    let head = generations::publish(&tx, 7, None, &bytes, "test").await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(generations::current(&client).await.unwrap(), Some(head.clone()));
+    assert_eq!(generations::fetch(&client, &head).await.unwrap(), bytes);
+    client
+        .execute(
+            "UPDATE jessy_generation_chunks SET bytes = 'x' WHERE generation = 7 AND seq = 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let error = generations::fetch(&client, &head).await.unwrap_err();
+    assert!(error.to_string().contains("generation 7"), "{error}");
+    // A transaction that never commits publishes nothing.
+    let tx = client.transaction().await.unwrap();
+    generations::publish(&tx, 8, Some(7), b"never", "test").await.unwrap();
+    drop(tx);
+    assert_eq!(generations::current(&client).await.unwrap().map(|h| h.generation), Some(7));
+}
+
+/// Feedback batches are committed when `append` returns and read back in order, all or
+/// after an id.
+#[tokio::test]
+async fn feedback_appends_durably_and_reads_since_an_id() {
+    let db = TestDb::create().await;
+    let mut client = db.client().await;
+    migrate::migrate(&mut client).await.unwrap();
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let record = |text: &str, layer: Option<&str>| FeedbackRecord {
+        text: text.to_string(),
+        layer: layer.map(str::to_string),
+        query_id: Some(format!("q-{text}")),
+        received_at: at,
+    };
+    let first = feedback::append(&mut client, &[record("one", Some("garden/roses")), record("two", None)])
+        .await
+        .unwrap();
+    let second = feedback::append(&mut client, &[record("three", Some("kitchen/bread"))])
+        .await
+        .unwrap();
+    // Read on another connection: committed, not merely visible to the writer.
+    let other = db.client().await;
+    let all = feedback::read_all(&other).await.unwrap();
+    assert_eq!(all.iter().map(|f| f.record.text.as_str()).collect::<Vec<_>>(), ["one", "two", "three"]);
+    assert_eq!(all[0].record, record("one", Some("garden/roses")));
+    assert_eq!(all[1].record.layer, None);
+    let since = feedback::read_since(&other, first[1]).await.unwrap();
+    assert_eq!(since.len(), 1);
+    assert_eq!(since[0].id, second[0]);
+}
