@@ -269,7 +269,9 @@ async fn killing_the_writer_mid_write_loses_nothing() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     a.kill_9();
     let doomed = doomed.await.unwrap();
-    assert!(doomed.is_err() || !doomed.as_ref().unwrap().is_success(), "the killed write must not be acknowledged: {doomed:?}");
+    // The connection broke under the request: the kill landed while the write was in
+    // progress (a write that had already answered would show its status here).
+    assert!(doomed.is_err(), "the write was not in progress when the core was killed: {doomed:?}");
 
     let pg = db.client().await;
     let current = jessy_cluster::generations::current(&pg).await.unwrap().unwrap();
@@ -355,6 +357,7 @@ async fn losing_the_database_degrades_and_recovers() {
         }));
     }
 
+    let t0 = Instant::now();
     db.allow_connections(false).await;
     let cut = db.terminate_connections().await;
     assert!(cut > 0, "the cores held connections to cut");
@@ -379,6 +382,7 @@ async fn losing_the_database_degrades_and_recovers() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 503, "a write without the database is refused");
+    eprintln!("degraded and refused after {:?}", t0.elapsed());
     tokio::time::sleep(Duration::from_secs(1)).await;
     db.allow_connections(true).await;
     for core in [&a, &b] {
@@ -389,6 +393,7 @@ async fn losing_the_database_degrades_and_recovers() {
         })
         .await;
     }
+    eprintln!("reconnected after {:?}", t0.elapsed());
     put_layer(&client, &a.url(""), "garden", "after-outage", &layer_body("afteroutage", 1.0)).await;
     let b_url = b.url("");
     eventually(Duration::from_secs(5), "the post-outage write on the other core", || {
