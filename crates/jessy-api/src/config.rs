@@ -43,7 +43,12 @@ pub enum Command {
         /// Name of the client the key is for; it labels metrics and the rate-limit bucket.
         name: String,
         /// Keys file to append to (created with mode 0600 if absent).
-        #[arg(long = "keys", env = "JESSY_API_KEYS_FILE", required_unless_present = "cluster", conflicts_with = "cluster")]
+        #[arg(
+            long = "keys",
+            env = "JESSY_API_KEYS_FILE",
+            required_unless_present = "cluster",
+            conflicts_with = "cluster"
+        )]
         keys: Option<PathBuf>,
         /// Cluster mode: store the key in the cluster's PostgreSQL instead of a file; it works
         /// on every gateway of the cluster at once.
@@ -202,7 +207,12 @@ pub struct Config {
     /// What to do when Redis cannot be reached: `closed` refuses `/api/v1` requests with 503
     /// `not_ready` (no request escapes its limit; the default), `open` admits them with no
     /// limit at all. Either way `/api/health` says so.
-    #[arg(long, env = "JESSY_REDIS_FAILURE_POLICY", value_enum, default_value = "closed")]
+    #[arg(
+        long,
+        env = "JESSY_REDIS_FAILURE_POLICY",
+        value_enum,
+        default_value = "closed"
+    )]
     pub redis_failure_policy: crate::rate_limit_redis::FailurePolicy,
 
     /// Prefix of the Redis keys holding rate-limit state (one namespace per cluster).
@@ -547,7 +557,8 @@ mod tests {
             cli.command,
             Some(Command::Keygen {
                 name: "alice".into(),
-                keys: PathBuf::from("/tmp/k"),
+                keys: Some(PathBuf::from("/tmp/k")),
+                cluster: None,
                 scopes: Scopes::DEFAULT,
             })
         );
@@ -577,5 +588,27 @@ mod tests {
         .is_err());
         let serve = Cli::try_parse_from(["jessy-api", "--addr", "127.0.0.1:0"]).expect("parse");
         assert_eq!(serve.command, None);
+        // Cluster keys: --cluster instead of --keys, never both, and one of them is needed.
+        let cli = Cli::try_parse_from(["jessy-api", "keygen", "c", "--cluster", "postgres://h/db"])
+            .expect("parse");
+        assert!(matches!(
+            cli.command,
+            Some(Command::Keygen { keys: None, cluster: Some(url), .. }) if url == "postgres://h/db"
+        ));
+        assert!(Cli::try_parse_from([
+            "jessy-api",
+            "keygen",
+            "c",
+            "--cluster",
+            "postgres://h/db",
+            "--keys",
+            "k"
+        ])
+        .is_err());
+        if std::env::var_os("JESSY_API_KEYS_FILE").is_none()
+            && std::env::var_os("JESSY_CLUSTER_URL").is_none()
+        {
+            assert!(Cli::try_parse_from(["jessy-api", "keygen", "c"]).is_err());
+        }
     }
 }

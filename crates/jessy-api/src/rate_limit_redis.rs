@@ -70,7 +70,9 @@ impl SharedRateLimiter {
     fn note(&self, error: Option<String>) {
         let was = self.reachable.swap(error.is_none(), Ordering::Relaxed);
         match (&error, was) {
-            (Some(e), true) => tracing::warn!(error = %e, policy = ?self.policy, "Redis unreachable: rate limits follow the failure policy"),
+            (Some(e), true) => {
+                tracing::warn!(error = %e, policy = ?self.policy, "Redis unreachable: rate limits follow the failure policy")
+            }
             (None, false) => tracing::info!("Redis reachable: shared rate limits enforced"),
             _ => {}
         }
@@ -88,7 +90,8 @@ impl SharedRateLimiter {
             }
             return;
         }
-        let connecting = RedisRateLimiter::connect(&self.url, self.per_second, self.burst, &self.prefix);
+        let connecting =
+            RedisRateLimiter::connect(&self.url, self.per_second, self.burst, &self.prefix);
         match tokio::time::timeout(CHECK_TIMEOUT * 4, connecting).await {
             Ok(Ok(limiter)) => {
                 self.limiter.store(Some(std::sync::Arc::new(limiter)));
@@ -104,11 +107,13 @@ impl SharedRateLimiter {
     pub async fn admit(&self, name: &KeyName) -> Result<(), ApiError> {
         let outcome = match self.limiter.load_full() {
             None => Err("not connected".to_owned()),
-            Some(limiter) => match tokio::time::timeout(CHECK_TIMEOUT, limiter.check(name.as_str())).await {
-                Ok(Ok(verdict)) => Ok(verdict),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err("Redis did not answer in time".to_owned()),
-            },
+            Some(limiter) => {
+                match tokio::time::timeout(CHECK_TIMEOUT, limiter.check(name.as_str())).await {
+                    Ok(Ok(verdict)) => Ok(verdict),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("Redis did not answer in time".to_owned()),
+                }
+            }
         };
         match outcome {
             Ok(None) => {
@@ -136,7 +141,11 @@ impl SharedRateLimiter {
     /// For `/api/health`: `{"backend":"redis","state":"ok"|"unreachable","policy",…}`.
     pub fn health(&self) -> serde_json::Value {
         let reachable = self.reachable.load(Ordering::Relaxed);
-        let error = self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let error = self
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         serde_json::json!({
             "backend": "redis",
             "state": if reachable { "ok" } else { "unreachable" },

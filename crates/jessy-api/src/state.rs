@@ -236,8 +236,7 @@ impl AppState {
             };
             let keys = async {
                 if let Some(url) = state.inner.cluster_url.clone() {
-                    crate::cluster_keys::follow(state.clone(), url, state.shutdown_signal())
-                        .await;
+                    crate::cluster_keys::follow(state.clone(), url, state.shutdown_signal()).await;
                 }
             };
             let redis = async {

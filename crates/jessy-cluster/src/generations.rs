@@ -47,9 +47,7 @@ fn to_i64(value: u64) -> Result<i64, ClusterError> {
 }
 
 /// The current generation, or `None` for an empty (unseeded) cluster.
-pub async fn current(
-    client: &impl GenericClient,
-) -> Result<Option<GenerationHead>, ClusterError> {
+pub async fn current(client: &impl GenericClient) -> Result<Option<GenerationHead>, ClusterError> {
     let row = client
         .query_opt(
             "SELECT g.generation, g.digest, g.size
@@ -157,9 +155,7 @@ pub async fn publish(
     )
     .await?;
     let insert = tx
-        .prepare(
-            "INSERT INTO jessy_generation_chunks (generation, seq, bytes) VALUES ($1, $2, $3)",
-        )
+        .prepare("INSERT INTO jessy_generation_chunks (generation, seq, bytes) VALUES ($1, $2, $3)")
         .await?;
     for (seq, chunk) in bytes.chunks(CHUNK_BYTES).enumerate() {
         tx.execute(&insert, &[&number, &(seq as i32), &chunk])

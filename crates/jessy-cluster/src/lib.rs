@@ -32,9 +32,9 @@ pub mod ratelimit;
 pub mod source;
 
 pub use error::ClusterError;
+pub use generations::{digest_hex, GenerationHead};
 /// The PostgreSQL driver, re-exported so callers name its types without depending on it.
 pub use tokio_postgres;
-pub use generations::{digest_hex, GenerationHead};
 
 /// The channel a `NOTIFY` names when a generation is published; the payload is its number.
 pub const GENERATION_CHANNEL: &str = "jessy_generation";

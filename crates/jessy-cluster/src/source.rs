@@ -42,8 +42,8 @@ pub async fn replace_all(
          DELETE FROM jessy_calibration_lines; DELETE FROM jessy_registry;",
     )
     .await?;
-    let out_of_scope = serde_json::to_value(&rows.out_of_scope)
-        .map_err(|e| ClusterError::Data(e.to_string()))?;
+    let out_of_scope =
+        serde_json::to_value(&rows.out_of_scope).map_err(|e| ClusterError::Data(e.to_string()))?;
     tx.execute(
         "INSERT INTO jessy_registry (singleton, name, description, out_of_scope, generation)
          VALUES (TRUE, $1, $2, $3, $4)",

@@ -16,7 +16,7 @@ use jessy_testkit::eventually;
 /// within 2 s; a key created once works on both gateways, and revoking it stops it on both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_cores_two_gateways_share_one_registry() {
-    let _serial = serial();
+    let _serial = serial().await;
     let db = TestDb::create().await;
     let client = http();
     let seed = small_registry_dir();
@@ -24,7 +24,11 @@ async fn three_cores_two_gateways_share_one_registry() {
     let a_url = a.url("");
     let seeded = cluster_status(&client, &a_url).await;
     assert_eq!(seeded["database"]["state"], "connected", "{seeded}");
-    assert!(a.stderr().contains("seeded the empty cluster"), "{}", a.stderr());
+    assert!(
+        a.stderr().contains("seeded the empty cluster"),
+        "{}",
+        a.stderr()
+    );
 
     // B and C start with empty directories: they adopt the cluster's generation.
     let (b_dir, c_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -49,7 +53,11 @@ async fn three_cores_two_gateways_share_one_registry() {
             .json()
             .await
             .unwrap();
-        assert_eq!(dims["dimensions"].as_array().map(Vec::len), Some(2), "{dims}");
+        assert_eq!(
+            dims["dimensions"].as_array().map(Vec::len),
+            Some(2),
+            "{dims}"
+        );
     }
 
     let written = put_layer(
@@ -64,9 +72,11 @@ async fn three_cores_two_gateways_share_one_registry() {
     let started = Instant::now();
     for replica in [&b, &c] {
         let url = replica.url("");
-        eventually(Duration::from_secs(2), "the write to reach every core", || {
-            has_layer(&client, &url, "garden", "orchids")
-        })
+        eventually(
+            Duration::from_secs(2),
+            "the write to reach every core",
+            || has_layer(&client, &url, "garden", "orchids"),
+        )
         .await;
     }
     let propagation = started.elapsed();
@@ -84,18 +94,22 @@ async fn three_cores_two_gateways_share_one_registry() {
         let url = gw.url("/api/v1/query");
         let key = key.clone();
         let client = client.clone();
-        eventually(Duration::from_secs(10), "the cluster key to work", move || {
-            let (url, key, client) = (url.clone(), key.clone(), client.clone());
-            async move {
-                client
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .json(&serde_json::json!({"query": "how do i prune my roses"}))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 200)
-            }
-        })
+        eventually(
+            Duration::from_secs(10),
+            "the cluster key to work",
+            move || {
+                let (url, key, client) = (url.clone(), key.clone(), client.clone());
+                async move {
+                    client
+                        .post(&url)
+                        .bearer_auth(&key)
+                        .json(&serde_json::json!({"query": "how do i prune my roses"}))
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status() == 200)
+                }
+            },
+        )
         .await;
     }
     // A key made after the gateways started works on both too (notified).
@@ -103,17 +117,21 @@ async fn three_cores_two_gateways_share_one_registry() {
     for gw in [&g1, &g2] {
         let url = gw.url("/api/v1/dimensions");
         let (late, client) = (late.clone(), client.clone());
-        eventually(Duration::from_secs(10), "a new cluster key to work", move || {
-            let (url, late, client) = (url.clone(), late.clone(), client.clone());
-            async move {
-                client
-                    .get(&url)
-                    .bearer_auth(&late)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 200)
-            }
-        })
+        eventually(
+            Duration::from_secs(10),
+            "a new cluster key to work",
+            move || {
+                let (url, late, client) = (url.clone(), late.clone(), client.clone());
+                async move {
+                    client
+                        .get(&url)
+                        .bearer_auth(&late)
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status() == 200)
+                }
+            },
+        )
         .await;
     }
     let revoked = jessy_testkit::command(binary("jessy-api"))
@@ -124,17 +142,21 @@ async fn three_cores_two_gateways_share_one_registry() {
     for gw in [&g1, &g2] {
         let url = gw.url("/api/v1/dimensions");
         let (late, client) = (late.clone(), client.clone());
-        eventually(Duration::from_secs(10), "a revoked key to stop working", move || {
-            let (url, late, client) = (url.clone(), late.clone(), client.clone());
-            async move {
-                client
-                    .get(&url)
-                    .bearer_auth(&late)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 401)
-            }
-        })
+        eventually(
+            Duration::from_secs(10),
+            "a revoked key to stop working",
+            move || {
+                let (url, late, client) = (url.clone(), late.clone(), client.clone());
+                async move {
+                    client
+                        .get(&url)
+                        .bearer_auth(&late)
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status() == 401)
+                }
+            },
+        )
         .await;
     }
 }
@@ -144,7 +166,7 @@ async fn three_cores_two_gateways_share_one_registry() {
 /// generations, and no two acknowledged writes share a generation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_writers_lose_nothing() {
-    let _serial = serial();
+    let _serial = serial().await;
     let db = TestDb::create().await;
     let client = http();
     let seed = small_registry_dir();
@@ -182,7 +204,11 @@ async fn two_writers_lose_nothing() {
         );
     }
     let all: BTreeSet<u64> = first.iter().chain(&second).copied().collect();
-    assert_eq!(all.len(), 2 * WRITES, "two acknowledged writes share a generation");
+    assert_eq!(
+        all.len(),
+        2 * WRITES,
+        "two acknowledged writes share a generation"
+    );
     let last = *all.iter().max().unwrap();
     for core in [&a, &b] {
         let url = core.url("");
@@ -192,18 +218,31 @@ async fn two_writers_lose_nothing() {
         })
         .await;
         for i in 0..WRITES {
-            assert!(has_layer(&client, &url, "garden", &format!("a-{i}")).await, "a-{i} missing on {url}");
-            assert!(has_layer(&client, &url, "kitchen", &format!("b-{i}")).await, "b-{i} missing on {url}");
+            assert!(
+                has_layer(&client, &url, "garden", &format!("a-{i}")).await,
+                "a-{i} missing on {url}"
+            );
+            assert!(
+                has_layer(&client, &url, "kitchen", &format!("b-{i}")).await,
+                "b-{i} missing on {url}"
+            );
         }
     }
-    let rows = jessy_cluster::source::layers(&db.client().await).await.unwrap();
+    let rows = jessy_cluster::source::layers(&db.client().await)
+        .await
+        .unwrap();
     let written = rows
         .iter()
         .filter(|(_, id, _)| id.starts_with("a-") || id.starts_with("b-"))
         .count();
     assert_eq!(written, 2 * WRITES);
-    let kept = jessy_cluster::generations::list(&db.client().await).await.unwrap();
-    assert!(kept.windows(2).all(|w| w[0] < w[1]) && kept.last() == Some(&last), "{kept:?}");
+    let kept = jessy_cluster::generations::list(&db.client().await)
+        .await
+        .unwrap();
+    assert!(
+        kept.windows(2).all(|w| w[0] < w[1]) && kept.last() == Some(&last),
+        "{kept:?}"
+    );
 }
 
 /// A writing core killed with SIGKILL in the middle of a write: the cluster never shows a
@@ -212,7 +251,7 @@ async fn two_writers_lose_nothing() {
 /// and the killed core, restarted, rejoins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_the_writer_mid_write_loses_nothing() {
-    let _serial = serial();
+    let _serial = serial().await;
     let db = TestDb::create().await;
     let client = http();
     // The default registry, whose writes take long enough (a rebuild of fourteen dimensions)
@@ -228,8 +267,12 @@ async fn killing_the_writer_mid_write_loses_nothing() {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut load = Vec::new();
     for url in [b.url(""), c.url("")] {
-        let (client, failures, answered, stop) =
-            (client.clone(), failures.clone(), answered.clone(), stop.clone());
+        let (client, failures, answered, stop) = (
+            client.clone(),
+            failures.clone(),
+            answered.clone(),
+            stop.clone(),
+        );
         load.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 match query_core(&client, &url, "I'm so anxious about my exam tomorrow").await {
@@ -271,14 +314,26 @@ async fn killing_the_writer_mid_write_loses_nothing() {
     let doomed = doomed.await.unwrap();
     // The connection broke under the request: the kill landed while the write was in
     // progress (a write that had already answered would show its status here).
-    assert!(doomed.is_err(), "the write was not in progress when the core was killed: {doomed:?}");
+    assert!(
+        doomed.is_err(),
+        "the write was not in progress when the core was killed: {doomed:?}"
+    );
 
     let pg = db.client().await;
-    let current = jessy_cluster::generations::current(&pg).await.unwrap().unwrap();
-    assert!(current.generation >= acknowledged, "{current:?} vs acknowledged {acknowledged}");
+    let current = jessy_cluster::generations::current(&pg)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        current.generation >= acknowledged,
+        "{current:?} vs acknowledged {acknowledged}"
+    );
     for number in jessy_cluster::generations::list(&pg).await.unwrap() {
         let head = pg
-            .query_one("SELECT digest, size FROM jessy_generations WHERE generation = $1", &[&(number as i64)])
+            .query_one(
+                "SELECT digest, size FROM jessy_generations WHERE generation = $1",
+                &[&(number as i64)],
+            )
             .await
             .unwrap();
         let head = jessy_cluster::GenerationHead {
@@ -292,25 +347,39 @@ async fn killing_the_writer_mid_write_loses_nothing() {
     }
     for replica in [&b, &c] {
         let url = replica.url("");
-        eventually(Duration::from_secs(10), "replicas at the cluster's generation", || {
-            let (client, url) = (client.clone(), url.clone());
-            async move {
-                cluster_status(&client, &url).await["generation"].as_u64() == Some(current.generation)
-            }
-        })
+        eventually(
+            Duration::from_secs(10),
+            "replicas at the cluster's generation",
+            || {
+                let (client, url) = (client.clone(), url.clone());
+                async move {
+                    cluster_status(&client, &url).await["generation"].as_u64()
+                        == Some(current.generation)
+                }
+            },
+        )
         .await;
         assert!(has_layer(&client, &url, "emotion", "acknowledged").await);
     }
     // The killed core comes back on its directory and rejoins; a write through it reaches
     // the others.
     let a = core(&db, a_dir.path());
-    let again = put_layer(&client, &a.url(""), "emotion", "after-crash", &layer_body("aftercrashword", 1.0)).await;
+    let again = put_layer(
+        &client,
+        &a.url(""),
+        "emotion",
+        "after-crash",
+        &layer_body("aftercrashword", 1.0),
+    )
+    .await;
     assert!(again["generation"].as_u64().unwrap() > current.generation);
     for replica in [&b, &c] {
         let url = replica.url("");
-        eventually(Duration::from_secs(10), "the post-crash write everywhere", || {
-            has_layer(&client, &url, "emotion", "after-crash")
-        })
+        eventually(
+            Duration::from_secs(10),
+            "the post-crash write everywhere",
+            || has_layer(&client, &url, "emotion", "after-crash"),
+        )
         .await;
     }
     stop.store(true, Ordering::Relaxed);
@@ -323,7 +392,11 @@ async fn killing_the_writer_mid_write_loses_nothing() {
         failures.load(Ordering::Relaxed)
     );
     assert!(answered.load(Ordering::Relaxed) > 0);
-    assert_eq!(failures.load(Ordering::Relaxed), 0, "queries failed during the run");
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "queries failed during the run"
+    );
 }
 
 /// The database goes away under query load (every connection cut and new ones refused, the
@@ -332,7 +405,7 @@ async fn killing_the_writer_mid_write_loses_nothing() {
 /// is back a new write reaches every core.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn losing_the_database_degrades_and_recovers() {
-    let _serial = serial();
+    let _serial = serial().await;
     let db = TestDb::create().await;
     let client = http();
     let seed = small_registry_dir();
@@ -345,8 +418,12 @@ async fn losing_the_database_degrades_and_recovers() {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut load = Vec::new();
     for url in [a.url(""), b.url("")] {
-        let (client, failures, answered, stop) =
-            (client.clone(), failures.clone(), answered.clone(), stop.clone());
+        let (client, failures, answered, stop) = (
+            client.clone(),
+            failures.clone(),
+            answered.clone(),
+            stop.clone(),
+        );
         load.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 match query_core(&client, &url, "my sourdough bread is too dense").await {
@@ -381,7 +458,11 @@ async fn losing_the_database_degrades_and_recovers() {
         .send()
         .await
         .unwrap();
-    assert_eq!(refused.status(), 503, "a write without the database is refused");
+    assert_eq!(
+        refused.status(),
+        503,
+        "a write without the database is refused"
+    );
     eprintln!("degraded and refused after {:?}", t0.elapsed());
     tokio::time::sleep(Duration::from_secs(1)).await;
     db.allow_connections(true).await;
@@ -394,11 +475,20 @@ async fn losing_the_database_degrades_and_recovers() {
         .await;
     }
     eprintln!("reconnected after {:?}", t0.elapsed());
-    put_layer(&client, &a.url(""), "garden", "after-outage", &layer_body("afteroutage", 1.0)).await;
+    put_layer(
+        &client,
+        &a.url(""),
+        "garden",
+        "after-outage",
+        &layer_body("afteroutage", 1.0),
+    )
+    .await;
     let b_url = b.url("");
-    eventually(Duration::from_secs(5), "the post-outage write on the other core", || {
-        has_layer(&client, &b_url, "garden", "after-outage")
-    })
+    eventually(
+        Duration::from_secs(5),
+        "the post-outage write on the other core",
+        || has_layer(&client, &b_url, "garden", "after-outage"),
+    )
     .await;
     stop.store(true, Ordering::Relaxed);
     for task in load {

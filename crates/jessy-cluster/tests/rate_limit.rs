@@ -20,13 +20,28 @@ async fn two_gateways_share_one_budget() {
     let key = keygen(&db, "hammer", "query");
     let prefix = format!("jessy-test:{}:", uuid_like());
     let flags = [
-        "--rate-limit", "20", "--burst", "20",
-        "--redis", &redis_url(), "--redis-prefix", &prefix,
+        "--rate-limit",
+        "20",
+        "--burst",
+        "20",
+        "--redis",
+        &redis_url(),
+        "--redis-prefix",
+        &prefix,
     ];
-    let gateways = [gateway(&db, &[&core], &flags), gateway(&db, &[&core], &flags)];
+    let gateways = [
+        gateway(&db, &[&core], &flags),
+        gateway(&db, &[&core], &flags),
+    ];
     for gw in &gateways {
-        let health: serde_json::Value =
-            client.get(gw.url("/api/health")).send().await.unwrap().json().await.unwrap();
+        let health: serde_json::Value = client
+            .get(gw.url("/api/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(
             health["rate_limits"]["state"], "ok",
             "Redis is required for this test and must be reachable at {} (JESSY_TEST_REDIS_URL): {health}",
@@ -49,7 +64,10 @@ async fn two_gateways_share_one_budget() {
                 match response.status().as_u16() {
                     200 => accepted.fetch_add(1, Ordering::Relaxed),
                     429 => {
-                        assert!(response.headers().contains_key("retry-after"), "429 without Retry-After");
+                        assert!(
+                            response.headers().contains_key("retry-after"),
+                            "429 without Retry-After"
+                        );
                         limited.fetch_add(1, Ordering::Relaxed)
                     }
                     _ => other.fetch_add(1, Ordering::Relaxed),
@@ -72,7 +90,10 @@ async fn two_gateways_share_one_budget() {
         accepted as f64 / elapsed
     );
     assert_eq!(other, 0);
-    assert!(limited > accepted, "the load must exceed the limit to test it");
+    assert!(
+        limited > accepted,
+        "the load must exceed the limit to test it"
+    );
     // GCRA admits at most burst + rate × time; a few requests in flight when the clock ran
     // out are counted after it, hence the small margin above, and none is needed below.
     assert!(
@@ -95,10 +116,21 @@ async fn unreachable_redis_follows_the_policy() {
     let open = gateway(
         &db,
         &[&core],
-        &["--redis", "redis://127.0.0.1:1", "--redis-failure-policy", "open"],
+        &[
+            "--redis",
+            "redis://127.0.0.1:1",
+            "--redis-failure-policy",
+            "open",
+        ],
     );
-    let health: serde_json::Value =
-        client.get(closed.url("/api/health")).send().await.unwrap().json().await.unwrap();
+    let health: serde_json::Value = client
+        .get(closed.url("/api/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["rate_limits"]["state"], "unreachable", "{health}");
     assert_eq!(health["rate_limits"]["policy"], "closed", "{health}");
     let refused = client
@@ -117,7 +149,13 @@ async fn unreachable_redis_follows_the_policy() {
         .await
         .unwrap();
     assert_eq!(admitted.status(), 200);
-    let health: serde_json::Value =
-        client.get(open.url("/api/health")).send().await.unwrap().json().await.unwrap();
+    let health: serde_json::Value = client
+        .get(open.url("/api/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["rate_limits"]["policy"], "open", "{health}");
 }

@@ -25,7 +25,11 @@ async fn concurrent_migrations_apply_once() {
     for task in tasks {
         applied.extend(task.await.unwrap());
     }
-    assert_eq!(applied, vec![migrate::latest()], "each migration applied exactly once");
+    assert_eq!(
+        applied,
+        vec![migrate::latest()],
+        "each migration applied exactly once"
+    );
 }
 
 /// A generation larger than one chunk round-trips; a corrupted chunk is refused.
@@ -39,10 +43,17 @@ async fn generations_round_trip_in_chunks_and_corruption_is_caught() {
         .map(|i| (i * 31 % 251) as u8)
         .collect();
     let tx = client.transaction().await.unwrap();
-    locks::lock_for_transaction(&tx, locks::BUILD).await.unwrap();
-    let head = generations::publish(&tx, 7, None, &bytes, "test").await.unwrap();
+    locks::lock_for_transaction(&tx, locks::BUILD)
+        .await
+        .unwrap();
+    let head = generations::publish(&tx, 7, None, &bytes, "test")
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(generations::current(&client).await.unwrap(), Some(head.clone()));
+    assert_eq!(
+        generations::current(&client).await.unwrap(),
+        Some(head.clone())
+    );
     assert_eq!(generations::fetch(&client, &head).await.unwrap(), bytes);
     client
         .execute(
@@ -55,9 +66,17 @@ async fn generations_round_trip_in_chunks_and_corruption_is_caught() {
     assert!(error.to_string().contains("generation 7"), "{error}");
     // A transaction that never commits publishes nothing.
     let tx = client.transaction().await.unwrap();
-    generations::publish(&tx, 8, Some(7), b"never", "test").await.unwrap();
+    generations::publish(&tx, 8, Some(7), b"never", "test")
+        .await
+        .unwrap();
     drop(tx);
-    assert_eq!(generations::current(&client).await.unwrap().map(|h| h.generation), Some(7));
+    assert_eq!(
+        generations::current(&client)
+            .await
+            .unwrap()
+            .map(|h| h.generation),
+        Some(7)
+    );
 }
 
 /// Feedback batches are committed when `append` returns and read back in order, all or
@@ -74,16 +93,24 @@ async fn feedback_appends_durably_and_reads_since_an_id() {
         query_id: Some(format!("q-{text}")),
         received_at: at,
     };
-    let first = feedback::append(&mut client, &[record("one", Some("garden/roses")), record("two", None)])
-        .await
-        .unwrap();
+    let first = feedback::append(
+        &mut client,
+        &[record("one", Some("garden/roses")), record("two", None)],
+    )
+    .await
+    .unwrap();
     let second = feedback::append(&mut client, &[record("three", Some("kitchen/bread"))])
         .await
         .unwrap();
     // Read on another connection: committed, not merely visible to the writer.
     let other = db.client().await;
     let all = feedback::read_all(&other).await.unwrap();
-    assert_eq!(all.iter().map(|f| f.record.text.as_str()).collect::<Vec<_>>(), ["one", "two", "three"]);
+    assert_eq!(
+        all.iter()
+            .map(|f| f.record.text.as_str())
+            .collect::<Vec<_>>(),
+        ["one", "two", "three"]
+    );
     assert_eq!(all[0].record, record("one", Some("garden/roses")));
     assert_eq!(all[1].record.layer, None);
     let since = feedback::read_since(&other, first[1]).await.unwrap();

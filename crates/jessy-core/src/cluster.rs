@@ -131,7 +131,10 @@ pub async fn load_engine(dir: &Path, url: &str) -> anyhow::Result<Engine> {
     })
     .await??;
     if let Some(recovery) = engine.recovery() {
-        tracing::error!(generation = recovery.generation, "RECOVERED a snapshot directory without its CURRENT manifest: {recovery}");
+        tracing::error!(
+            generation = recovery.generation,
+            "RECOVERED a snapshot directory without its CURRENT manifest: {recovery}"
+        );
     }
     Ok(engine)
 }
@@ -142,7 +145,10 @@ async fn fetch_current(url: &str) -> Result<Option<Vec<u8>>, ClusterError> {
     migrate::migrate(&mut client).await?;
     match generations::current(&client).await? {
         Some(head) => {
-            tracing::info!(generation = head.generation, "joining a cluster: adopting its current generation");
+            tracing::info!(
+                generation = head.generation,
+                "joining a cluster: adopting its current generation"
+            );
             Ok(Some(generations::fetch(&client, &head).await?))
         }
         None => Ok(None),
@@ -213,10 +219,9 @@ impl Cluster {
         let generation = state.served.as_ref().map(|h| h.generation);
         let cluster_generation = state.cluster.as_ref().map(|h| h.generation);
         let lag = match (&state.served, &state.cluster) {
-            (Some(served), Some(cluster)) if served.digest != cluster.digest => cluster
-                .generation
-                .saturating_sub(served.generation)
-                .max(1),
+            (Some(served), Some(cluster)) if served.digest != cluster.digest => {
+                cluster.generation.saturating_sub(served.generation).max(1)
+            }
             (None, Some(cluster)) => cluster.generation,
             _ => 0,
         };
@@ -245,7 +250,9 @@ impl Cluster {
                 let engine = self.inner.engine.clone();
                 let (bytes, rows) = tokio::task::spawn_blocking(move || {
                     let registry = engine.registry();
-                    engine.current_bytes().map(|bytes| (bytes, source_rows(&registry)))
+                    engine
+                        .current_bytes()
+                        .map(|bytes| (bytes, source_rows(&registry)))
                 })
                 .await
                 .map_err(|e| ClusterError::Data(format!("seeding task failed: {e}")))?
@@ -316,7 +323,11 @@ impl Cluster {
         self.install_bytes(bytes, head).await
     }
 
-    async fn install_bytes(&self, bytes: Vec<u8>, head: GenerationHead) -> Result<(), ClusterError> {
+    async fn install_bytes(
+        &self,
+        bytes: Vec<u8>,
+        head: GenerationHead,
+    ) -> Result<(), ClusterError> {
         let engine = self.inner.engine.clone();
         let local = tokio::task::spawn_blocking(move || engine.install(&bytes))
             .await
@@ -325,17 +336,28 @@ impl Cluster {
                 generation: head.generation,
                 problem: e.to_string(),
             })?;
-        tracing::info!(generation = head.generation, local, "installed cluster generation");
+        tracing::info!(
+            generation = head.generation,
+            local,
+            "installed cluster generation"
+        );
         let mut state = self.state();
         state.served = Some(head.clone());
-        if state.cluster.as_ref().is_none_or(|c| c.generation <= head.generation) {
+        if state
+            .cluster
+            .as_ref()
+            .is_none_or(|c| c.generation <= head.generation)
+        {
             state.cluster = Some(head);
         }
         Ok(())
     }
 
     /// Catches up with the cluster's current generation over `client`.
-    async fn sync(&self, client: &jessy_cluster::tokio_postgres::Client) -> Result<(), ClusterError> {
+    async fn sync(
+        &self,
+        client: &jessy_cluster::tokio_postgres::Client,
+    ) -> Result<(), ClusterError> {
         let _sync = self.inner.sync.lock().await;
         match generations::current(client).await? {
             Some(head) => self.install_locked(client, head).await,
@@ -486,7 +508,9 @@ impl Cluster {
         let prepared = tokio::task::spawn_blocking(move || build(&engine, next))
             .await
             .map_err(|e| {
-                Failure::Core(CoreError::internal(anyhow::anyhow!("build task failed: {e}")))
+                Failure::Core(CoreError::internal(anyhow::anyhow!(
+                    "build task failed: {e}"
+                )))
             })?
             .map_err(|e| Failure::Core(e.into()))?;
         let head = generations::publish(

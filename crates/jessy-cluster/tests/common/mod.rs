@@ -102,7 +102,9 @@ impl TestDb {
 
     /// A client of this database.
     pub async fn client(&self) -> tokio_postgres::Client {
-        jessy_cluster::connect(&self.url).await.expect("connect to test database")
+        jessy_cluster::connect(&self.url)
+            .await
+            .expect("connect to test database")
     }
 }
 
@@ -221,8 +223,8 @@ content = "Soup needs salt, carefully."
     )
     .expect("write kitchen");
     let snapshot = tempfile::tempdir().expect("temp dir");
-    let registry =
-        jessy_engine::registry::RegistrySource::read_dir(source.path()).expect("small registry parses");
+    let registry = jessy_engine::registry::RegistrySource::read_dir(source.path())
+        .expect("small registry parses");
     jessy_engine::build::build_dir(&registry, snapshot.path(), &Default::default())
         .expect("small registry builds");
     snapshot
@@ -323,7 +325,10 @@ pub async fn put_layer(
         .expect("PUT layer");
     let status = response.status();
     let text = response.text().await.expect("body");
-    assert!(status.is_success(), "PUT {layer} on {core}: {status} {text}");
+    assert!(
+        status.is_success(),
+        "PUT {layer} on {core}: {status} {text}"
+    );
     serde_json::from_str(&text).expect("JSON answer")
 }
 
@@ -367,7 +372,10 @@ pub fn copy_dir(from: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     for entry in std::fs::read_dir(from).expect("read dir") {
         let entry = entry.expect("entry");
-        if entry.file_type().expect("type").is_file() && entry.file_name() != "OWNER" && entry.file_name() != "LOCK" {
+        if entry.file_type().expect("type").is_file()
+            && entry.file_name() != "OWNER"
+            && entry.file_name() != "LOCK"
+        {
             std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy");
         }
     }
@@ -377,7 +385,9 @@ pub fn copy_dir(from: &Path) -> tempfile::TempDir {
 /// One process-heavy test at a time in this binary (the machine has 2 cores; the timing
 /// bounds of the issue — propagation within 2 s — are about the cluster, not about how many
 /// tests share the CPU).
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    // tokio's mutex: the guard is held across the test's awaits (each test has a runtime of
+    // its own, so a std mutex would work too, but only this one says so to the linter).
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }

@@ -61,9 +61,7 @@ impl Engine {
             Claimed::Opened(store) => Ok(Engine::new(store)),
             Claimed::Recovered(store, recovery) => Ok(Engine::recovered(store, recovery)),
             Claimed::Empty(empty) => {
-                let store = empty
-                    .publish_first_bytes(bytes)
-                    .map_err(BuildError::from)?;
+                let store = empty.publish_first_bytes(bytes).map_err(BuildError::from)?;
                 Ok(Engine::new(store))
             }
         }

@@ -59,7 +59,10 @@ fn numbered(bytes: &[u8], n: u64) -> Vec<u8> {
 impl EmptyDir {
     /// Publishes `bytes` (a complete generation file) as the directory's first generation,
     /// keeping the number they hold, and returns the owning store over it.
-    pub fn publish_first_bytes<G: Generation>(self, bytes: &[u8]) -> Result<Store<G>, PublishError> {
+    pub fn publish_first_bytes<G: Generation>(
+        self,
+        bytes: &[u8],
+    ) -> Result<Store<G>, PublishError> {
         let at_least = generation_of(bytes)?;
         let generation = {
             let _lock = publish::lock_publish(&self.dir)?;
