@@ -81,6 +81,9 @@ enum Command {
     },
     /// Run jessy-core and jessy-api together in this process, with a development API key.
     Serve(commands::serve::ServeArgs),
+    /// Cluster mode (PostgreSQL): operator commands.
+    #[command(subcommand)]
+    Cluster(commands::cluster::ClusterCommand),
     /// Exit 0 when URL answers HTTP 200 within the timeout, 1 otherwise (container health checks).
     Healthcheck {
         /// URL to GET, e.g. http://127.0.0.1:8080/health.
@@ -115,6 +118,7 @@ fn main() {
             json,
         } => commands::eval(&registry, &file, json),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Cluster(command) => commands::cluster::run(command),
         Command::Healthcheck { url, timeout_ms } => commands::healthcheck(&url, timeout_ms),
     };
     if let Err(err) = outcome {

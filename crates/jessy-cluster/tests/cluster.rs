@@ -501,3 +501,62 @@ async fn losing_the_database_degrades_and_recovers() {
     );
     assert_eq!(failures.load(Ordering::Relaxed), 0);
 }
+
+/// `jessy cluster push` seeds an empty cluster explicitly (a core then adopts it), refuses to
+/// replace a seeded cluster's registry without `--replace`, and with it publishes the next
+/// generation, which the running core follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cluster_push_seeds_and_replaces() {
+    let _serial = serial().await;
+    let db = TestDb::create().await;
+    let client = http();
+    let snapshot = small_registry_dir();
+    let push = |replace: bool| {
+        let mut command = jessy_testkit::command(binary("jessy"));
+        command.args([
+            "cluster",
+            "push",
+            snapshot.path().to_str().unwrap(),
+            "--cluster",
+            &db.url,
+        ]);
+        if replace {
+            command.arg("--replace");
+        }
+        command.output().expect("run jessy cluster push")
+    };
+    let first = push(false);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let core = core(&db, dir.path());
+    let status = cluster_status(&client, &core.url("")).await;
+    let seeded = status["generation"].as_u64().expect("a generation");
+    assert!(
+        core.stderr().contains("adopting its current generation"),
+        "{}",
+        core.stderr()
+    );
+    let refused = push(false);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--replace"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let replaced = push(true);
+    assert!(
+        replaced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replaced.stderr)
+    );
+    let url = core.url("");
+    eventually(Duration::from_secs(5), "the core to follow the pushed generation", || {
+        let (client, url) = (client.clone(), url.clone());
+        async move { cluster_status(&client, &url).await["generation"].as_u64() == Some(seeded + 1) }
+    })
+    .await;
+}

@@ -574,6 +574,43 @@ fn unavailable(error: ClusterError) -> CoreError {
     ))
 }
 
+/// `jessy cluster push`: makes the snapshot in `snapshot` the cluster's generation — its
+/// first (seeding an empty cluster explicitly), or, with `replace`, its next one, renumbered
+/// to follow the current generation. Every core follows within a notification. Returns what
+/// was published.
+pub async fn push(url: &str, snapshot: &Path, replace: bool) -> anyhow::Result<GenerationHead> {
+    let engine = Engine::open_read_only(snapshot)
+        .with_context(|| format!("cannot open the snapshot in {}", snapshot.display()))?;
+    let mut client = jessy_cluster::connect(url).await?;
+    migrate::migrate(&mut client).await?;
+    let tx = client.transaction().await?;
+    locks::lock_for_transaction(&tx, locks::BUILD).await?;
+    let current = generations::current(&tx).await?;
+    if let (Some(current), false) = (&current, replace) {
+        anyhow::bail!(
+            "the cluster already holds generation {} (digest {}); pass --replace to publish this snapshot as its next generation",
+            current.generation,
+            current.digest
+        );
+    }
+    let generation = current
+        .as_ref()
+        .map_or(engine.stats().generation, |c| c.generation + 1);
+    let bytes = engine.current_bytes_as(generation)?;
+    let rows = source_rows(&engine.registry());
+    let head = generations::publish(
+        &tx,
+        generation,
+        current.as_ref().map(|c| c.generation),
+        &bytes,
+        "jessy cluster push",
+    )
+    .await?;
+    source::replace_all(&tx, generation, &rows).await?;
+    tx.commit().await?;
+    Ok(head)
+}
+
 /// The registry source of `registry` as the cluster's rows.
 fn source_rows(registry: &Registry) -> SourceRows {
     let source = registry.to_source();

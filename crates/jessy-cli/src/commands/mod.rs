@@ -1,5 +1,6 @@
 //! One function per subcommand; `main` only parses arguments and reports errors.
 
+pub mod cluster;
 pub mod healthcheck;
 pub mod serve;
 

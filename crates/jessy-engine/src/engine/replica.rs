@@ -82,6 +82,21 @@ impl Engine {
         std::fs::read(&path).map_err(|source| InstallError::Read { path, source })
     }
 
+    /// [`Engine::current_bytes`] numbered as `generation` (restamped when the file holds
+    /// another number, and verified again): what `jessy cluster push` stores as the cluster's
+    /// next generation.
+    pub fn current_bytes_as(&self, generation: u64) -> Result<Vec<u8>, InstallError> {
+        let bytes = self.current_bytes()?;
+        if storage::replica::generation_of(&bytes).map_err(PublishError::from)? == generation {
+            return Ok(bytes);
+        }
+        let renumbered =
+            storage::replica::restamp(&bytes, generation).map_err(PublishError::from)?;
+        storage::verify::<Registry>(&renumbered, Path::new("<renumbered generation>"))
+            .map_err(PublishError::from)?;
+        Ok(renumbered)
+    }
+
     /// Builds generation `generation`: the current generation with layer `layer.id` of
     /// `dimension` created or replaced. Nothing is published.
     pub fn prepare_upsert(

@@ -19,7 +19,7 @@ pub mod error;
 pub mod format;
 mod mmap;
 pub mod publish;
-mod replica;
+pub(crate) mod replica;
 pub mod snapshot;
 #[cfg(test)]
 mod tests;
