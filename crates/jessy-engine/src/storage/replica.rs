@@ -33,8 +33,24 @@ pub fn generation_of(bytes: &[u8]) -> Result<u64, OpenError> {
 }
 
 /// `bytes` renumbered as `generation`: header field and footer CRC rewritten, nothing else.
+///
+/// The old CRC is checked first: rewriting the footer of damaged bytes would otherwise
+/// launder the damage into a file whose checksum matches.
 pub fn restamp(bytes: &[u8], generation: u64) -> Result<Vec<u8>, OpenError> {
     generation_of(bytes)?;
+    let body_len = bytes.len() - FOOTER_LEN;
+    let stored = u32::from_le_bytes(
+        bytes[body_len..body_len + 4]
+            .try_into()
+            .expect("4 bytes of footer"),
+    );
+    let computed = crc32fast::hash(&bytes[..body_len]);
+    if stored != computed {
+        return Err(OpenError::Corrupt {
+            path: "<replica>".into(),
+            problem: Corruption::Checksum { stored, computed },
+        });
+    }
     let header_len = std::mem::size_of::<Header>();
     let mut header: Header = bytemuck::pod_read_unaligned(&bytes[..header_len]);
     header.generation = generation;
