@@ -112,6 +112,28 @@ async fn three_cores_two_gateways_share_one_registry() {
         )
         .await;
     }
+    // The gateway's status lists every core's generation: all three at the written one.
+    let admin = keygen(&db, "operator", "query,admin");
+    let status_url = g1.url("/api/v1/status");
+    let status = eventually(Duration::from_secs(10), "the admin key to work", || {
+        let (client, url, admin) = (client.clone(), status_url.clone(), admin.clone());
+        async move {
+            let response = client.get(&url).bearer_auth(&admin).send().await.ok()?;
+            if response.status() != 200 {
+                return None;
+            }
+            response.json::<serde_json::Value>().await.ok()
+        }
+    })
+    .await;
+    let cores = status["cores"].as_array().expect("cores listed");
+    assert_eq!(cores.len(), 3, "{status}");
+    assert!(
+        cores
+            .iter()
+            .all(|c| c["generation"].as_u64() == Some(generation)),
+        "{status}"
+    );
     // A key made after the gateways started works on both too (notified).
     let late = keygen(&db, "late-client", "query");
     for gw in [&g1, &g2] {

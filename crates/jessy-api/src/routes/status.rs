@@ -17,7 +17,8 @@ pub(crate) fn router() -> Router<AppState> {
 
 /// Upstream states and load, requests served, uptime, and the snapshot generation from an
 /// up core's `/ready` (`null` when no core is up or ready). The generation lets an operator
-/// confirm a registry publish reached the fleet without going around the gateway.
+/// confirm a registry publish reached the fleet without going around the gateway; `cores`
+/// lists every core's generation, so a cluster's lagging core shows.
 async fn status(
     _: Authorized<AdminScope>,
     State(state): State<AppState>,
@@ -25,6 +26,7 @@ async fn status(
 ) -> Json<Value> {
     let generation = state.upstreams().snapshot_generation(&request_id).await;
     let upstreams = state.upstreams().status();
+    let cores = state.upstreams().core_generations(&request_id).await;
     Json(json!({
         "service": "jessy-api",
         "version": env!("CARGO_PKG_VERSION"),
@@ -33,5 +35,7 @@ async fn status(
         "snapshot_generation": generation,
         "upstreams_up": state.upstreams().healthy_count(),
         "upstreams": upstreams,
+        // Each core's generation (and, in cluster mode, why it is degraded, if it is).
+        "cores": cores,
     }))
 }

@@ -14,6 +14,7 @@
 //! One shared [`reqwest::Client`] keeps a connection pool per core so the microsecond query
 //! path does not pay a TCP handshake per request.
 
+mod cluster;
 mod forward;
 mod health;
 
