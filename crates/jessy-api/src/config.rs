@@ -197,12 +197,12 @@ pub struct Config {
     /// Cluster mode: the PostgreSQL URL of the cluster. API keys are read from it (and
     /// reloaded when they change) instead of a keys file.
     #[arg(long = "cluster", env = "JESSY_CLUSTER_URL", hide_env_values = true)]
-    pub cluster_url: Option<String>,
+    pub cluster_url: Option<jessy_cluster::ServiceUrl>,
 
     /// Redis URL for rate limits shared by every gateway (`redis://host:6379`). Without it
     /// each gateway limits on its own, so N gateways allow N times the rate.
     #[arg(long = "redis", env = "JESSY_REDIS_URL", hide_env_values = true)]
-    pub redis_url: Option<String>,
+    pub redis_url: Option<jessy_cluster::ServiceUrl>,
 
     /// What to do when Redis cannot be reached: `closed` refuses `/api/v1` requests with 503
     /// `not_ready` (no request escapes its limit; the default), `open` admits them with no

@@ -89,14 +89,14 @@ impl AppState {
                 limiter: KeyRateLimiter::new(config.rate_limit, config.burst),
                 shared_limiter: config.redis_url.as_ref().map(|url| {
                     Arc::new(SharedRateLimiter::new(
-                        url.clone(),
+                        url.expose().to_string(),
                         config.rate_limit.get(),
                         config.burst.get(),
                         config.redis_prefix.clone(),
                         config.redis_failure_policy,
                     ))
                 }),
-                cluster_url: config.cluster_url.clone(),
+                cluster_url: config.cluster_url.as_ref().map(|u| u.expose().to_string()),
                 auth_failures: FailedAuthLimiter::new(
                     config.auth_failure_limit,
                     config.auth_failure_window,

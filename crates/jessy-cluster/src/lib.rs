@@ -60,6 +60,43 @@ pub async fn connect(url: &str) -> Result<tokio_postgres::Client, ClusterError> 
     Ok(client)
 }
 
+/// A service URL (PostgreSQL or Redis) whose `Debug` and `Display` hide the password, so a
+/// configuration printed into a log never leaks it. [`ServiceUrl::expose`] gives the real one
+/// to the driver.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServiceUrl(String);
+
+impl ServiceUrl {
+    /// The URL with its password, for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for ServiceUrl {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ServiceUrl, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("the URL is empty".to_string());
+        }
+        Ok(ServiceUrl(text.to_string()))
+    }
+}
+
+impl std::fmt::Debug for ServiceUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redact(&self.0))
+    }
+}
+
+impl std::fmt::Display for ServiceUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
+}
+
 /// `url` with any password replaced by `***`, for logs and error messages.
 pub fn redact(url: &str) -> String {
     // postgres://user:password@host/db → postgres://user:***@host/db
@@ -85,5 +122,8 @@ mod tests {
         );
         assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(super::redact("host=h user=u"), "host=h user=u");
+        let url: super::ServiceUrl = "redis://:pw@h:6379".parse().unwrap();
+        assert_eq!(format!("{url:?} {url}"), "\"redis://:***@h:6379\" redis://:***@h:6379");
+        assert_eq!(url.expose(), "redis://:pw@h:6379");
     }
 }

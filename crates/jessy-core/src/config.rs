@@ -61,7 +61,7 @@ pub struct Config {
     /// the database. The registry directory becomes this core's local cache. See
     /// docs/operations.md, "Cluster mode".
     #[arg(long = "cluster", env = "JESSY_CLUSTER_URL", hide_env_values = true)]
-    pub cluster_url: Option<String>,
+    pub cluster_url: Option<jessy_cluster::ServiceUrl>,
 
     /// Cluster mode: seconds between polls of the cluster's current generation. Notifications
     /// usually arrive first; the poll catches one lost while the connection was down.

@@ -35,7 +35,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // Initialize, load the mapped regions, then start HTTP: a process that listens has a valid
     // snapshot (the startup sequence of the architecture diagrams).
     let engine = match &config.cluster_url {
-        Some(url) => jessy_core::cluster::load_engine(&dir, url).await?,
+        Some(url) => jessy_core::cluster::load_engine(&dir, url.expose()).await?,
         None => {
             let dir = dir.clone();
             tokio::task::spawn_blocking(move || jessy_core::load_engine(&dir)).await??
@@ -59,7 +59,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     let cluster = config.cluster_url.as_ref().map(|url| {
         jessy_core::cluster::Cluster::new(
-            url.clone(),
+            url.expose().to_string(),
             engine.clone(),
             format!("jessy-core {addr} pid {}", std::process::id()),
             std::time::Duration::from_secs(config.cluster_poll_secs),
