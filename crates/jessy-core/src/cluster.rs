@@ -353,16 +353,19 @@ impl Cluster {
         Ok(())
     }
 
-    /// Catches up with the cluster's current generation over `client`.
+    /// Catches up with the cluster's current generation over `client`. A success also
+    /// clears a `degraded` state that a failed write may have set while this connection was
+    /// fine.
     async fn sync(
         &self,
         client: &jessy_cluster::tokio_postgres::Client,
     ) -> Result<(), ClusterError> {
         let _sync = self.inner.sync.lock().await;
-        match generations::current(client).await? {
-            Some(head) => self.install_locked(client, head).await,
-            None => Ok(()),
+        if let Some(head) = generations::current(client).await? {
+            self.install_locked(client, head).await?;
         }
+        self.set_database(DbState::Connected);
+        Ok(())
     }
 
     /// Follows the cluster until `shutdown` turns true: join, listen, poll; on a lost
