@@ -123,7 +123,10 @@ mod tests {
         assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(super::redact("host=h user=u"), "host=h user=u");
         let url: super::ServiceUrl = "redis://:pw@h:6379".parse().unwrap();
-        assert_eq!(format!("{url:?} {url}"), "\"redis://:***@h:6379\" redis://:***@h:6379");
+        assert_eq!(
+            format!("{url:?} {url}"),
+            "\"redis://:***@h:6379\" redis://:***@h:6379"
+        );
         assert_eq!(url.expose(), "redis://:pw@h:6379");
     }
 }

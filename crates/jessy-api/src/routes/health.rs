@@ -35,7 +35,13 @@ async fn health(State(state): State<AppState>, request: Request) -> Response {
     if !request.headers().contains_key(header::AUTHORIZATION) {
         let mut body = json!({ "status": word });
         if let Some(limits) = &rate_limits {
-            body["rate_limits"] = limits.clone();
+            // State and policy only: the error text may name internal hosts, which the
+            // public port does not describe (admins see it below).
+            let mut limits = limits.clone();
+            if let Some(object) = limits.as_object_mut() {
+                object.remove("error");
+            }
+            body["rate_limits"] = limits;
         }
         return (status, Json(body)).into_response();
     }
