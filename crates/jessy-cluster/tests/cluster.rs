@@ -331,7 +331,32 @@ async fn killing_the_writer_mid_write_loses_nothing() {
                 .map(|r| r.status())
         })
     };
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Kill only once the write holds the cluster's build lock: it is then between reading the
+    // current generation and committing the next one.
+    let watcher = db.client().await;
+    let key = jessy_cluster::locks::BUILD;
+    let (classid, objid) = ((key >> 32) as u32 as i64, (key & 0xffff_ffff) as u32 as i64);
+    eventually(
+        Duration::from_secs(30),
+        "the write to take the build lock",
+        || {
+            let (watcher, name) = (&watcher, db.name.clone());
+            async move {
+                watcher
+                    .query_one(
+                        "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                      WHERE l.locktype = 'advisory' AND l.granted AND d.datname = $1
+                        AND l.classid::bigint = $2 AND l.objid::bigint = $3",
+                        &[&name, &classid, &objid],
+                    )
+                    .await
+                    .unwrap()
+                    .get::<_, i64>(0)
+                    == 1
+            }
+        },
+    )
+    .await;
     a.kill_9();
     let doomed = doomed.await.unwrap();
     // The connection broke under the request: the kill landed while the write was in
