@@ -2,6 +2,7 @@
 
 pub mod healthcheck;
 pub mod serve;
+pub mod usage;
 
 use std::ffi::OsStr;
 use std::io::{IsTerminal, Write};

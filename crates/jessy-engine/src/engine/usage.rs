@@ -193,9 +193,14 @@ impl Engine {
         let records = self.feedback_records()?;
         let mut warm = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.store.current();
-        let folded = fold::fold(&current.to_source(), &records);
+        let serving_source = current.to_source();
+        let folded = fold::fold(&serving_source, &records);
         let exam = exam_lines(&current, &folded.held_out);
-        let before = self.figures_paired(&exam, None).0;
+        let no_figures = Figures {
+            in_scope_accuracy: 0.0,
+            oos_recall: 0.0,
+            examples: exam.len(),
+        };
         let mut report = LearnReport {
             published: false,
             reason: String::new(),
@@ -206,8 +211,8 @@ impl Engine {
             contradictory: folded.contradictory,
             stale: folded.stale,
             known: folded.known,
-            before,
-            after: before,
+            before: no_figures,
+            after: no_figures,
             generation: current.generation(),
             duration_ms: 0.0,
         };
@@ -216,96 +221,61 @@ impl Engine {
             report.duration_ms = started.elapsed().as_secs_f64() * 1e3;
             return Ok(report);
         }
-        let options = BuildOptions {
-            warm: warm.clone(),
-            associations: Some(AssociationCarry {
-                links: current.association_links(),
-                observe: folded
-                    .trained
-                    .iter()
-                    .filter(|(_, label)| label.is_some())
-                    .map(|(text, _)| text.clone())
-                    .collect(),
-                period_ends: true,
-            }),
+        let carry = AssociationCarry {
+            links: current.association_links(),
+            observe: folded
+                .trained
+                .iter()
+                .filter(|(_, label)| label.is_some())
+                .map(|(text, _)| text.clone())
+                .collect(),
+            period_ends: true,
+        };
+        let rebuild = BuildOptions {
+            associations: Some(carry),
             ..BuildOptions::for_rebuild(&current)
         };
-        let mut compiled = build::compile(&folded.source, &options).map_err(WriteError::from)?;
-        let candidate = Engine::from_bytes(&compiled.encode(current.generation() + 1)).map_err(
-            |e| match e {
-                super::EngineError::Build(b) => WriteError::Build(b),
-                super::EngineError::Open(o) => WriteError::Build(o.into()),
-            },
-        )?;
-        let (before, after, verdict) = self.figures_paired(&exam, Some(&candidate));
+        // The guard's two models are trained without the validation lines (no refit), so the
+        // exam — validation lines and held-out feedback — is unseen by both: a refit model has
+        // memorized the validation lines and would pass any candidate.
+        let honest = BuildOptions {
+            no_refit: true,
+            warm: warm.clone(),
+            ..rebuild.clone()
+        };
+        let serving_exam = compile_in_memory(&serving_source, &honest, current.generation())?;
+        let mut candidate = build::compile(&folded.source, &honest).map_err(WriteError::from)?;
+        let candidate_exam = in_memory(candidate.encode(current.generation() + 1))?;
+        let (before, after, verdict) = figures_paired(&serving_exam.0, &candidate_exam, &exam);
         report.before = before;
         report.after = after;
-        match verdict {
-            Some(refusal) => report.reason = refusal,
-            None => {
-                let published = self
-                    .store
-                    .publish(|generation| compiled.encode(generation))
-                    .map_err(WriteError::from)?;
-                *warm = Some(Arc::new(compiled.take_warm_start()));
-                report.published = true;
-                report.generation = published.generation();
-                report.reason = format!(
-                    "the candidate passed the regression guard on {} exam lines",
-                    exam.len()
-                );
-            }
+        if let Some(refusal) = verdict {
+            report.reason = refusal;
+            report.duration_ms = started.elapsed().as_secs_f64() * 1e3;
+            return Ok(report);
         }
+        // The published model is built like any rebuild (refit when the registry refits),
+        // its first stage starting where the candidate's ended.
+        let start = candidate.take_warm_start().combine(warm.as_deref());
+        let final_options = BuildOptions {
+            warm: Some(Arc::new(start)),
+            ..rebuild
+        };
+        let mut compiled =
+            build::compile(&folded.source, &final_options).map_err(WriteError::from)?;
+        let published = self
+            .store
+            .publish(|generation| compiled.encode(generation))
+            .map_err(WriteError::from)?;
+        *warm = Some(Arc::new(compiled.take_warm_start()));
+        report.published = true;
+        report.generation = published.generation();
+        report.reason = format!(
+            "the candidate passed the regression guard on {} exam lines",
+            exam.len()
+        );
         report.duration_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok(report)
-    }
-
-    /// Scores the serving model (and the candidate, if given) on `exam`; with a candidate,
-    /// also the guard's verdict: `Some(reason)` to refuse it.
-    fn figures_paired(
-        &self,
-        exam: &[Labelled],
-        candidate: Option<&Engine>,
-    ) -> (Figures, Figures, Option<String>) {
-        let options = QueryOptions {
-            include_content: false,
-            ..QueryOptions::default()
-        };
-        // [in-scope, out-of-scope] × (serving right, candidate right, only candidate, only serving)
-        let mut tally = [[0usize; 4]; 2];
-        let mut totals = [0usize; 2];
-        for (text, gold) in exam {
-            let gold_ref = gold.as_ref().map(|(d, l)| (d.as_str(), l.as_str()));
-            let kind = usize::from(gold.is_none());
-            totals[kind] += 1;
-            let s = eval::is_right(&self.query_unrecorded(text, &options), gold_ref);
-            let c = candidate
-                .map(|c| eval::is_right(&c.query_unrecorded(text, &options), gold_ref))
-                .unwrap_or(s);
-            let t = &mut tally[kind];
-            t[0] += usize::from(s);
-            t[1] += usize::from(c);
-            t[2] += usize::from(c && !s);
-            t[3] += usize::from(s && !c);
-        }
-        let ratio = |n: usize, d: usize| if d == 0 { 0.0 } else { n as f64 / d as f64 };
-        let figures = |i: usize| Figures {
-            in_scope_accuracy: ratio(tally[0][i], totals[0]),
-            oos_recall: ratio(tally[1][i], totals[1]),
-            examples: exam.len(),
-        };
-        let mut verdict = None;
-        for (kind, name) in [(0, "in-scope accuracy"), (1, "out-of-scope recall")] {
-            let (b, c) = (tally[kind][2] as f64, tally[kind][3] as f64);
-            if c - b > GUARD_Z * (b + c).sqrt() {
-                verdict = Some(format!(
-                    "refused: the candidate's {name} is worse on the exam ({c} lines lost, {b} gained, beyond the guard's tolerance of {:.1})",
-                    GUARD_Z * (b + c).sqrt()
-                ));
-                break;
-            }
-        }
-        (figures(0), figures(1), verdict)
     }
 
     /// Saves the no-match inbox beside the snapshot (a no-op in memory or read-only).
@@ -392,4 +362,69 @@ fn exam_lines(registry: &crate::Registry, held_out: &[Labelled]) -> Vec<Labelled
         .collect();
     exam.extend(held_out.iter().cloned());
     exam
+}
+
+/// Scores the serving and the candidate model on `exam`, and gives the guard's verdict:
+/// `Some(reason)` to refuse the candidate.
+fn figures_paired(
+    serving: &Engine,
+    candidate: &Engine,
+    exam: &[Labelled],
+) -> (Figures, Figures, Option<String>) {
+    let options = QueryOptions {
+        include_content: false,
+        ..QueryOptions::default()
+    };
+    // [in-scope, out-of-scope] × (serving right, candidate right, only candidate, only serving)
+    let mut tally = [[0usize; 4]; 2];
+    let mut totals = [0usize; 2];
+    for (text, gold) in exam {
+        let gold_ref = gold.as_ref().map(|(d, l)| (d.as_str(), l.as_str()));
+        let kind = usize::from(gold.is_none());
+        totals[kind] += 1;
+        let s = eval::is_right(&serving.query_unrecorded(text, &options), gold_ref);
+        let c = eval::is_right(&candidate.query_unrecorded(text, &options), gold_ref);
+        let t = &mut tally[kind];
+        t[0] += usize::from(s);
+        t[1] += usize::from(c);
+        t[2] += usize::from(c && !s);
+        t[3] += usize::from(s && !c);
+    }
+    let ratio = |n: usize, d: usize| if d == 0 { 0.0 } else { n as f64 / d as f64 };
+    let figures = |i: usize| Figures {
+        in_scope_accuracy: ratio(tally[0][i], totals[0]),
+        oos_recall: ratio(tally[1][i], totals[1]),
+        examples: exam.len(),
+    };
+    let mut verdict = None;
+    for (kind, name) in [(0, "in-scope accuracy"), (1, "out-of-scope recall")] {
+        let (b, c) = (tally[kind][2] as f64, tally[kind][3] as f64);
+        if c - b > GUARD_Z * (b + c).sqrt() {
+            verdict = Some(format!(
+                "refused: the candidate's {name} is worse on the exam ({c} lines lost, {b} gained, beyond the guard's tolerance of {:.1})",
+                GUARD_Z * (b + c).sqrt()
+            ));
+            break;
+        }
+    }
+    (figures(0), figures(1), verdict)
+}
+
+/// An in-memory engine over freshly encoded generation bytes (for the guard's models).
+fn in_memory(bytes: Vec<u8>) -> Result<Engine, WriteError> {
+    Engine::from_bytes(&bytes).map_err(|e| match e {
+        super::EngineError::Build(b) => WriteError::Build(b),
+        super::EngineError::Open(o) => WriteError::Build(o.into()),
+    })
+}
+
+/// Compiles `source` and opens it in memory as generation `generation`.
+fn compile_in_memory(
+    source: &crate::registry::RegistrySource,
+    options: &BuildOptions,
+    generation: u64,
+) -> Result<(Engine, build::Compiled), WriteError> {
+    let compiled = build::compile(source, options)?;
+    let engine = in_memory(compiled.encode(generation))?;
+    Ok((engine, compiled))
 }
