@@ -46,6 +46,7 @@
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod learner;
 pub mod metrics;
 mod middleware;
 pub mod openapi;

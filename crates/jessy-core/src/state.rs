@@ -31,6 +31,8 @@ struct Inner {
     openapi: Bytes,
     /// Who may write layers.
     write_access: WriteAccess,
+    /// Learning triggers.
+    learner: crate::learner::Learner,
 }
 
 /// Who may call the layer-write routes, decided once at start from the configuration.
@@ -84,6 +86,7 @@ impl AppState {
                 draining: AtomicBool::new(false),
                 openapi: Bytes::from(crate::openapi::document_json()),
                 write_access: WriteAccess::from_config(&config),
+                learner: crate::learner::Learner::new(config.learn_after),
                 config,
             }),
         }
@@ -92,6 +95,11 @@ impl AppState {
     /// The engine.
     pub fn engine(&self) -> &Arc<Engine> {
         &self.inner.engine
+    }
+
+    /// The automatic learner's triggers.
+    pub fn learner(&self) -> &crate::learner::Learner {
+        &self.inner.learner
     }
 
     /// The metrics recorder and its handle.

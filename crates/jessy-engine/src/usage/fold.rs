@@ -127,7 +127,7 @@ pub fn held_out(key: &str) -> bool {
     for b in key.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
     }
-    h % HOLD_OUT_EVERY == 0
+    h.is_multiple_of(HOLD_OUT_EVERY)
 }
 
 /// Makes `text` an example of `label` only; `false` when the source already had it so.
