@@ -34,7 +34,13 @@ pub async fn read_body_in_time(
     request: Request,
     next: Next,
 ) -> Response {
-    let (limit, timeout) = (MAX_BODY_BYTES, state.body_read_timeout());
+    // Feedback batches (up to 1,000 items) are the one body allowed to be larger.
+    let limit = if request.uri().path() == "/api/v1/feedback" {
+        jessy_protocol::feedback::MAX_FEEDBACK_BODY_BYTES
+    } else {
+        MAX_BODY_BYTES
+    };
+    let timeout = state.body_read_timeout();
     match jessy_protocol::server::buffer_request(request, limit, timeout).await {
         Ok(request) => next.run(request).await,
         Err(error) => {

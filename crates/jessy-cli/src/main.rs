@@ -84,6 +84,46 @@ enum Command {
     /// Cluster mode (PostgreSQL): operator commands.
     #[command(subcommand)]
     Cluster(commands::cluster::ClusterCommand),
+    /// Record feedback (lines `{"text","layer":"dimension/layer"|null}` or the import format)
+    /// in a registry directory's feedback log.
+    Feedback {
+        /// The registry directory (it must not be owned by a running core).
+        #[arg(long, env = "JESSY_REGISTRY")]
+        registry: PathBuf,
+        /// Labelled JSONL file.
+        file: PathBuf,
+    },
+    /// Learn from the recorded feedback: retrain, re-calibrate, and publish only if the
+    /// regression guard passes.
+    Learn {
+        /// The registry directory (it must not be owned by a running core).
+        #[arg(long, env = "JESSY_REGISTRY")]
+        registry: PathBuf,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List suggested layers grouped from the queries nobody routed, or accept one.
+    Suggest {
+        /// The registry directory.
+        #[arg(long, env = "JESSY_REGISTRY")]
+        registry: PathBuf,
+        /// Print the suggestions as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Accept this suggestion: create a layer from it (needs --dimension, --layer, --name).
+        #[arg(long, requires_all = ["dimension", "layer", "name"])]
+        accept: Option<String>,
+        /// Dimension of the new layer.
+        #[arg(long)]
+        dimension: Option<String>,
+        /// Id of the new layer.
+        #[arg(long)]
+        layer: Option<String>,
+        /// Name of the new layer.
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Exit 0 when URL answers HTTP 200 within the timeout, 1 otherwise (container health checks).
     Healthcheck {
         /// URL to GET, e.g. http://127.0.0.1:8080/health.
@@ -119,6 +159,29 @@ fn main() {
         } => commands::eval(&registry, &file, json),
         Command::Serve(args) => commands::serve::run(args),
         Command::Cluster(command) => commands::cluster::run(command),
+        Command::Feedback { registry, file } => commands::usage::feedback(&registry, &file),
+        Command::Learn { registry, json } => commands::usage::learn(&registry, json),
+        Command::Suggest {
+            registry,
+            json,
+            accept,
+            dimension,
+            layer,
+            name,
+        } => {
+            let accept = match (&accept, &dimension, &layer, &name) {
+                (Some(id), Some(dimension), Some(layer), Some(name)) => {
+                    Some(commands::usage::Accept {
+                        id,
+                        dimension,
+                        layer,
+                        name,
+                    })
+                }
+                _ => None,
+            };
+            commands::usage::suggest(&registry, json, accept)
+        }
         Command::Healthcheck { url, timeout_ms } => commands::healthcheck(&url, timeout_ms),
     };
     if let Err(err) = outcome {

@@ -614,6 +614,18 @@ pub async fn push(url: &str, snapshot: &Path, replace: bool) -> anyhow::Result<G
     Ok(head)
 }
 
+/// In cluster mode, refuses an operation that would publish a generation in this core's
+/// directory only (learning, accepting a suggestion: they do not go through the cluster yet),
+/// so a core never serves a registry the others do not have. Outside cluster mode, `Ok`.
+pub fn refuse_local_publish(state: &crate::state::AppState, what: &str) -> Result<(), CoreError> {
+    if state.cluster().is_some() {
+        return Err(CoreError::NotReady(format!(
+            "{what} is not available in cluster mode yet: it would publish on this core only; write layers instead (they go through the cluster)"
+        )));
+    }
+    Ok(())
+}
+
 /// The registry source of `registry` as the cluster's rows.
 fn source_rows(registry: &Registry) -> SourceRows {
     let source = registry.to_source();

@@ -129,6 +129,16 @@ pub struct Config {
     /// connections are dropped.
     #[arg(long, env = "JESSY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+
+    /// Learn automatically once this many feedback items have arrived since the last learning
+    /// run (off when absent). See `POST /v1/learn` for what a run does.
+    #[arg(long, env = "JESSY_LEARN_AFTER")]
+    pub learn_after: Option<usize>,
+
+    /// Learn automatically every this many seconds when feedback arrived since the last run
+    /// (off when absent).
+    #[arg(long, env = "JESSY_LEARN_INTERVAL")]
+    pub learn_interval: Option<u64>,
 }
 
 impl Default for Config {
@@ -152,6 +162,8 @@ impl Default for Config {
             max_connections: 512,
             max_concurrency: 1024,
             shutdown_grace_secs: 10,
+            learn_after: None,
+            learn_interval: None,
         }
     }
 }

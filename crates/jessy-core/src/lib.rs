@@ -48,6 +48,7 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod learner;
 pub mod metrics;
 mod middleware;
 pub mod openapi;

@@ -191,6 +191,25 @@ impl Metrics {
         });
     }
 
+    /// Counts accepted feedback items: with a layer, and marked out of scope.
+    pub fn record_feedback(&self, routed: u64, no_match: u64) {
+        self.scope(|| {
+            metrics::counter!("jessy_core_feedback_items_total", "label" => "layer")
+                .increment(routed);
+            metrics::counter!("jessy_core_feedback_items_total", "label" => "no_match")
+                .increment(no_match);
+        });
+    }
+
+    /// Records a learning run: whether it published, and how long it took.
+    pub fn record_learn(&self, published: bool, seconds: f64) {
+        let outcome = if published { "published" } else { "kept" };
+        self.scope(|| {
+            metrics::counter!("jessy_core_learn_runs_total", "outcome" => outcome).increment(1);
+            metrics::histogram!("jessy_core_learn_duration_seconds").record(seconds);
+        });
+    }
+
     /// Refreshes the gauges and renders the Prometheus text exposition.
     pub fn render(&self, engine: &Engine) -> String {
         let stats = engine.stats();
@@ -223,6 +242,19 @@ fn describe() {
         "Time from request to response head, by method and route pattern."
     );
     describe_counter!("jessy_core_errors_total", "Error responses by error code.");
+    describe_counter!(
+        "jessy_core_feedback_items_total",
+        "Feedback items accepted (durable), by label: a layer, or no_match."
+    );
+    describe_counter!(
+        "jessy_core_learn_runs_total",
+        "Learning runs, by outcome: published a generation, or kept the serving one."
+    );
+    describe_histogram!(
+        "jessy_core_learn_duration_seconds",
+        Unit::Seconds,
+        "Wall time of a learning run, feedback to published (or refused) generation."
+    );
     describe_counter!("jessy_core_queries_total", "Queries routed, by outcome.");
     describe_histogram!(
         "jessy_core_pipeline_stage_duration_seconds",

@@ -106,6 +106,26 @@ pub(crate) async fn read_body_in_time(
     }
 }
 
+/// [`read_body_in_time`] with a route's own body limit.
+pub(crate) async fn read_body_in_time_limited(
+    State((state, limit)): State<(AppState, usize)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match jessy_protocol::server::buffer_request(request, limit, state.config().body_read_timeout())
+        .await
+    {
+        Ok(request) => next.run(request).await,
+        Err(error) => {
+            let mut response = CoreError::from(error).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+    }
+}
+
 /// Bounds a read request, once its body has arrived, by `--request-timeout-ms`.
 pub(crate) async fn read_timeout(
     State(state): State<AppState>,

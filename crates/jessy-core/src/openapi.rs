@@ -4,7 +4,7 @@
 use utoipa::OpenApi;
 
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
-use crate::routes::{cluster, dimensions, health, layers, ops, query};
+use crate::routes::{cluster, dimensions, health, layers, ops, query, usage};
 use crate::views;
 
 /// The document's root. Every handler in [`crate::routes`] is listed in `paths`; a test checks
@@ -28,6 +28,10 @@ use crate::views;
         layers::put,
         layers::delete,
         cluster::status,
+        usage::feedback,
+        usage::learn,
+        usage::suggestions,
+        usage::accept,
     ),
     components(schemas(
         ErrorBody,
@@ -49,10 +53,15 @@ use crate::views;
         layers::KeywordInput,
         layers::WeightedKeyword,
         layers::WriteOutcome,
+        usage::FeedbackAccepted,
+        usage::SuggestionList,
+        usage::AcceptSuggestion,
+        usage::Accepted,
     )),
     tags(
         (name = "query", description = "Routing queries"),
         (name = "registry", description = "Browsing and editing dimensions and layers"),
+        (name = "learning", description = "Feedback, learning from it, and suggested layers"),
         (name = "ops", description = "Health, readiness, metrics and this document"),
     )
 )]

@@ -81,6 +81,15 @@ pub async fn serve(
             }
         }))
     };
+    let learning = AbortOnDrop(tokio::spawn(crate::learner::run(
+        state.clone(),
+        state
+            .config()
+            .learn_interval
+            .filter(|&s| s > 0)
+            .map(std::time::Duration::from_secs),
+    )));
+    let final_save = state.clone();
     let limits = state.config().connection_limits();
     let router = app(state);
     let server = jessy_protocol::server::serve(listener, limits, move |_| router.clone(), signal);
@@ -94,6 +103,8 @@ pub async fn serve(
         }
     }
     drop(upkeep);
+    drop(learning);
+    crate::learner::save_inbox(&final_save).await;
     tracing::info!("stopped");
     Ok(())
 }

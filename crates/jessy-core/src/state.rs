@@ -33,6 +33,8 @@ struct Inner {
     write_access: WriteAccess,
     /// Cluster mode: the cluster this core replicates (layer writes go through it).
     cluster: Option<crate::cluster::Cluster>,
+    /// Learning triggers.
+    learner: crate::learner::Learner,
 }
 
 /// Who may call the layer-write routes, decided once at start from the configuration.
@@ -95,6 +97,7 @@ impl AppState {
                 draining: AtomicBool::new(false),
                 openapi: Bytes::from(crate::openapi::document_json()),
                 write_access: WriteAccess::from_config(&config),
+                learner: crate::learner::Learner::new(config.learn_after),
                 config,
                 cluster,
             }),
@@ -104,6 +107,11 @@ impl AppState {
     /// The engine.
     pub fn engine(&self) -> &Arc<Engine> {
         &self.inner.engine
+    }
+
+    /// The automatic learner's triggers.
+    pub fn learner(&self) -> &crate::learner::Learner {
+        &self.inner.learner
     }
 
     /// The metrics recorder and its handle.

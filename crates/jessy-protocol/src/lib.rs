@@ -78,6 +78,7 @@
 
 pub mod body;
 mod error;
+pub mod feedback;
 pub mod limits;
 mod query;
 pub mod request_id;

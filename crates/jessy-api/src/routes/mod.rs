@@ -10,6 +10,9 @@
 //! | `GET /api/v1/dimensions/{id}` | `query` | `GET /v1/dimensions/{id}` |
 //! | `GET /api/v1/dimensions/{id}/layers/{layer}` | `query` | `GET /v1/dimensions/{id}/layers/{layer}` |
 //! | `PUT`/`DELETE /api/v1/dimensions/{id}/layers/{layer}` | `write` | the same on the core, with its admin token |
+//! | `POST /api/v1/feedback` | `write` | `POST /v1/feedback`, with the core admin token |
+//! | `GET /api/v1/suggestions`, `POST /api/v1/suggestions/{id}/accept` | `write` | the same on the core, with its admin token |
+//! | `POST /api/v1/learn` | `admin` | `POST /v1/learn`, with the core admin token |
 //! | `GET /api/v1/status` | `admin` | `GET /ready` (generation) |
 //! | `GET /api/v1/stream` (WebSocket) | `query` | `POST /v1/query` per message |
 //!
@@ -29,6 +32,7 @@ mod dimensions;
 mod health;
 pub(crate) mod query;
 mod status;
+mod usage;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderName, HeaderValue, Method};
@@ -58,6 +62,7 @@ pub fn app(state: AppState) -> Router {
         .merge(dimensions::router())
         .merge(status::router())
         .merge(stream::router())
+        .merge(usage::router())
         // `route_layer` wraps only matched routes, so unknown /api/v1 paths are 404, not 401.
         // The later layer is the outer one: authentication runs before rate limiting, which
         // therefore only ever sees names from the keys file, and both run before the body is

@@ -3,6 +3,7 @@
 pub mod cluster;
 pub mod healthcheck;
 pub mod serve;
+pub mod usage;
 
 use std::ffi::OsStr;
 use std::io::{IsTerminal, Write};

@@ -17,6 +17,7 @@ pub mod health;
 pub mod layers;
 pub mod ops;
 pub mod query;
+pub mod usage;
 
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
@@ -52,6 +53,8 @@ struct Endpoint {
     timed: bool,
     /// Needs the admin token ([`crate::WriteAccess`]): the layer writes.
     admin: bool,
+    /// A body limit other than `--max-body-bytes` (feedback batches are larger than queries).
+    body_limit: Option<usize>,
 }
 
 impl Endpoint {
@@ -69,6 +72,7 @@ impl Endpoint {
             limited: true,
             timed: true,
             admin: false,
+            body_limit: None,
         }
     }
 
@@ -79,6 +83,11 @@ impl Endpoint {
 
     fn unlimited(mut self) -> Endpoint {
         self.limited = false;
+        self
+    }
+
+    fn body_limit(mut self, bytes: usize) -> Endpoint {
+        self.body_limit = Some(bytes);
         self
     }
 
@@ -114,6 +123,17 @@ fn endpoints() -> Vec<Endpoint> {
         .untimed()
         .admin(),
         Endpoint::new(M::GET, "/v1/cluster", cluster::status).unlimited(),
+        Endpoint::new(M::POST, "/v1/feedback", usage::feedback)
+            .untimed()
+            .admin()
+            .body_limit(jessy_protocol::feedback::MAX_FEEDBACK_BODY_BYTES),
+        Endpoint::new(M::POST, "/v1/learn", usage::learn)
+            .untimed()
+            .admin(),
+        Endpoint::new(M::GET, "/v1/suggestions", usage::suggestions).admin(),
+        Endpoint::new(M::POST, "/v1/suggestions/{id}/accept", usage::accept)
+            .untimed()
+            .admin(),
     ]
 }
 
@@ -149,10 +169,18 @@ pub fn app(state: AppState) -> Router {
         }
         // Outside the request timeout, so a slow client is 408 (its fault), never 503; inside
         // the concurrency limit, so a body being received counts as a request in progress.
-        handler = handler.layer(from_fn_with_state(
-            state.clone(),
-            middleware::read_body_in_time,
-        ));
+        handler = match endpoint.body_limit {
+            None => handler.layer(from_fn_with_state(
+                state.clone(),
+                middleware::read_body_in_time,
+            )),
+            Some(limit) => handler
+                .layer(DefaultBodyLimit::max(limit))
+                .layer(from_fn_with_state(
+                    (state.clone(), limit),
+                    middleware::read_body_in_time_limited,
+                )),
+        };
         if endpoint.limited {
             handler = handler.layer(
                 ServiceBuilder::new()

@@ -44,6 +44,8 @@ pub fn engine_options(options: Option<&QueryOptions>) -> EngineOptions {
 #[schema(as = QueryResult)]
 #[allow(dead_code)] // a schema description only; never constructed
 pub struct QueryResultSchema {
+    /// Names this query for `POST /v1/feedback` while the core remembers it (the last 100,000).
+    query_id: String,
     /// The query as received.
     query: String,
     /// `matched` or `no_match`.

@@ -7,6 +7,7 @@ mod concurrency;
 mod connections;
 mod durability;
 mod errors;
+mod learning;
 mod routes;
 mod security;
 mod shutdown;

@@ -35,7 +35,18 @@ impl std::fmt::Debug for WarmStart {
     }
 }
 
+impl WarmStart {
+    /// The first-stage duals of `self` with the refit duals of `other`: for a compile whose
+    /// first stage `self` already solved (same data, without refit) and whose refit is closest
+    /// to `other`'s.
+    pub fn combine(mut self, other: Option<&WarmStart>) -> WarmStart {
+        self.refit = other.and_then(|o| o.refit.clone());
+        self
+    }
+}
+
 /// Duals of one model, with the keys of its outputs and examples.
+#[derive(Clone)]
 pub(super) struct KeyedDuals {
     outputs: Vec<u64>,
     examples: Vec<u64>,

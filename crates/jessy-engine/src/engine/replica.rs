@@ -12,8 +12,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Engine, EngineError, WriteError};
-use crate::build::{self, BuildError, BuildOptions};
-use crate::registry::{self, DimensionSource, LayerSource, Registry};
+use crate::build::BuildError;
+use crate::registry::{DimensionSource, LayerSource, Registry};
 use crate::storage::{self, publish, Claimed, OpenError, PublishError, Store};
 
 /// A generation built but not published: what a cluster stores before any core serves it.
@@ -149,8 +149,8 @@ impl Engine {
         })
     }
 
-    /// The build half of a layer write (see `write.rs` for the whole one): same validation,
-    /// same rebuild options and warm start, the result encoded as `generation` and verified.
+    /// The build half of a layer write (`Engine::compile_change`, shared with local writes),
+    /// encoded as `generation` and verified; nothing is published.
     fn prepare(
         &self,
         dimension: &str,
@@ -158,20 +158,7 @@ impl Engine {
         change: impl FnOnce(&mut DimensionSource) -> Result<(), WriteError>,
     ) -> Result<Vec<u8>, WriteError> {
         let mut warm = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let current = self.store.current();
-        let mut source = current.to_source();
-        let dim = source
-            .dimensions
-            .iter_mut()
-            .find(|d| d.id == dimension)
-            .ok_or_else(|| WriteError::UnknownDimension(dimension.to_string()))?;
-        change(dim)?;
-        registry::validate(&source)?;
-        let options = BuildOptions {
-            warm: warm.clone(),
-            ..BuildOptions::for_rebuild(&current)
-        };
-        let mut compiled = build::compile(&source, &options)?;
+        let mut compiled = self.compile_change(&warm, dimension, change)?;
         let bytes = compiled.encode(generation);
         storage::verify::<Registry>(&bytes, Path::new("<prepared generation>"))
             .map_err(PublishError::from)?;

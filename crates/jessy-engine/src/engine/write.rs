@@ -89,6 +89,24 @@ impl Engine {
         change: impl FnOnce(&mut DimensionSource) -> Result<(), WriteError>,
     ) -> Result<u64, WriteError> {
         let mut warm = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut compiled = self.compile_change(&warm, dimension, change)?;
+        let published = self
+            .store
+            .publish(|generation| compiled.encode(generation))?;
+        *warm = Some(std::sync::Arc::new(compiled.take_warm_start()));
+        Ok(published.generation())
+    }
+
+    /// The build half of a write: the current generation's source with `change` applied to
+    /// `dimension`, validated and compiled with the rebuild options (warm start, carried term
+    /// associations). A local write publishes the result; a cluster write (`replica.rs`)
+    /// stores it in the cluster first. The caller holds the write lock (`warm` is its guard).
+    pub(super) fn compile_change(
+        &self,
+        warm: &Option<std::sync::Arc<build::WarmStart>>,
+        dimension: &str,
+        change: impl FnOnce(&mut DimensionSource) -> Result<(), WriteError>,
+    ) -> Result<build::Compiled, WriteError> {
         let current = self.store.current();
         let mut source = current.to_source();
         let dim = source
@@ -96,17 +114,31 @@ impl Engine {
             .iter_mut()
             .find(|d| d.id == dimension)
             .ok_or_else(|| WriteError::UnknownDimension(dimension.to_string()))?;
+        let before: std::collections::HashSet<String> = dim
+            .layers
+            .iter()
+            .flat_map(|l| l.examples.iter().cloned())
+            .collect();
         change(dim)?;
+        // The term associations carry on; only the examples this write adds are observed (a
+        // write is not a learning period, so nothing decays).
+        let observe = dim
+            .layers
+            .iter()
+            .flat_map(|l| l.examples.iter())
+            .filter(|e| !before.contains(*e))
+            .cloned()
+            .collect();
         registry::validate(&source)?;
         let options = BuildOptions {
             warm: warm.clone(),
+            associations: Some(build::AssociationCarry {
+                links: current.association_links(),
+                observe,
+                period_ends: false,
+            }),
             ..BuildOptions::for_rebuild(&current)
         };
-        let mut compiled = build::compile(&source, &options)?;
-        let published = self
-            .store
-            .publish(|generation| compiled.encode(generation))?;
-        *warm = Some(std::sync::Arc::new(compiled.take_warm_start()));
-        Ok(published.generation())
+        Ok(build::compile(&source, &options)?)
     }
 }

@@ -1,0 +1,114 @@
+//! Learning from usage, relayed to the core with its admin token:
+//! `POST /api/v1/feedback` (scope `write`), `GET /api/v1/suggestions` and
+//! `POST /api/v1/suggestions/{id}/accept` (scope `write`), `POST /api/v1/learn` (scope
+//! `admin`).
+//!
+//! Feedback bodies are decoded with the core's own rules ([`decode_feedback`]) before they
+//! are forwarded, so a bad body costs the core nothing and gets the same answer from either
+//! port. A `query_id` names a query in the memory of the core that answered it: behind a
+//! gateway with several (non-cluster) cores, feedback by id reaches whichever core the
+//! balancer picks, and an id another core issued is 404 there; send the text instead.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::routing::{get, post};
+use axum::Router;
+use jessy_protocol::body::{check_content_type, parse_json_object};
+use jessy_protocol::feedback::{decode_feedback, MAX_FEEDBACK_BODY_BYTES};
+use jessy_protocol::ProtocolError;
+
+use crate::auth::{AdminScope, Authorized, WriteScope};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::telemetry::RequestId;
+use crate::upstream::{UpstreamCall, UpstreamResponse};
+
+/// Routes of this area.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/feedback", post(feedback))
+        .route("/api/v1/learn", post(learn))
+        .route("/api/v1/suggestions", get(suggestions))
+        .route("/api/v1/suggestions/{id}/accept", post(accept))
+}
+
+/// A feedback body: JSON media type, at most [`MAX_FEEDBACK_BODY_BYTES`], valid by the
+/// shared rules.
+struct FeedbackBody(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for FeedbackBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
+        check_content_type(request.headers())?;
+        let bytes = axum::body::to_bytes(request.into_body(), MAX_FEEDBACK_BODY_BYTES)
+            .await
+            .map_err(|_| ProtocolError::payload_too_large(MAX_FEEDBACK_BODY_BYTES))?;
+        decode_feedback(&bytes)?;
+        Ok(FeedbackBody(bytes))
+    }
+}
+
+fn with_core_token(state: &AppState, call: UpstreamCall) -> UpstreamCall {
+    match state.core_token() {
+        Some(token) => call.with_bearer(token.expose()),
+        None => call,
+    }
+}
+
+async fn feedback(
+    _: Authorized<WriteScope>,
+    State(state): State<AppState>,
+    RequestId(request_id): RequestId,
+    FeedbackBody(body): FeedbackBody,
+) -> Result<UpstreamResponse, ApiError> {
+    let call = with_core_token(&state, UpstreamCall::post_json(["v1", "feedback"], body));
+    state.upstreams().forward(&call, &request_id).await
+}
+
+async fn learn(
+    _: Authorized<AdminScope>,
+    State(state): State<AppState>,
+    RequestId(request_id): RequestId,
+) -> Result<UpstreamResponse, ApiError> {
+    let call = with_core_token(
+        &state,
+        UpstreamCall::post_json(["v1", "learn"], Bytes::new()),
+    );
+    state.upstreams().forward(&call, &request_id).await
+}
+
+async fn suggestions(
+    _: Authorized<WriteScope>,
+    State(state): State<AppState>,
+    RequestId(request_id): RequestId,
+) -> Result<UpstreamResponse, ApiError> {
+    let call = with_core_token(&state, UpstreamCall::get(["v1", "suggestions"]));
+    state.upstreams().forward(&call, &request_id).await
+}
+
+async fn accept(
+    _: Authorized<WriteScope>,
+    State(state): State<AppState>,
+    RequestId(request_id): RequestId,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: Bytes,
+) -> Result<UpstreamResponse, ApiError> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::NotFound);
+    }
+    parse_json_object::<serde_json::Map<String, serde_json::Value>>(&body)?;
+    let call = with_core_token(
+        &state,
+        UpstreamCall::post_json(
+            [
+                "v1".to_owned(),
+                "suggestions".to_owned(),
+                id,
+                "accept".to_owned(),
+            ],
+            body,
+        ),
+    );
+    state.upstreams().forward(&call, &request_id).await
+}

@@ -1,0 +1,121 @@
+//! The automatic learner and the no-match inbox's upkeep.
+//!
+//! Off by default. With `--learn-after N`, a learning run starts once N feedback items have
+//! arrived since the last run; with `--learn-interval SECS`, a run starts every SECS seconds
+//! when any feedback arrived since the last one. One run at a time: a trigger during a run is
+//! remembered and handled after it. Runs go to the blocking pool; queries keep being served
+//! from the current generation, which the run swaps only if its guard passes.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jessy_engine::LearnReport;
+use tokio::sync::{Mutex, Notify};
+
+use crate::error::CoreError;
+use crate::state::AppState;
+
+/// How often the no-match inbox is saved beside the snapshot.
+pub const INBOX_SAVE_EVERY: Duration = Duration::from_secs(10);
+
+/// Learning triggers and the one-run-at-a-time lock.
+#[derive(Debug, Default)]
+pub struct Learner {
+    /// Feedback items since the last run started.
+    pending: AtomicUsize,
+    wake: Notify,
+    running: Mutex<()>,
+    after: Option<usize>,
+}
+
+impl Learner {
+    /// A learner that wakes after `after` feedback items (if set).
+    pub fn new(after: Option<usize>) -> Learner {
+        Learner {
+            after: after.filter(|&n| n > 0),
+            ..Learner::default()
+        }
+    }
+
+    /// Counts arrived feedback, waking the learner when `--learn-after` is reached.
+    pub fn feedback_arrived(&self, items: usize) {
+        let pending = self.pending.fetch_add(items, Ordering::AcqRel) + items;
+        if self.after.is_some_and(|n| pending >= n) {
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// Runs one learning pass now (waiting for a running one to finish first).
+pub async fn learn_now(state: &AppState) -> Result<LearnReport, CoreError> {
+    // A learned generation would be published in this core's directory only, outside the
+    // cluster, and overwritten by the next cluster generation: refused until learning goes
+    // through the cluster (`crate::cluster`).
+    crate::cluster::refuse_local_publish(state, "learning")?;
+    let learner = state.learner();
+    let _one_at_a_time = learner.running.lock().await;
+    learner.pending.store(0, Ordering::Release);
+    let engine = state.engine().clone();
+    let started = std::time::Instant::now();
+    let report = tokio::task::spawn_blocking(move || engine.learn())
+        .await
+        .map_err(|e| CoreError::internal(anyhow::anyhow!("learning task failed: {e}")))??;
+    state
+        .metrics()
+        .record_learn(report.published, started.elapsed().as_secs_f64());
+    tracing::info!(
+        published = report.published,
+        generation = report.generation,
+        feedback_used = report.feedback_used,
+        before = report.before.in_scope_accuracy,
+        after = report.after.in_scope_accuracy,
+        duration_ms = report.duration_ms,
+        "learning run: {}",
+        report.reason
+    );
+    Ok(report)
+}
+
+/// The background upkeep: the automatic learner (when configured) and the inbox saver.
+/// Returns when the task is aborted (the server drops it at shutdown, then saves once more).
+pub async fn run(state: AppState, interval: Option<Duration>) {
+    let learner: Arc<AppState> = Arc::new(state);
+    let mut save = tokio::time::interval(INBOX_SAVE_EVERY);
+    let mut learn_tick = interval.map(tokio::time::interval);
+    loop {
+        let interval_due = async {
+            match learn_tick.as_mut() {
+                Some(t) => {
+                    t.tick().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = save.tick() => save_inbox(&learner).await,
+            () = learner.learner().wake.notified() => run_logged(&learner).await,
+            () = interval_due => {
+                if learner.learner().pending.load(Ordering::Acquire) > 0 {
+                    run_logged(&learner).await;
+                }
+            }
+        }
+    }
+}
+
+async fn run_logged(state: &AppState) {
+    if let Err(e) = learn_now(state).await {
+        tracing::error!(error = %e, "automatic learning failed; serving the current generation");
+    }
+}
+
+/// Saves the no-match inbox on the blocking pool, logging a failure.
+pub async fn save_inbox(state: &AppState) {
+    let engine = state.engine().clone();
+    match tokio::task::spawn_blocking(move || engine.save_inbox()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "saving the no-match inbox"),
+        Err(e) => tracing::warn!(error = %e, "inbox save task failed"),
+    }
+}
