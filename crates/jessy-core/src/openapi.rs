@@ -4,7 +4,7 @@
 use utoipa::OpenApi;
 
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
-use crate::routes::{dimensions, health, layers, ops, query};
+use crate::routes::{dimensions, eval, generations, health, layers, ops, query};
 use crate::views;
 
 /// The document's root. Every handler in [`crate::routes`] is listed in `paths`; a test checks
@@ -27,6 +27,8 @@ use crate::views;
         dimensions::layer,
         layers::put,
         layers::delete,
+        generations::list,
+        eval::eval,
     ),
     components(schemas(
         ErrorBody,
@@ -48,6 +50,12 @@ use crate::views;
         layers::KeywordInput,
         layers::WeightedKeyword,
         layers::WriteOutcome,
+        generations::GenerationList,
+        crate::history::GenerationNote,
+        eval::EvalAnswer,
+        crate::quality::QualityDetail,
+        crate::quality::Confusion,
+        crate::quality::SweepPoint,
     )),
     tags(
         (name = "query", description = "Routing queries"),

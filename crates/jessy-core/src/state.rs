@@ -31,6 +31,8 @@ struct Inner {
     openapi: Bytes,
     /// Who may write layers.
     write_access: WriteAccess,
+    /// Change notes of published generations.
+    history: crate::history::History,
 }
 
 /// Who may call the layer-write routes, decided once at start from the configuration.
@@ -79,11 +81,12 @@ impl AppState {
     pub fn new(engine: Arc<Engine>, config: Config) -> AppState {
         AppState {
             inner: Arc::new(Inner {
-                engine,
                 metrics: Metrics::new(),
                 draining: AtomicBool::new(false),
                 openapi: Bytes::from(crate::openapi::document_json()),
                 write_access: WriteAccess::from_config(&config),
+                history: crate::history::History::new(engine.dir()),
+                engine,
                 config,
             }),
         }
@@ -97,6 +100,11 @@ impl AppState {
     /// The metrics recorder and its handle.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The generation history's change notes.
+    pub fn history(&self) -> &crate::history::History {
+        &self.inner.history
     }
 
     /// Who may write layers.

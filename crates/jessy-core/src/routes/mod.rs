@@ -5,12 +5,16 @@
 //! - [`dimensions`]: browsing the registry, read-only.
 //! - [`layers`]: creating, replacing and deleting layers.
 //! - [`ops`]: `/metrics` and `/openapi.json`.
+//! - [`generations`]: the generation history.
+//! - [`eval`]: evaluating the current generation on an uploaded labelled file.
 //!
 //! The router is built from one private endpoint table, and so is [`route_list`], which a
 //! test compares with the OpenAPI document: a route cannot be added without being documented,
 //! or documented without existing.
 
 pub mod dimensions;
+pub mod eval;
+pub mod generations;
 pub mod health;
 pub mod layers;
 pub mod ops;
@@ -50,6 +54,8 @@ struct Endpoint {
     timed: bool,
     /// Needs the admin token ([`crate::WriteAccess`]): the layer writes.
     admin: bool,
+    /// Takes an upload over `--max-body-bytes`, up to [`eval::EVAL_MAX_BODY_BYTES`].
+    upload: bool,
 }
 
 impl Endpoint {
@@ -67,7 +73,13 @@ impl Endpoint {
             limited: true,
             timed: true,
             admin: false,
+            upload: false,
         }
+    }
+
+    fn upload(mut self) -> Endpoint {
+        self.upload = true;
+        self
     }
 
     fn admin(mut self) -> Endpoint {
@@ -111,6 +123,11 @@ fn endpoints() -> Vec<Endpoint> {
         )
         .untimed()
         .admin(),
+        Endpoint::new(M::GET, "/v1/generations", generations::list),
+        // Untimed: bounded by its line cap instead (see `eval`).
+        Endpoint::new(M::POST, "/v1/eval", eval::eval)
+            .untimed()
+            .upload(),
     ]
 }
 
@@ -146,10 +163,16 @@ pub fn app(state: AppState) -> Router {
         }
         // Outside the request timeout, so a slow client is 408 (its fault), never 503; inside
         // the concurrency limit, so a body being received counts as a request in progress.
-        handler = handler.layer(from_fn_with_state(
-            state.clone(),
-            middleware::read_body_in_time,
-        ));
+        handler = if endpoint.upload {
+            handler
+                .layer(from_fn_with_state(state.clone(), eval::read_upload_in_time))
+                .layer(DefaultBodyLimit::max(eval::EVAL_MAX_BODY_BYTES))
+        } else {
+            handler.layer(from_fn_with_state(
+                state.clone(),
+                middleware::read_body_in_time,
+            ))
+        };
         if endpoint.limited {
             handler = handler.layer(
                 ServiceBuilder::new()
