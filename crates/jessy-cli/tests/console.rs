@@ -569,7 +569,7 @@ async fn the_console_works_in_a_real_browser() {
     .await;
     let figures = js(
         &client,
-        "return Object.fromEntries([...document.querySelectorAll('#figures tr')].map(r => [r.dataset.figure, r.cells[0].textContent]))",
+        "return Object.fromEntries([...document.querySelectorAll('#figures tr')].map(r => [r.dataset.figure, r.cells[1].textContent]))",
     )
     .await;
     println!("eval figures: {figures}");

@@ -163,16 +163,15 @@ pub fn app(state: AppState) -> Router {
         }
         // Outside the request timeout, so a slow client is 408 (its fault), never 503; inside
         // the concurrency limit, so a body being received counts as a request in progress.
-        handler = if endpoint.upload {
-            handler
-                .layer(from_fn_with_state(state.clone(), eval::read_upload_in_time))
-                .layer(DefaultBodyLimit::max(eval::EVAL_MAX_BODY_BYTES))
+        if endpoint.upload {
+            handler = handler.layer(DefaultBodyLimit::max(eval::EVAL_MAX_BODY_BYTES));
+            handler = handler.layer(from_fn_with_state(state.clone(), eval::read_upload_in_time));
         } else {
-            handler.layer(from_fn_with_state(
+            handler = handler.layer(from_fn_with_state(
                 state.clone(),
                 middleware::read_body_in_time,
-            ))
-        };
+            ));
+        }
         if endpoint.limited {
             handler = handler.layer(
                 ServiceBuilder::new()
