@@ -596,6 +596,25 @@ async fn the_console_works_in_a_real_browser() {
     );
     screenshot(&client, "quality").await;
 
+    // Second visits: the browser and the gateway are warm, as for someone using the console.
+    for (page, path, ready) in [
+        ("query lab (second visit)", "/console/query", "#query-text"),
+        ("registry (second visit)", "/console/registry", "#dimension-list"),
+        ("quality (second visit)", "/console/quality", "#eval-file"),
+    ] {
+        client
+            .goto(&format!("{base}{path}"))
+            .await
+            .expect("goto");
+        wait_until(
+            &client,
+            &format!("document.querySelector('{ready}') !== null"),
+            page,
+        )
+        .await;
+        first_paint(&client, page, &mut paints).await;
+    }
+
     // Signing out forgets the key.
     client
         .find(Locator::Css("#sign-out"))
@@ -610,6 +629,11 @@ async fn the_console_works_in_a_real_browser() {
         "sign-out",
     )
     .await;
+    client
+        .goto(&format!("{base}/console"))
+        .await
+        .expect("goto");
+    first_paint(&client, "sign-in (second visit)", &mut paints).await;
 
     let report: String = paints
         .iter()
