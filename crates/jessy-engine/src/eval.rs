@@ -60,6 +60,31 @@ fn ratio(n: usize, d: usize) -> f64 {
     }
 }
 
+/// Whether an answer is right by this module's definitions: for an in-scope line (`gold` is
+/// `(dimension, layer)`), `matched` with the gold layer as the chosen layer of the strongest
+/// dimension; for an out-of-scope line, `no_match`. An error is wrong.
+pub fn is_right(
+    result: &Result<crate::QueryResult, crate::ParseError>,
+    gold: Option<(&str, &str)>,
+) -> bool {
+    let Ok(r) = result else {
+        return false;
+    };
+    let matched = r.outcome == Outcome::Matched;
+    match gold {
+        None => !matched,
+        Some((dimension, layer)) => {
+            matched
+                && r.dimensions.first().is_some_and(|d| {
+                    id_matches_label(&d.id, dimension)
+                        && d.layers
+                            .last()
+                            .is_some_and(|l| id_matches_label(&l.id, layer))
+                })
+        }
+    }
+}
+
 /// Percentile of sorted samples (nearest rank).
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -96,7 +121,7 @@ pub fn evaluate_with(
     let (mut oos, mut oos_rejected, mut no_match_answers, mut rejected) = (0, 0, 0, 0);
     for (i, ex) in examples.iter().enumerate() {
         let started = Instant::now();
-        let result = engine.query(&ex.text, &options);
+        let result = engine.query_unrecorded(&ex.text, &options);
         latencies.push(started.elapsed().as_secs_f64() * 1e6);
         let gold = ex
             .layer

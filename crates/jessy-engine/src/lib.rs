@@ -39,6 +39,7 @@ mod engine;
 pub mod eval;
 mod query;
 pub mod registry;
+pub mod usage;
 
 // The shared floors. Public only with the `internals` feature, for the research example
 // (`examples/clinc_model.rs`) and the storage benchmark; not a stable API.
@@ -55,7 +56,10 @@ pub mod storage;
 #[cfg(not(feature = "internals"))]
 mod storage;
 
-pub use engine::{Engine, EngineError, Upserted, WriteError};
+pub use engine::{
+    AcceptError, Engine, EngineError, Figures, LearnError, LearnReport, Upserted, WriteError,
+    GUARD_Z,
+};
 pub use parser::{ParseError, MAX_QUERY_BYTES};
 pub use query::result::{self, Outcome, QueryResult};
 pub use query::{

@@ -113,7 +113,13 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
         None => Calibration::uncalibrated(!source.out_of_scope.is_empty()),
     };
 
-    let derived = derive::derive(source, &layers, &examples, &model);
+    let derived = derive::derive(
+        source,
+        &layers,
+        &examples,
+        &model,
+        options.associations.as_ref(),
+    );
     Ok(Compiled {
         source: source.clone(),
         layers,

@@ -1,7 +1,7 @@
 //! What the build derives from the trained model for the query path: each layer's learned
 //! terms and expansion vector, and term associations.
 
-use super::associations::{AssociationMemory, BASE_STRENGTH};
+use super::associations::{AssociationCarry, AssociationMemory, BASE_STRENGTH, PRUNE_BELOW};
 use super::order::LayerOrder;
 use crate::model::{self, Example, Model};
 use crate::parser;
@@ -28,10 +28,14 @@ pub(super) fn derive(
     layers: &LayerOrder,
     examples: &[Example<'_>],
     model: &Model,
+    carry: Option<&AssociationCarry>,
 ) -> Derived {
     let learned = model::top_unigram_terms(examples, model, LEARNED_TERMS);
     let expansion = expansion_vectors(source, layers, &learned, model);
-    let associations = associations(examples, model);
+    let associations = match carry {
+        Some(carry) => carried_associations(carry, model),
+        None => associations(examples, model),
+    };
     Derived {
         learned,
         expansion,
@@ -77,33 +81,61 @@ fn expansion_vectors(
         .collect()
 }
 
-/// Term associations from co-occurrence in the labelled training utterances. Only links that
-/// grew beyond a single co-occurrence carry signal; the target must be a known feature so
-/// expansion can add it without parsing.
+/// Term associations from co-occurrence in the labelled training utterances, as one period.
+/// Only links that grew beyond a single co-occurrence carry signal; the target must be a known
+/// feature so expansion can add it without parsing.
 fn associations(examples: &[Example<'_>], model: &Model) -> Vec<(u64, String, u32, f32)> {
-    let view = model.view();
     let mut memory = AssociationMemory::new();
     for ex in examples.iter().filter(|e| e.label.is_some()) {
-        let terms = distinct_stems(ex.text);
-        for (i, a) in terms.iter().enumerate() {
-            for b in &terms[i + 1..] {
-                memory.observe(a, b);
-            }
+        observe_text(&mut memory, ex.text);
+    }
+    stored_links(&memory, model, |strength| strength > BASE_STRENGTH)
+}
+
+/// The serving generation's links carried into a rebuild, grown by what it observes new and
+/// decayed when a learning period ends. Every link still above the pruning floor is kept (the
+/// query path reads only the ones above [`BASE_STRENGTH`]), so weak links can grow next time.
+fn carried_associations(carry: &AssociationCarry, model: &Model) -> Vec<(u64, String, u32, f32)> {
+    let mut memory = AssociationMemory::from_links(&carry.links);
+    for text in &carry.observe {
+        observe_text(&mut memory, text);
+    }
+    if carry.period_ends {
+        memory.end_period();
+    }
+    stored_links(&memory, model, |strength| strength >= PRUNE_BELOW)
+}
+
+fn observe_text(memory: &mut AssociationMemory, text: &str) {
+    let terms = distinct_stems(text);
+    for (i, a) in terms.iter().enumerate() {
+        for b in &terms[i + 1..] {
+            memory.observe(a, b, model::unigram_key);
         }
     }
+}
+
+/// The links to store: the strongest per source that `keep` accepts, whose target is a known
+/// unigram feature of `model`.
+fn stored_links(
+    memory: &AssociationMemory,
+    model: &Model,
+    keep: impl Fn(f32) -> bool,
+) -> Vec<(u64, String, u32, f32)> {
+    let view = model.view();
     memory
         .links(ASSOCIATIONS_PER_SOURCE)
         .into_iter()
-        .filter(|&(_, _, strength)| strength > BASE_STRENGTH)
+        .filter(|&(_, _, strength)| keep(strength))
         .filter_map(|(from, to, strength)| {
             let row = view.unigram_row(&to)?;
-            Some((model::unigram_key(&from), to, row, strength))
+            Some((from, to, row, strength))
         })
         .collect()
 }
 
 /// The distinct content stems of a text, sorted.
-fn distinct_stems(text: &str) -> Vec<String> {
+pub(crate) fn distinct_stems(text: &str) -> Vec<String> {
     let mut out: Vec<String> = parser::parse(text)
         .map(|q| q.stems().map(str::to_string).collect())
         .unwrap_or_default();

@@ -17,7 +17,7 @@
 pub(crate) mod associations;
 mod calibrate;
 mod compile;
-mod derive;
+pub(crate) mod derive;
 pub mod import;
 mod layout;
 mod order;
@@ -32,6 +32,7 @@ use crate::storage::{self, PublishError};
 
 /// The model settings a build takes ([`BuildOptions::train`]) and the calibration it keeps.
 pub use crate::model::{Calibration, FeatureConfig, Loss, OutOfScope, TrainConfig};
+pub use associations::AssociationCarry;
 pub use compile::{compile, Compiled};
 pub use warm::WarmStart;
 
@@ -102,6 +103,10 @@ pub struct BuildOptions {
     /// The second model has more data; the threshold carries over because both models are fit
     /// with the same loss, regularization and feature weighting, so their scores share a scale.
     pub no_refit: bool,
+    /// In a rebuild: the serving generation's term associations to carry on (grown by new
+    /// utterances, decayed when a learning period ends) instead of recomputing them from every
+    /// example. `None` (a fresh build) computes them from the training examples.
+    pub associations: Option<AssociationCarry>,
 }
 
 impl BuildOptions {

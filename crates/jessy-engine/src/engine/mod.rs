@@ -2,6 +2,7 @@
 //! order over the current generation; a layer write runs the build path and publishes the next
 //! generation ([`write`]).
 
+mod usage;
 mod write;
 
 use std::path::Path;
@@ -14,7 +15,10 @@ use crate::query::result::QueryResult;
 use crate::query::{self, NoMatchReason, Pool, QueryOptions, Routing, Scratch};
 use crate::registry::{self, Registry};
 use crate::storage::{Claimed, OpenError, Recovery, Store, StoreStats};
+use crate::usage::recent::RECENT_QUERIES;
+use crate::usage::{FeedbackLog, NoMatchInbox, RecentQueries, RecentQuery};
 
+pub use usage::{AcceptError, Figures, LearnError, LearnReport, GUARD_Z};
 pub use write::{Upserted, WriteError};
 
 /// Errors from opening or initializing an engine.
@@ -46,15 +50,34 @@ pub struct Engine {
     /// read-modify-publish cycle never loses a concurrent write. It guards where the last
     /// write's training ended, which the next write starts from (see `build::WarmStart`).
     write_lock: std::sync::Mutex<Option<std::sync::Arc<build::WarmStart>>>,
+    /// The last queries, so feedback can name one by its `query_id`.
+    recent: RecentQueries,
+    /// Queries answered `no_match`, for suggested layers.
+    inbox: NoMatchInbox,
+    /// The feedback log, opened on first use (`None` until then).
+    feedback: std::sync::Mutex<Option<FeedbackLog>>,
 }
 
 impl Engine {
     fn new(store: Store<Registry>) -> Engine {
+        let inbox = NoMatchInbox::new();
+        if let Some(dir) = store.dir() {
+            if let Err(e) = inbox.load(dir) {
+                // The inbox is derived traffic, not registry data: set the damaged file aside
+                // (never delete it) and start empty rather than refuse to serve.
+                let aside = dir.join(format!("{}.damaged", crate::usage::inbox::INBOX_FILE));
+                let _ = std::fs::rename(dir.join(crate::usage::inbox::INBOX_FILE), &aside);
+                tracing::warn!(error = %e, aside = %aside.display(), "no-match inbox unreadable; set aside, starting empty");
+            }
+        }
         Engine {
             store,
             recovery: None,
             pool: Pool::new(),
             write_lock: Default::default(),
+            recent: RecentQueries::new(RECENT_QUERIES),
+            inbox,
+            feedback: Default::default(),
         }
     }
 
@@ -189,8 +212,37 @@ impl Engine {
         self.store.stats()
     }
 
-    /// Routes `text` through the whole pipeline.
+    /// Routes `text` through the whole pipeline. The result's `query_id` names it for
+    /// feedback ([`Engine::record_feedback`]) while it is among the last
+    /// [`crate::usage::recent::RECENT_QUERIES`] queries; a `no_match` also goes to the no-match
+    /// inbox ([`Engine::suggestions`]).
     pub fn query(&self, text: &str, options: &QueryOptions) -> Result<QueryResult, ParseError> {
+        let mut result = self.query_unrecorded(text, options)?;
+        let decision = match result.outcome {
+            crate::Outcome::Matched => result
+                .dimensions
+                .first()
+                .and_then(|d| d.layers.last().map(|l| (d.id.clone(), l.id.clone()))),
+            crate::Outcome::NoMatch => {
+                self.inbox.record(text);
+                None
+            }
+        };
+        result.query_id = self.recent.remember(RecentQuery {
+            text: text.to_string(),
+            generation: result.generation,
+            decision,
+        });
+        Ok(result)
+    }
+
+    /// [`Engine::query`] without remembering the query (no `query_id`, no inbox): for
+    /// evaluation and the learning guard, whose lines are not traffic.
+    pub(crate) fn query_unrecorded(
+        &self,
+        text: &str,
+        options: &QueryOptions,
+    ) -> Result<QueryResult, ParseError> {
         let started = Instant::now();
         let registry = self.store.current();
         let mut scratch = self.pool.take();

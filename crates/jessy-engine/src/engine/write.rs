@@ -96,10 +96,29 @@ impl Engine {
             .iter_mut()
             .find(|d| d.id == dimension)
             .ok_or_else(|| WriteError::UnknownDimension(dimension.to_string()))?;
+        let before: std::collections::HashSet<String> = dim
+            .layers
+            .iter()
+            .flat_map(|l| l.examples.iter().cloned())
+            .collect();
         change(dim)?;
+        // The term associations carry on; only the examples this write adds are observed (a
+        // write is not a learning period, so nothing decays).
+        let observe = dim
+            .layers
+            .iter()
+            .flat_map(|l| l.examples.iter())
+            .filter(|e| !before.contains(*e))
+            .cloned()
+            .collect();
         registry::validate(&source)?;
         let options = BuildOptions {
             warm: warm.clone(),
+            associations: Some(build::AssociationCarry {
+                links: current.association_links(),
+                observe,
+                period_ends: false,
+            }),
             ..BuildOptions::for_rebuild(&current)
         };
         let mut compiled = build::compile(&source, &options)?;

@@ -397,6 +397,8 @@ fn expand(registry: &Registry, scratch: &mut Scratch) {
         for a in associations[start..]
             .iter()
             .take_while(|a| a.source_key == key)
+            // Links of a single co-occurrence are kept only so that learning can grow them.
+            .filter(|a| a.strength > crate::build::associations::BASE_STRENGTH)
             .take(ASSOCIATIONS_PER_TERM)
         {
             scratch

@@ -19,6 +19,9 @@ pub enum Outcome {
 /// The complete result of one query.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueryResult {
+    /// Names this query for feedback while the engine remembers it (empty for evaluation
+    /// lines, which are not remembered).
+    pub query_id: String,
     /// The query as received.
     pub query: String,
     /// Matched or not.

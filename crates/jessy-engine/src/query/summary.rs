@@ -45,6 +45,7 @@ pub(crate) fn summarize(
         }
     };
     QueryResult {
+        query_id: String::new(),
         query: text.to_string(),
         outcome: if matched {
             Outcome::Matched

@@ -162,6 +162,16 @@ impl Registry {
         })
     }
 
+    /// The stored term associations `(source key, target term, strength)`, which a rebuild
+    /// carries on (see `build::AssociationCarry`).
+    pub(crate) fn association_links(&self) -> Vec<(u64, String, f32)> {
+        let s = &self.snapshot;
+        s.associations()
+            .iter()
+            .map(|a| (a.source_key, s.str(a.target).to_string(), a.strength))
+            .collect()
+    }
+
     /// The build settings a rebuild repeats (opaque flags, owned by the build path).
     pub(crate) fn build_flags(&self) -> u32 {
         self.snapshot.meta().build_flags
