@@ -170,7 +170,10 @@ async fn wait_until(client: &Client, condition: &str, what: &str) {
         }
         if started.elapsed() > STEP_TIMEOUT {
             let body = client
-                .execute("return document.body ? document.body.innerText : ''", vec![])
+                .execute(
+                    "return document.body ? document.body.innerText : ''",
+                    vec![],
+                )
                 .await
                 .unwrap_or(Value::Null);
             panic!("timed out waiting for {what} ({condition}); page text:\n{body}");
@@ -294,7 +297,12 @@ async fn the_console_works_in_a_real_browser() {
     );
 
     // A query and its picture.
-    fill(&client, "#query-text", "I'm so anxious about my exam tomorrow").await;
+    fill(
+        &client,
+        "#query-text",
+        "I'm so anxious about my exam tomorrow",
+    )
+    .await;
     client
         .find(Locator::Css("#query-form button[type=submit]"))
         .await
@@ -329,7 +337,10 @@ async fn the_console_works_in_a_real_browser() {
     .await;
     println!("query picture: {picture}");
     let count = |name: &str| picture[name].as_u64().unwrap_or(0);
-    assert!(count("bars") >= 1 && count("rawBars") == count("bars"), "{picture}");
+    assert!(
+        count("bars") >= 1 && count("rawBars") == count("bars"),
+        "{picture}"
+    );
     assert_eq!(count("paths"), count("bars"), "{picture}");
     assert!(count("pathLayers") >= count("paths"), "{picture}");
     assert_eq!(picture["axis"], json!(true), "{picture}");
@@ -357,9 +368,15 @@ async fn the_console_works_in_a_real_browser() {
         "the no-match reason and nearest layers",
     )
     .await;
-    assert!(text_of(&client, "#no-match-reason").await.contains("no word"));
+    assert!(text_of(&client, "#no-match-reason")
+        .await
+        .contains("no word"));
     assert_eq!(
-        js(&client, "return document.getElementById('query-text').value").await,
+        js(
+            &client,
+            "return document.getElementById('query-text').value"
+        )
+        .await,
         json!("qwzx vbnmpl ghjtyk")
     );
     screenshot(&client, "query-no-match").await;
@@ -478,7 +495,9 @@ async fn the_console_works_in_a_real_browser() {
     )
     .await;
     client
-        .find(Locator::Css("#layer-tree button[data-layer=\"zorblax-care\"]"))
+        .find(Locator::Css(
+            "#layer-tree button[data-layer=\"zorblax-care\"]",
+        ))
         .await
         .expect("layer")
         .click()
@@ -528,7 +547,10 @@ async fn the_console_works_in_a_real_browser() {
         .find(Locator::Css("#eval-file"))
         .await
         .expect("file input");
-    input.send_keys(&bad.display().to_string()).await.expect("choose file");
+    input
+        .send_keys(&bad.display().to_string())
+        .await
+        .expect("choose file");
     client
         .find(Locator::Css("#eval-form button[type=submit]"))
         .await
@@ -599,13 +621,14 @@ async fn the_console_works_in_a_real_browser() {
     // Second visits: the browser and the gateway are warm, as for someone using the console.
     for (page, path, ready) in [
         ("query lab (second visit)", "/console/query", "#query-text"),
-        ("registry (second visit)", "/console/registry", "#dimension-list"),
+        (
+            "registry (second visit)",
+            "/console/registry",
+            "#dimension-list",
+        ),
         ("quality (second visit)", "/console/quality", "#eval-file"),
     ] {
-        client
-            .goto(&format!("{base}{path}"))
-            .await
-            .expect("goto");
+        client.goto(&format!("{base}{path}")).await.expect("goto");
         wait_until(
             &client,
             &format!("document.querySelector('{ready}') !== null"),
@@ -629,10 +652,7 @@ async fn the_console_works_in_a_real_browser() {
         "sign-out",
     )
     .await;
-    client
-        .goto(&format!("{base}/console"))
-        .await
-        .expect("goto");
+    client.goto(&format!("{base}/console")).await.expect("goto");
     first_paint(&client, "sign-in (second visit)", &mut paints).await;
 
     let report: String = paints

@@ -217,7 +217,8 @@ mod tests {
             .append(true)
             .open(dir.path().join(HISTORY_FILE))
             .expect("open");
-        file.write_all(b"{\"generation\": 3, \"publ").expect("write");
+        file.write_all(b"{\"generation\": 3, \"publ")
+            .expect("write");
 
         let listed = History::new(Some(dir.path())).list(2, 7);
         assert_eq!(listed.len(), 2, "{listed:?}");

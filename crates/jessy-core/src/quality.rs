@@ -87,7 +87,8 @@ impl LineOutcome<'_> {
     }
 }
 
-/// Runs every line once more and computes the confusions and the sweep.
+/// Runs every line once more and computes the confusions and the sweep. Lines are routed
+/// without being recorded: an evaluation must not fill the no-match inbox or the feedback memory.
 pub fn analyze(engine: &Engine, examples: &[LabeledExample]) -> QualityDetail {
     let registry = engine.registry();
     let threshold = registry.calibration().threshold;
@@ -106,7 +107,8 @@ pub fn analyze(engine: &Engine, examples: &[LabeledExample]) -> QualityDetail {
                 .map(|l| (ex.dimension.as_deref().unwrap_or(""), l));
             if let Some((d, l)) = gold {
                 let known = registry.dimensions().any(|dim| {
-                    id_matches_label(dim.id(), d) && dim.layers().any(|x| id_matches_label(x.id(), l))
+                    id_matches_label(dim.id(), d)
+                        && dim.layers().any(|x| id_matches_label(x.id(), l))
                 });
                 if !known {
                     unknown_labels += 1;
@@ -118,16 +120,19 @@ pub fn analyze(engine: &Engine, examples: &[LabeledExample]) -> QualityDetail {
                 }
                 _ => None,
             };
-            let answer = engine.query(&ex.text, &options).ok().and_then(|r| {
-                if r.outcome == Outcome::Matched {
-                    let d = r.dimensions.first()?;
-                    Some((d.id.clone(), d.layers.last()?.id.clone()))
-                } else {
-                    // The primary of iteration 1 is what a lower threshold would answer.
-                    let first = r.convergence.trace.first()?.selection.first()?;
-                    Some((first.dimension.clone(), first.layer.clone()))
-                }
-            });
+            let answer = engine
+                .query_unrecorded(&ex.text, &options)
+                .ok()
+                .and_then(|r| {
+                    if r.outcome == Outcome::Matched {
+                        let d = r.dimensions.first()?;
+                        Some((d.id.clone(), d.layers.last()?.id.clone()))
+                    } else {
+                        // The primary of iteration 1 is what a lower threshold would answer.
+                        let first = r.convergence.trace.first()?.selection.first()?;
+                        Some((first.dimension.clone(), first.layer.clone()))
+                    }
+                });
             LineOutcome {
                 gold,
                 decision,

@@ -57,7 +57,10 @@ pub(crate) async fn asset(Path(file): Path<String>) -> Response {
                 StatusCode::OK,
                 [
                     (header::CONTENT_TYPE, HeaderValue::from_static(media)),
-                    (header::CACHE_CONTROL, HeaderValue::from_static("max-age=60")),
+                    (
+                        header::CACHE_CONTROL,
+                        HeaderValue::from_static("max-age=60"),
+                    ),
                 ],
                 body,
             )

@@ -30,7 +30,8 @@ use crate::state::AppState;
 /// `style` attributes and `<style>` blocks; the client sizes bars through the CSSOM
 /// (`element.style.width = …`), which the policy does not restrict. `img-src data:` is for
 /// nothing but the browser's own form-control icons in some engines.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub const CSP: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Routes of the console (no authentication: the pages hold no data; their scripts call the

@@ -132,8 +132,18 @@ mod tests {
     #[test]
     fn every_page_script_is_an_embedded_asset_and_nothing_is_inline() {
         for page in PAGES {
-            assert!(super::super::assets::find(page.script).is_some(), "{}", page.script);
-            let html = render(page.title, page.slug, Some(page.slug), page.main, page.script);
+            assert!(
+                super::super::assets::find(page.script).is_some(),
+                "{}",
+                page.script
+            );
+            let html = render(
+                page.title,
+                page.slug,
+                Some(page.slug),
+                page.main,
+                page.script,
+            );
             // The CSP forbids inline script and style: the shells must not need them.
             assert!(!html.contains("<script>"), "{}", page.slug);
             assert!(!html.contains("style="), "{}", page.slug);

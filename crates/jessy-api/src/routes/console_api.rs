@@ -60,11 +60,15 @@ struct WhoAmI {
 }
 
 async fn whoami(request: Request) -> Result<Response, ApiError> {
-    let caller = request.extensions().get::<Caller>().cloned().ok_or_else(|| {
-        ApiError::Internal(anyhow::anyhow!(
-            "whoami without authentication: the auth layer is missing"
-        ))
-    })?;
+    let caller = request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "whoami without authentication: the auth layer is missing"
+            ))
+        })?;
     let scopes = crate::auth::Scope::ALL
         .into_iter()
         .filter(|s| caller.scopes.contains(*s))

@@ -73,7 +73,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, HeaderValue::from_str(host).expect("host"));
         if let Some(origin) = origin {
-            headers.insert(header::ORIGIN, HeaderValue::from_str(origin).expect("origin"));
+            headers.insert(
+                header::ORIGIN,
+                HeaderValue::from_str(origin).expect("origin"),
+            );
         }
         headers
     }
@@ -91,7 +94,10 @@ mod tests {
             &headers(Some("http://127.0.0.1:3001"), host),
             &[]
         ));
-        assert!(!origin_allowed(&headers(Some("https://evil.example"), host), &[]));
+        assert!(!origin_allowed(
+            &headers(Some("https://evil.example"), host),
+            &[]
+        ));
         assert!(!origin_allowed(&headers(Some("null"), host), &[]));
         assert!(origin_allowed(
             &headers(Some("https://app.example"), host),

@@ -138,7 +138,11 @@ pub(crate) async fn put(
         move |state| {
             let note = format!("layer {dimension}/{}", source.id);
             let written = state.engine().upsert_layer(&dimension, source)?;
-            let verb = if written.created { "created" } else { "replaced" };
+            let verb = if written.created {
+                "created"
+            } else {
+                "replaced"
+            };
             // On the blocking pool with the write: the note is fsync'd.
             state
                 .history()
