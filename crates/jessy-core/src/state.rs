@@ -33,6 +33,8 @@ struct Inner {
     write_access: WriteAccess,
     /// Learning triggers.
     learner: crate::learner::Learner,
+    /// Change notes of published generations.
+    history: crate::history::History,
 }
 
 /// Who may call the layer-write routes, decided once at start from the configuration.
@@ -81,12 +83,13 @@ impl AppState {
     pub fn new(engine: Arc<Engine>, config: Config) -> AppState {
         AppState {
             inner: Arc::new(Inner {
-                engine,
                 metrics: Metrics::new(),
                 draining: AtomicBool::new(false),
                 openapi: Bytes::from(crate::openapi::document_json()),
                 write_access: WriteAccess::from_config(&config),
                 learner: crate::learner::Learner::new(config.learn_after),
+                history: crate::history::History::new(engine.dir()),
+                engine,
                 config,
             }),
         }
@@ -105,6 +108,11 @@ impl AppState {
     /// The metrics recorder and its handle.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The generation history's change notes.
+    pub fn history(&self) -> &crate::history::History {
+        &self.inner.history
     }
 
     /// Who may write layers.

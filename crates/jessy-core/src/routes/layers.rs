@@ -135,7 +135,20 @@ pub(crate) async fn put(
     // the same layer race, with no second lock here.
     let written = run_write(&state, "upsert", {
         let dimension = dimension.clone();
-        move |state| Ok(state.engine().upsert_layer(&dimension, source)?)
+        move |state| {
+            let note = format!("layer {dimension}/{}", source.id);
+            let written = state.engine().upsert_layer(&dimension, source)?;
+            let verb = if written.created {
+                "created"
+            } else {
+                "replaced"
+            };
+            // On the blocking pool with the write: the note is fsync'd.
+            state
+                .history()
+                .record(written.generation, format!("{verb} {note}"));
+            Ok(written)
+        }
     })
     .await?;
     let (created, generation) = (written.created, written.generation);
@@ -202,7 +215,11 @@ pub(crate) async fn delete(
                     ));
                 }
             }
-            Ok(((), state.engine().delete_layer(&dimension, &layer)?))
+            let generation = state.engine().delete_layer(&dimension, &layer)?;
+            state
+                .history()
+                .record(generation, format!("deleted layer {dimension}/{layer}"));
+            Ok(((), generation))
         }
     })
     .await?;
