@@ -13,7 +13,7 @@
 //!    when that one failed, and the answer is relayed.
 //!
 //! [`routes`] lists every endpoint; [`stream`] is the WebSocket variant of the query route;
-//! [`error`] is the one JSON error shape. Library entry points:
+//! [`error`] is the one JSON error shape; [`console`] is the web console at `/console`. Library entry points:
 //!
 //! - [`app`] builds the public router from an [`AppState`] (no socket needed, for tests), and
 //!   [`metrics_app`] the `/metrics` router for the separate metrics listener;
@@ -36,6 +36,7 @@
 pub mod auth;
 pub mod cluster_keys;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod metrics;
 pub mod rate_limit;

@@ -14,6 +14,8 @@
 //! | `GET /v1/dimensions/{id}/layers/{layer}` | one layer in full |
 //! | `PUT /v1/dimensions/{id}/layers/{layer}` | create or replace a layer (new generation); admin token |
 //! | `DELETE /v1/dimensions/{id}/layers/{layer}` | delete a layer (new generation); admin token |
+//! | `GET /v1/generations` | generation history with change notes ([`history`]) |
+//! | `POST /v1/eval` | evaluate the current generation on an uploaded labelled JSONL ([`quality`]) |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /openapi.json` | OpenAPI 3 document |
 //! | `GET /v1/cluster` | cluster mode: this core's generation, the cluster's, lag, database state |
@@ -48,10 +50,12 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod history;
 pub mod learner;
 pub mod metrics;
 mod middleware;
 pub mod openapi;
+pub mod quality;
 pub mod routes;
 mod server;
 mod state;

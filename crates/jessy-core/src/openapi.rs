@@ -4,7 +4,7 @@
 use utoipa::OpenApi;
 
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
-use crate::routes::{cluster, dimensions, health, layers, ops, query, usage};
+use crate::routes::{cluster, dimensions, eval, generations, health, layers, ops, query, usage};
 use crate::views;
 
 /// The document's root. Every handler in [`crate::routes`] is listed in `paths`; a test checks
@@ -32,6 +32,8 @@ use crate::views;
         usage::learn,
         usage::suggestions,
         usage::accept,
+        generations::list,
+        eval::eval,
     ),
     components(schemas(
         ErrorBody,
@@ -57,6 +59,12 @@ use crate::views;
         usage::SuggestionList,
         usage::AcceptSuggestion,
         usage::Accepted,
+        generations::GenerationList,
+        crate::history::GenerationNote,
+        eval::EvalAnswer,
+        crate::quality::QualityDetail,
+        crate::quality::Confusion,
+        crate::quality::SweepPoint,
     )),
     tags(
         (name = "query", description = "Routing queries"),

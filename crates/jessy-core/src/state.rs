@@ -35,6 +35,8 @@ struct Inner {
     cluster: Option<crate::cluster::Cluster>,
     /// Learning triggers.
     learner: crate::learner::Learner,
+    /// Change notes of published generations.
+    history: crate::history::History,
 }
 
 /// Who may call the layer-write routes, decided once at start from the configuration.
@@ -92,12 +94,13 @@ impl AppState {
     ) -> AppState {
         AppState {
             inner: Arc::new(Inner {
-                engine,
                 metrics: Metrics::new(),
                 draining: AtomicBool::new(false),
                 openapi: Bytes::from(crate::openapi::document_json()),
                 write_access: WriteAccess::from_config(&config),
                 learner: crate::learner::Learner::new(config.learn_after),
+                history: crate::history::History::new(engine.dir()),
+                engine,
                 config,
                 cluster,
             }),
@@ -122,6 +125,11 @@ impl AppState {
     /// The cluster, in cluster mode.
     pub fn cluster(&self) -> Option<&crate::cluster::Cluster> {
         self.inner.cluster.as_ref()
+    }
+
+    /// The generation history's change notes.
+    pub fn history(&self) -> &crate::history::History {
+        &self.inner.history
     }
 
     /// Who may write layers.

@@ -15,6 +15,8 @@
 //! | `POST /api/v1/learn` | `admin` | `POST /v1/learn`, with the core admin token |
 //! | `GET /api/v1/status` | `admin` | `GET /ready` (generation) |
 //! | `GET /api/v1/stream` (WebSocket) | `query` | `POST /v1/query` per message |
+//! | `GET /api/v1/whoami`, `GET /api/v1/generations`, `POST /api/v1/eval` | see [`console_api`] | |
+//! | `GET /console`, `/console/{page}`, `/console/assets/{file}` | none (page shells, see [`crate::console`]) | — |
 //!
 //! `GET /metrics` is served by [`metrics_app`] on its own listener (`--metrics-addr`,
 //! loopback by default), never on the public port: it names API keys and counts each
@@ -28,6 +30,8 @@
 //! throttle) and, inside it, rate limiting and the body read timeout (408); each handler then
 //! checks its key scope.
 
+pub mod console_api;
+pub mod console_origin;
 mod dimensions;
 mod health;
 pub(crate) mod query;
@@ -63,6 +67,7 @@ pub fn app(state: AppState) -> Router {
         .merge(status::router())
         .merge(stream::router())
         .merge(usage::router())
+        .merge(console_api::router())
         // `route_layer` wraps only matched routes, so unknown /api/v1 paths are 404, not 401.
         // The later layer is the outer one: authentication runs before rate limiting, which
         // therefore only ever sees names from the keys file, and both run before the body is
@@ -72,11 +77,17 @@ pub fn app(state: AppState) -> Router {
             validation::read_body_in_time,
         ))
         .route_layer(from_fn_with_state(state.clone(), rate_limit::enforce))
-        .route_layer(from_fn_with_state(state.clone(), auth::require_api_key));
+        .route_layer(from_fn_with_state(state.clone(), auth::require_api_key))
+        .merge(console_api::upload_router(state.clone()))
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            console_origin::same_origin_writes,
+        ));
 
     let mut router = Router::new()
         .merge(authenticated)
         .merge(health::router())
+        .merge(crate::console::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));

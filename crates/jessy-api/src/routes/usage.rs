@@ -62,7 +62,10 @@ async fn feedback(
     RequestId(request_id): RequestId,
     FeedbackBody(body): FeedbackBody,
 ) -> Result<UpstreamResponse, ApiError> {
-    let call = with_core_token(&state, UpstreamCall::post_json(["v1", "feedback"], body));
+    let call = with_core_token(
+        &state,
+        UpstreamCall::post_json(["v1", "feedback"], body).as_write(),
+    );
     state.upstreams().forward(&call, &request_id).await
 }
 
@@ -73,7 +76,7 @@ async fn learn(
 ) -> Result<UpstreamResponse, ApiError> {
     let call = with_core_token(
         &state,
-        UpstreamCall::post_json(["v1", "learn"], Bytes::new()),
+        UpstreamCall::post_json(["v1", "learn"], Bytes::new()).as_write(),
     );
     state.upstreams().forward(&call, &request_id).await
 }
@@ -108,7 +111,8 @@ async fn accept(
                 "accept".to_owned(),
             ],
             body,
-        ),
+        )
+        .as_write(),
     );
     state.upstreams().forward(&call, &request_id).await
 }

@@ -20,7 +20,14 @@ pub struct UpstreamCall {
     body: Option<Bytes>,
     /// `Authorization` value sent to the core (the admin token on layer writes).
     authorization: Option<HeaderValue>,
+    /// Whether the call changes the registry (see [`UpstreamCall::as_write`]).
+    write: bool,
 }
+
+/// How long a call that changes the registry may take. A write retrains the routing model
+/// (seconds on a large registry, more on a loaded machine); the gateway's `--upstream-timeout`
+/// is sized for queries, which take microseconds.
+pub const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl UpstreamCall {
     /// A `GET` of the given path segments (each percent-encoded as one segment, so a client's
@@ -31,6 +38,7 @@ impl UpstreamCall {
             segments: segments.into_iter().map(Into::into).collect(),
             body: None,
             authorization: None,
+            write: false,
         }
     }
 
@@ -41,6 +49,7 @@ impl UpstreamCall {
             segments: segments.into_iter().map(Into::into).collect(),
             body: Some(body),
             authorization: None,
+            write: false,
         }
     }
 
@@ -48,6 +57,7 @@ impl UpstreamCall {
     pub fn put_json<S: Into<String>>(segments: impl IntoIterator<Item = S>, body: Bytes) -> Self {
         Self {
             method: Method::PUT,
+            write: true,
             ..Self::post_json(segments, body)
         }
     }
@@ -56,8 +66,17 @@ impl UpstreamCall {
     pub fn delete<S: Into<String>>(segments: impl IntoIterator<Item = S>) -> Self {
         Self {
             method: Method::DELETE,
+            write: true,
             ..Self::get(segments)
         }
+    }
+
+    /// Marks a `POST` that changes the registry (feedback, learning, accepting a suggestion):
+    /// like `PUT` and `DELETE`, it is never retried once it may have reached a core, and it
+    /// gets [`WRITE_TIMEOUT`] instead of the query timeout.
+    pub fn as_write(mut self) -> Self {
+        self.write = true;
+        self
     }
 
     /// Sends `Authorization: Bearer <token>` with the call. A token that is not a valid header
@@ -76,7 +95,7 @@ impl UpstreamCall {
     /// Whether the call changes the registry: then only a failure to connect, where nothing
     /// reached the core, is retried.
     fn is_write(&self) -> bool {
-        matches!(self.method, Method::PUT | Method::DELETE)
+        self.write
     }
 
     /// The full URL of this call on the core at `base`.
@@ -214,6 +233,9 @@ impl UpstreamPool {
             .client
             .request(call.method.clone(), call.url_on(&upstream.url))
             .header(REQUEST_ID_HEADER, request_id);
+        if call.is_write() {
+            request = request.timeout(WRITE_TIMEOUT);
+        }
         if let Some(value) = &call.authorization {
             request = request.header(header::AUTHORIZATION, value.clone());
         }

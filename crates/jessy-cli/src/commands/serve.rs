@@ -68,6 +68,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "jessy-core (engine, internal)     http://{core_addr}   registry: {}",
         stack.registry().display()
     );
+    println!("web console                       http://{api_addr}/console   (sign in with the key below)");
     if let Some(metrics) = stack.metrics_addr() {
         println!("gateway metrics                   http://{metrics}/metrics");
     }

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
+use jessy_engine::build::import::slugify;
 use jessy_engine::usage::{FeedbackItem, FeedbackTarget, MAX_FEEDBACK_BATCH};
 use jessy_engine::Engine;
 use serde_json::Value;
@@ -19,8 +20,10 @@ fn open_writable(dir: &Path) -> anyhow::Result<Engine> {
     })
 }
 
-/// One line of a feedback file: `{"text","layer"}` with `layer` as `"dimension/layer"` or
-/// null, or the import format `{"text","dimension","layer"}` (both null: out of scope).
+/// One line of a feedback file: `{"text","layer"}` with `layer` as `"dimension/layer"` ids or
+/// null, or the import format `{"text","dimension","layer"}` (both null: out of scope), whose
+/// labels are named as `jessy import` names them (slugs), so a labelled file and the
+/// registry imported from its sibling agree.
 fn parse_line(line: &str, number: usize) -> anyhow::Result<FeedbackItem> {
     let value: Value =
         serde_json::from_str(line).with_context(|| format!("line {number}: not JSON"))?;
@@ -40,7 +43,7 @@ fn parse_line(line: &str, number: usize) -> anyhow::Result<FeedbackItem> {
     };
     let layer = if object.contains_key("dimension") {
         match (string_or_null("dimension")?, string_or_null("layer")?) {
-            (Some(d), Some(l)) => Some(format!("{d}/{l}")),
+            (Some(d), Some(l)) => Some(format!("{}/{}", slugify(&d), slugify(&l))),
             (None, None) => None,
             _ => bail!("line {number}: give both \"dimension\" and \"layer\", or neither"),
         }

@@ -135,18 +135,46 @@ pub(crate) async fn put(
         // Cluster mode: built under the cluster's build lock and committed to PostgreSQL
         // before it is acknowledged (see `crate::cluster`).
         let started = Instant::now();
+        let note = format!("layer {dimension}/{}", source.id);
         let written = cluster.upsert_layer(&dimension, source).await;
         state
             .metrics()
             .record_write("upsert", started.elapsed().as_secs_f64());
         let written = written?;
+        let verb = if written.created {
+            "created"
+        } else {
+            "replaced"
+        };
+        // This core's history only: the other cores install the generation without a note.
+        let history_state = state.clone();
+        let generation = written.generation;
+        let _ = tokio::task::spawn_blocking(move || {
+            history_state
+                .history()
+                .record(generation, format!("{verb} {note}"))
+        })
+        .await;
         (written.created, written.generation)
     } else {
-        // `created` is decided by the engine under its own write lock: exact even when writes
-        // to the same layer race, with no second lock here.
+        // `created` is decided by the engine under its own write lock: exact even when writes to
+        // the same layer race, with no second lock here.
         let written = run_write(&state, "upsert", {
             let dimension = dimension.clone();
-            move |state| Ok(state.engine().upsert_layer(&dimension, source)?)
+            move |state| {
+                let note = format!("layer {dimension}/{}", source.id);
+                let written = state.engine().upsert_layer(&dimension, source)?;
+                let verb = if written.created {
+                    "created"
+                } else {
+                    "replaced"
+                };
+                // On the blocking pool with the write: the note is fsync'd.
+                state
+                    .history()
+                    .record(written.generation, format!("{verb} {note}"));
+                Ok(written)
+            }
         })
         .await?;
         (written.created, written.generation)
@@ -205,6 +233,10 @@ pub(crate) async fn delete(
             .record_write("delete", started.elapsed().as_secs_f64());
         let generation = generation?;
         tracing::info!(%dimension, %layer, generation, "layer deleted through the cluster");
+        let (history_state, note) = (state.clone(), format!("deleted layer {dimension}/{layer}"));
+        let _ =
+            tokio::task::spawn_blocking(move || history_state.history().record(generation, note))
+                .await;
         return json(
             StatusCode::OK,
             &WriteOutcome {
@@ -233,7 +265,11 @@ pub(crate) async fn delete(
                     ));
                 }
             }
-            Ok(((), state.engine().delete_layer(&dimension, &layer)?))
+            let generation = state.engine().delete_layer(&dimension, &layer)?;
+            state
+                .history()
+                .record(generation, format!("deleted layer {dimension}/{layer}"));
+            Ok(((), generation))
         }
     })
     .await?;

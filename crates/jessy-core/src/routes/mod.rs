@@ -6,6 +6,8 @@
 //! - [`layers`]: creating, replacing and deleting layers.
 //! - [`ops`]: `/metrics` and `/openapi.json`.
 //! - [`cluster`]: `GET /v1/cluster` (cluster mode).
+//! - [`generations`]: the generation history.
+//! - [`eval`]: evaluating the current generation on an uploaded labelled file.
 //!
 //! The router is built from one private endpoint table, and so is [`route_list`], which a
 //! test compares with the OpenAPI document: a route cannot be added without being documented,
@@ -13,6 +15,8 @@
 
 pub mod cluster;
 pub mod dimensions;
+pub mod eval;
+pub mod generations;
 pub mod health;
 pub mod layers;
 pub mod ops;
@@ -134,6 +138,11 @@ fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(M::POST, "/v1/suggestions/{id}/accept", usage::accept)
             .untimed()
             .admin(),
+        Endpoint::new(M::GET, "/v1/generations", generations::list),
+        // Untimed: bounded by its line cap instead (see `eval`).
+        Endpoint::new(M::POST, "/v1/eval", eval::eval)
+            .untimed()
+            .body_limit(eval::EVAL_MAX_BODY_BYTES),
     ]
 }
 

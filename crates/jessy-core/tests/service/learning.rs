@@ -145,7 +145,7 @@ async fn every_acknowledged_feedback_item_survives_kill_9_mid_burst() {
         .into_iter()
         .map(|r| r.text)
         .collect();
-    let acked = acked.lock().unwrap();
+    let acked = acked.lock().unwrap().clone();
     let missing: Vec<&String> = acked.iter().filter(|t| !logged.contains(*t)).collect();
     assert!(
         missing.is_empty(),

@@ -240,7 +240,7 @@ impl Engine {
 
     /// [`Engine::query`] without remembering the query (no `query_id`, no inbox): for
     /// evaluation and the learning guard, whose lines are not traffic.
-    pub(crate) fn query_unrecorded(
+    pub fn query_unrecorded(
         &self,
         text: &str,
         options: &QueryOptions,

@@ -1,0 +1,160 @@
+//! The gateway routes the console needs beyond queries and the dimension catalogue:
+//!
+//! | route | key scope | forwards to |
+//! | --- | --- | --- |
+//! | `GET /api/v1/whoami` | any valid key | — (the key's name and scopes) |
+//! | `GET /api/v1/generations` | `query` | `GET /v1/generations` |
+//! | `POST /api/v1/eval` | `admin` | `POST /v1/eval` |
+//!
+//! `whoami` lets a client (the console) show only what its key may do without trying each
+//! route. `eval` needs `admin`: one request runs every uploaded line through the engine twice,
+//! thousands of queries for one rate-limit token, so it is an operator's tool, not a client's.
+//! Its body may be up to [`UPLOAD_MAX_BODY_BYTES`], more than the 64 KiB of every other route,
+//! so it is mounted in its own group ([`upload_router`]) with its own body reader.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jessy_protocol::{ErrorCode, ProtocolError};
+use serde::Serialize;
+
+use crate::auth::{AdminScope, Authorized, Caller, QueryScope};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::telemetry::RequestId;
+use crate::upstream::{UpstreamCall, UpstreamResponse};
+use crate::{auth, rate_limit};
+
+/// Largest eval upload the gateway relays: the core's own limit for `POST /v1/eval`.
+pub const UPLOAD_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Routes mounted with the other authenticated `/api/v1` routes (64 KiB bodies).
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/generations", get(generations))
+}
+
+/// `POST /api/v1/eval` with its own middleware: authentication and rate limiting as on every
+/// `/api/v1` route, and a body reader with the upload limit.
+pub(crate) fn upload_router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/eval", post(eval))
+        .route_layer(axum::extract::DefaultBodyLimit::max(UPLOAD_MAX_BODY_BYTES))
+        .route_layer(from_fn_with_state(state.clone(), read_upload_in_time))
+        .route_layer(from_fn_with_state(state.clone(), rate_limit::enforce))
+        .route_layer(from_fn_with_state(state, auth::require_api_key))
+}
+
+/// The answer of `GET /api/v1/whoami`.
+#[derive(Debug, Serialize)]
+struct WhoAmI {
+    /// The key's name in the keys file.
+    name: String,
+    /// Its scopes, in file order.
+    scopes: Vec<&'static str>,
+}
+
+async fn whoami(request: Request) -> Result<Response, ApiError> {
+    let caller = request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "whoami without authentication: the auth layer is missing"
+            ))
+        })?;
+    let scopes = crate::auth::Scope::ALL
+        .into_iter()
+        .filter(|s| caller.scopes.contains(*s))
+        .map(crate::auth::Scope::as_str)
+        .collect();
+    Ok(Json(WhoAmI {
+        name: caller.name.to_string(),
+        scopes,
+    })
+    .into_response())
+}
+
+async fn generations(
+    _: Authorized<QueryScope>,
+    State(state): State<AppState>,
+    RequestId(request_id): RequestId,
+) -> Result<UpstreamResponse, ApiError> {
+    let call = UpstreamCall::get(["v1", "generations"]);
+    state.upstreams().forward(&call, &request_id).await
+}
+
+/// The upload: any JSONL-ish media type (or none), at most [`UPLOAD_MAX_BODY_BYTES`]. Its
+/// lines are the core's to judge (422 naming the line).
+struct Upload(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Upload {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if let Some(value) = request.headers().get(header::CONTENT_TYPE) {
+            let media = value.to_str().unwrap_or("").split(';').next().unwrap_or("");
+            let media = media.trim().to_ascii_lowercase();
+            if ![
+                "application/x-ndjson",
+                "application/jsonl",
+                "application/json",
+                "text/plain",
+            ]
+            .contains(&media.as_str())
+            {
+                return Err(ApiError::Request(ProtocolError::new(
+                    ErrorCode::UnsupportedMediaType,
+                    "the upload must be JSONL (application/x-ndjson, application/jsonl, application/json or text/plain)",
+                )));
+            }
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ProtocolError::payload_too_large(UPLOAD_MAX_BODY_BYTES)
+                } else {
+                    ProtocolError::unreadable_body()
+                }
+            })?;
+        Ok(Upload(bytes))
+    }
+}
+
+/// Relayed to the core as `application/json` (the media type [`UpstreamCall`] sends), which
+/// the core's eval route accepts for JSONL uploads.
+async fn eval(
+    _: Authorized<AdminScope>,
+    State(state): State<AppState>,
+    RequestId(request_id): RequestId,
+    Upload(body): Upload,
+) -> Result<UpstreamResponse, ApiError> {
+    let call = UpstreamCall::post_json(["v1", "eval"], body);
+    state.upstreams().forward(&call, &request_id).await
+}
+
+/// [`crate::validation::read_body_in_time`] with the upload limit.
+async fn read_upload_in_time(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let timeout = state.body_read_timeout();
+    match jessy_protocol::server::buffer_request(request, UPLOAD_MAX_BODY_BYTES, timeout).await {
+        Ok(request) => next.run(request).await,
+        Err(error) => {
+            let mut response = ApiError::from(error).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! `POST /v1/eval`: evaluate the current generation on an uploaded labelled JSONL file (the
+//! import format, `{"text", "dimension", "layer"}` a line, `"layer": null` out of scope).
+//!
+//! The figures are [`jessy_engine::eval::evaluate`]'s, the same `jessy eval` prints; the
+//! confused pairs and the threshold sweep are [`crate::quality`]'s. The body is bounded by
+//! [`EVAL_MAX_BODY_BYTES`] and [`EVAL_MAX_LINES`]: an evaluation runs every line twice on the
+//! blocking pool (tens of microseconds each), so the bounds keep one upload to about a
+//! second of one core. A line that is not a labelled example is 422 `invalid_body` naming the
+//! line, and nothing is evaluated.
+
+use std::path::Path;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::Response;
+use jessy_engine::dataset::{parse_jsonl, DatasetError};
+use jessy_engine::eval::EvalReport;
+use jessy_protocol::{ErrorCode, ProtocolError};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::json;
+use crate::error::{CoreError, ErrorBody};
+use crate::quality::{self, QualityDetail};
+use crate::state::AppState;
+
+/// Largest upload: 4 MiB, about 50,000 short labelled lines; CLINC150's test split is 0.4 MB.
+pub const EVAL_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Most labelled lines evaluated in one request.
+pub const EVAL_MAX_LINES: usize = 20_000;
+
+/// The answer of `POST /v1/eval`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EvalAnswer {
+    /// The generation evaluated (the current one when the evaluation started; a write
+    /// published during the run is not waited for).
+    pub generation: u64,
+    /// `jessy eval`'s figures.
+    #[schema(value_type = Object)]
+    pub report: EvalReport,
+    /// Confused pairs and the threshold sweep.
+    pub quality: QualityDetail,
+}
+
+/// The upload: JSONL bytes, with a JSONL, JSON or plain-text media type (or none).
+pub(crate) struct JsonlBody(Bytes);
+
+impl FromRequest<AppState> for JsonlBody {
+    type Rejection = CoreError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, CoreError> {
+        if let Some(value) = request.headers().get(header::CONTENT_TYPE) {
+            let media = value
+                .to_str()
+                .unwrap_or("")
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            let accepted = [
+                "application/x-ndjson",
+                "application/jsonl",
+                "application/json",
+                "text/plain",
+            ];
+            if !accepted.contains(&media.as_str()) {
+                return Err(CoreError::request(
+                    ErrorCode::UnsupportedMediaType,
+                    "the upload must be JSONL (application/x-ndjson, application/jsonl, application/json or text/plain)",
+                ));
+            }
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ProtocolError::payload_too_large(EVAL_MAX_BODY_BYTES)
+                } else {
+                    ProtocolError::unreadable_body()
+                }
+            })?;
+        Ok(JsonlBody(bytes))
+    }
+}
+
+/// Evaluates the current generation on the uploaded lines.
+#[utoipa::path(
+    post,
+    path = "/v1/eval",
+    tag = "registry",
+    request_body(content = String, content_type = "application/x-ndjson",
+        description = "Labelled JSONL: `{\"text\", \"dimension\", \"layer\"}` a line; `\"layer\": null` marks out of scope"),
+    responses(
+        (status = 200, description = "Figures, confused pairs and the threshold sweep", body = EvalAnswer),
+        (status = 413, description = "`payload_too_large`: over 4 MiB", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        (status = 422, description = "`invalid_body`: a line that is not a labelled example (named), no lines, or too many", body = ErrorBody),
+        (status = 503, description = "`overloaded`", body = ErrorBody),
+    )
+)]
+pub(crate) async fn eval(
+    State(state): State<AppState>,
+    JsonlBody(body): JsonlBody,
+) -> Result<Response, CoreError> {
+    let examples = parse_jsonl(&body, Path::new("upload")).map_err(|error| match error {
+        DatasetError::Line { line, message, .. } => {
+            CoreError::request(ErrorCode::InvalidBody, format!("line {line}: {message}"))
+        }
+        other => CoreError::request(ErrorCode::InvalidBody, other.to_string()),
+    })?;
+    if examples.is_empty() {
+        return Err(CoreError::request(
+            ErrorCode::InvalidBody,
+            "the upload has no labelled lines",
+        ));
+    }
+    if examples.len() > EVAL_MAX_LINES {
+        return Err(CoreError::request(
+            ErrorCode::InvalidBody,
+            format!(
+                "the upload has {} labelled lines; at most {EVAL_MAX_LINES} are evaluated in one request",
+                examples.len()
+            ),
+        ));
+    }
+    let span = tracing::Span::current();
+    let engine = state.engine().clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        span.in_scope(|| {
+            let generation = engine.stats().generation;
+            let report = jessy_engine::eval::evaluate(&engine, &examples, |_| {});
+            let quality = quality::analyze(&engine, &examples);
+            tracing::info!(
+                lines = examples.len(),
+                generation,
+                accuracy = report.in_scope_accuracy,
+                "evaluated an upload"
+            );
+            EvalAnswer {
+                generation,
+                report,
+                quality,
+            }
+        })
+    })
+    .await
+    .map_err(|join| CoreError::internal(anyhow::anyhow!("evaluation task failed: {join}")))?;
+    json(StatusCode::OK, &answer)
+}
