@@ -52,7 +52,7 @@ fn prepared_generations_install_on_replicas_with_their_number_or_restamped() {
     ahead.upsert_layer("emotion", layer("x1")).unwrap();
     let local = ahead.stats().generation;
     assert!(
-        local >= base + 1,
+        local > base,
         "the next free number is above the cluster's"
     );
     assert_eq!(ahead.install(&prepared.bytes).unwrap(), local + 1);
