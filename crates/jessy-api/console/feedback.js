@@ -33,11 +33,10 @@
 
   function acceptForm(s, index) {
     const prefix = 's' + index + '-';
-    const field = (name, label, control) => [
+    const field = (name, label, control) => el('div', { class: 'field' },
       el('label', { for: prefix + name, text: label }),
       control,
-      el('p', { id: prefix + 'err-' + name, class: 'field-error', role: 'alert' }),
-    ];
+      el('p', { id: prefix + 'err-' + name, class: 'field-error', role: 'alert' }));
     const dimension = el('select', { id: prefix + 'dimension', 'aria-describedby': prefix + 'err-dimension' },
       dimensions.map((d) => el('option', { value: d.id, text: d.name + ' (' + d.id + ')' })));
     if (s.closest) dimension.value = s.closest.dimension;
@@ -45,7 +44,7 @@
     const name = el('input', { id: prefix + 'name', autocomplete: 'off', 'aria-describedby': prefix + 'err-name', value: title(s.keywords) });
     const status = el('p', { id: prefix + 'status', role: 'status' });
     const general = el('p', { id: prefix + 'error', class: 'error', role: 'alert' });
-    const submit = el('button', { type: 'submit', class: 'accept', text: 'Accept as a new layer' });
+    const submit = el('button', { type: 'submit', id: prefix + 'accept', class: 'accept', text: 'Accept as a new layer' });
     const form = el('form', { class: 'accept-form', 'data-suggestion': s.id, novalidate: true },
       field('dimension', 'Dimension', dimension),
       field('layer', 'Layer id (a slug)', layer),

@@ -5,7 +5,9 @@
 //! steps share one): a wrong key is rejected; the right one signs in; a query draws its
 //! picture; a shared URL replays a no-match; a layer is created (after the server's validation
 //! error is shown next to its field), a query routes to it, and it is deleted; an eval file is
-//! uploaded and its figures appear. A screenshot of each page is saved under
+//! uploaded and its figures appear; feedback is sent from the Query lab; no-match traffic
+//! becomes a suggested layer on the Feedback page, which is accepted and then routed to; and
+//! "Learn now" shows its report. A screenshot of each page is saved under
 //! `target/console-screenshots/`, and the first contentful paint of each page (the Paint Timing
 //! API, read in the page) is printed and written to `target/console-screenshots/paint.txt`;
 //! nothing is asserted about wall-clock time.
@@ -740,7 +742,7 @@ async fn the_console_works_in_a_real_browser() {
     .await;
     fill(&client, &format!("#{prefix}layer"), "Flurbo Gizmos!").await;
     fill(&client, &format!("#{prefix}name"), "Flurbo gizmos").await;
-    click(&client, &format!("#{prefix}name ~ .row button")).await;
+    click(&client, &format!("#{prefix}accept")).await;
     wait_until(
         &client,
         &format!(
@@ -755,7 +757,7 @@ async fn the_console_works_in_a_real_browser() {
     );
     screenshot(&client, "feedback-validation").await;
     fill(&client, &format!("#{prefix}layer"), "flurbo-gizmos").await;
-    click(&client, &format!("#{prefix}name ~ .row button")).await;
+    click(&client, &format!("#{prefix}accept")).await;
     wait_until(
         &client,
         "document.getElementById('inbox-status').dataset.accepted === 'technical/flurbo-gizmos'",
