@@ -4,7 +4,7 @@
 'use strict';
 
 (() => {
-  const { $, el, svg, clear, api, errorText, fixed, ready } = Jessy;
+  const { $, el, svg, clear, api, errorText, fixed, can, ready } = Jessy;
   const FREQ_MIN = 0.1;
   const FREQ_MAX = 4.5;
 
@@ -121,7 +121,87 @@
     }
   }
 
+  // Feedback (keys with the `write` scope): "Right" confirms the answer — the top layer, or
+  // no_match — and "Wrong" sends the layer it should have been, both by the result's
+  // `query_id`, which names the query in the memory of the core that answered it.
+  let answered = null;       // the result the feedback controls speak about
+  let layersLoaded = false;  // whether the correction <select> has been filled
+
+  // What the engine answered, as a feedback label: "dimension/layer", or null for no_match.
+  function answeredLabel(result) {
+    if (result.outcome !== 'matched' || !result.top_layers.length) return null;
+    return result.top_layers[0].dimension + '/' + result.top_layers[0].layer;
+  }
+
+  function resetFeedback(result) {
+    answered = result;
+    const box = $('feedback');
+    box.hidden = !can('write') || !result.query_id;
+    $('feedback-status').textContent = '';
+    $('feedback-error').textContent = '';
+    $('feedback-wrong-form').hidden = true;
+    $('feedback-wrong').setAttribute('aria-expanded', 'false');
+    for (const b of box.querySelectorAll('button')) b.disabled = false;
+  }
+
+  // The correction choices: no_match, then every layer of every dimension, grouped.
+  async function loadLayers() {
+    if (layersLoaded) return true;
+    const select = clear($('feedback-layer'));
+    select.append(el('option', { value: '', text: 'no_match (nothing should have answered)' }));
+    const dims = await api('/api/v1/dimensions');
+    if (!dims.ok) { $('feedback-error').textContent = errorText(dims); return false; }
+    const details = await Promise.all(dims.data.dimensions.map((d) => api('/api/v1/dimensions/' + encodeURIComponent(d.id))));
+    for (const detail of details) {
+      if (!detail.ok) { $('feedback-error').textContent = errorText(detail); return false; }
+      const d = detail.data;
+      select.append(el('optgroup', { label: d.name },
+        d.layers.map((l) => el('option', { value: d.id + '/' + l.id, text: d.id + '/' + l.id + ' — ' + l.name }))));
+    }
+    layersLoaded = true;
+    return true;
+  }
+
+  async function sendFeedback(layer) {
+    const status = $('feedback-status');
+    const error = $('feedback-error');
+    status.textContent = 'Sending…';
+    error.textContent = '';
+    const buttons = [...$('feedback').querySelectorAll('button')];
+    for (const b of buttons) b.disabled = true;
+    const result = await api('/api/v1/feedback', { method: 'POST', body: JSON.stringify({ query_id: answered.query_id, layer }) });
+    for (const b of buttons) b.disabled = false;
+    if (!result.ok) { status.textContent = ''; error.textContent = errorText(result); return; }
+    status.textContent = 'Recorded: ' + (layer === null ? 'no_match' : layer) + ' (' + result.data.accepted +
+      ' item, ' + result.data.feedback_total + ' in the feedback log).';
+  }
+
+  function wireFeedback() {
+    $('feedback-right').addEventListener('click', () => { if (answered) sendFeedback(answeredLabel(answered)); });
+    $('feedback-wrong').addEventListener('click', async () => {
+      const form = $('feedback-wrong-form');
+      const open = form.hidden;
+      form.hidden = !open;
+      $('feedback-wrong').setAttribute('aria-expanded', String(open));
+      if (open && await loadLayers()) {
+        const select = $('feedback-layer');
+        // Preselect something other than what was answered: the answer was wrong.
+        const label = answered ? answeredLabel(answered) : null;
+        if (label === null && select.options.length > 1) select.selectedIndex = 1;
+        else select.value = '';
+        select.focus();
+      }
+    });
+    $('feedback-wrong-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      if (!answered || !layersLoaded) return;
+      const value = $('feedback-layer').value;
+      sendFeedback(value === '' ? null : value);
+    });
+  }
+
   function draw(result) {
+    resetFeedback(result);
     $('picture').hidden = false;
     const matched = result.outcome === 'matched';
     const outcome = $('outcome');
@@ -157,6 +237,7 @@
 
   ready.then((who) => {
     if (!who) return;
+    wireFeedback();
     const input = $('query-text');
     $('query-form').addEventListener('submit', (event) => {
       event.preventDefault();

@@ -5,7 +5,9 @@
 //! steps share one): a wrong key is rejected; the right one signs in; a query draws its
 //! picture; a shared URL replays a no-match; a layer is created (after the server's validation
 //! error is shown next to its field), a query routes to it, and it is deleted; an eval file is
-//! uploaded and its figures appear. A screenshot of each page is saved under
+//! uploaded and its figures appear; feedback is sent from the Query lab; no-match traffic
+//! becomes a suggested layer on the Feedback page, which is accepted and then routed to; and
+//! "Learn now" shows its report. A screenshot of each page is saved under
 //! `target/console-screenshots/`, and the first contentful paint of each page (the Paint Timing
 //! API, read in the page) is printed and written to `target/console-screenshots/paint.txt`;
 //! nothing is asserted about wall-clock time.
@@ -223,6 +225,17 @@ async fn first_paint(client: &Client, page: &str, paints: &mut Vec<(String, f64)
     paints.push((page.to_owned(), ms));
 }
 
+/// Clicks the element `css` selects.
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
 /// Types into a field after clearing it.
 async fn fill(client: &Client, css: &str, text: &str) {
     let field = client.find(Locator::Css(css)).await.expect(css);
@@ -292,7 +305,7 @@ async fn the_console_works_in_a_real_browser() {
     .await;
     assert_eq!(
         visible_pages,
-        json!(["Query lab", "Registry", "Quality"]),
+        json!(["Query lab", "Registry", "Quality", "Feedback"]),
         "the dev key has every scope"
     );
 
@@ -357,6 +370,17 @@ async fn the_console_works_in_a_real_browser() {
     );
     screenshot(&client, "query").await;
 
+    // Feedback from the Query lab: "Right" confirms the answer by the result's query_id, and
+    // the server's answer is shown.
+    click(&client, "#feedback-right").await;
+    wait_until(
+        &client,
+        "document.getElementById('feedback-status').textContent.startsWith('Recorded: emotion/')",
+        "the feedback to be recorded",
+    )
+    .await;
+    assert_eq!(text_of(&client, "#feedback-error").await, "");
+
     // A shared URL replays its picture: here a no-match, with its reason and nearest layers.
     client
         .goto(&format!("{base}/console/query#q=qwzx+vbnmpl+ghjtyk"))
@@ -380,6 +404,36 @@ async fn the_console_works_in_a_real_browser() {
         json!("qwzx vbnmpl ghjtyk")
     );
     screenshot(&client, "query-no-match").await;
+
+    // "Wrong": the correction list (no_match and every layer) opens, a layer is chosen with
+    // the keyboard, and the correction is recorded.
+    click(&client, "#feedback-wrong").await;
+    wait_until(
+        &client,
+        "document.querySelectorAll('#feedback-layer option').length > 10 && document.activeElement.id === 'feedback-layer'",
+        "the correction list",
+    )
+    .await;
+    let chosen = js(
+        &client,
+        "return document.getElementById('feedback-layer').value",
+    )
+    .await;
+    assert!(
+        chosen.as_str().is_some_and(|v| v.contains('/')),
+        "a no-match preselects a layer: {chosen}"
+    );
+    click(&client, "#feedback-send").await;
+    wait_until(
+        &client,
+        &format!(
+            "document.getElementById('feedback-status').textContent.startsWith('Recorded: {}')",
+            chosen.as_str().unwrap_or_default()
+        ),
+        "the correction to be recorded",
+    )
+    .await;
+    screenshot(&client, "query-feedback").await;
 
     // Registry: a layer with a frequency outside its dimension's range is refused by the
     // server, and the problem is shown next to the frequency field.
@@ -618,6 +672,153 @@ async fn the_console_works_in_a_real_browser() {
     );
     screenshot(&client, "quality").await;
 
+    // Feedback page: traffic nobody routes (made-up words) becomes a suggested layer, which is
+    // accepted (after the server refuses a bad layer id next to its field); a query then
+    // routes to the new layer; "Learn now" shows its report.
+    client
+        .goto(&format!("{base}/console/query"))
+        .await
+        .expect("goto");
+    for q in ["flurbo gizmo", "gizmo flurbo"] {
+        js(
+            &client,
+            "document.getElementById('outcome').textContent = ''; return null",
+        )
+        .await;
+        fill(&client, "#query-text", q).await;
+        click(&client, "#query-form button[type=submit]").await;
+        wait_until(
+            &client,
+            "document.getElementById('outcome').textContent.startsWith('No match')",
+            "a no-match for made-up words",
+        )
+        .await;
+    }
+    client
+        .goto(&format!("{base}/console/feedback"))
+        .await
+        .expect("goto");
+    first_paint(&client, "feedback", &mut paints).await;
+    let flurbo = "[...document.querySelectorAll('article.suggestion')].find(a => [...a.querySelectorAll('.queries li')].some(li => li.textContent === 'flurbo gizmo'))";
+    wait_until(
+        &client,
+        &format!("{flurbo} !== undefined"),
+        "the flurbo suggestion",
+    )
+    .await;
+    let suggestion = js(
+        &client,
+        &format!(
+            "const a = {flurbo}; return {{
+                form: a.querySelector('form').querySelector('select').id.replace('dimension', ''),
+                queries: [...a.querySelectorAll('.queries li')].map(li => li.textContent),
+                keywords: a.querySelector('.keywords').textContent,
+                closest: a.querySelector('.closest').textContent,
+                learn: !document.getElementById('learn-card').hidden,
+            }}"
+        ),
+    )
+    .await;
+    println!("suggestion: {suggestion}");
+    let prefix = suggestion["form"].as_str().expect("a form").to_owned();
+    assert!(
+        suggestion["queries"]
+            .as_array()
+            .is_some_and(|q| q.iter().any(|q| q == "gizmo flurbo")),
+        "{suggestion}"
+    );
+    assert!(
+        suggestion["keywords"]
+            .as_str()
+            .is_some_and(|k| k.contains("flurbo")),
+        "{suggestion}"
+    );
+    assert_eq!(suggestion["learn"], json!(true), "the dev key is admin");
+    screenshot(&client, "feedback").await;
+    js(
+        &client,
+        &format!("document.getElementById('{prefix}dimension').value = 'technical'; return null"),
+    )
+    .await;
+    fill(&client, &format!("#{prefix}layer"), "Flurbo Gizmos!").await;
+    fill(&client, &format!("#{prefix}name"), "Flurbo gizmos").await;
+    click(&client, &format!("#{prefix}accept")).await;
+    wait_until(
+        &client,
+        &format!(
+            "document.getElementById('{prefix}err-layer').textContent.length > 0 && document.getElementById('{prefix}layer').getAttribute('aria-invalid') === 'true'"
+        ),
+        "the bad layer id refused next to its field",
+    )
+    .await;
+    println!(
+        "accept refused: {}",
+        text_of(&client, &format!("#{prefix}err-layer")).await
+    );
+    screenshot(&client, "feedback-validation").await;
+    fill(&client, &format!("#{prefix}layer"), "flurbo-gizmos").await;
+    click(&client, &format!("#{prefix}accept")).await;
+    wait_until(
+        &client,
+        "document.getElementById('inbox-status').dataset.accepted === 'technical/flurbo-gizmos'",
+        "the suggestion to be accepted",
+    )
+    .await;
+    assert!(text_of(&client, "#inbox-status")
+        .await
+        .starts_with("Accepted: created technical/flurbo-gizmos in generation "));
+    client
+        .goto(&format!("{base}/console/query#q=my+flurbo+gizmo"))
+        .await
+        .expect("goto");
+    wait_until(
+        &client,
+        "document.querySelector('#layer-paths .path-layer[data-layer=\"flurbo-gizmos\"]') !== null",
+        "the query to route to the accepted layer",
+    )
+    .await;
+    screenshot(&client, "query-accepted-layer").await;
+    client
+        .goto(&format!("{base}/console/feedback"))
+        .await
+        .expect("goto");
+    wait_until(
+        &client,
+        "document.getElementById('inbox-status').textContent.includes('inbox')",
+        "the inbox",
+    )
+    .await;
+    click(&client, "#learn-now").await;
+    wait_until(
+        &client,
+        "!document.getElementById('learn-report').hidden || document.getElementById('learn-error').textContent !== ''",
+        "the learning report",
+    )
+    .await;
+    assert_eq!(text_of(&client, "#learn-error").await, "");
+    let learned = js(
+        &client,
+        "return {
+            outcome: document.getElementById('learn-outcome').textContent,
+            figures: [...document.querySelectorAll('#learn-figures tbody tr')].map(r => r.dataset.figure),
+            counts: document.querySelectorAll('#learn-counts tr').length,
+        }",
+    )
+    .await;
+    println!("learning report: {learned}");
+    assert!(
+        learned["outcome"].as_str().is_some_and(
+            |o| o.starts_with("Published generation ") || o.starts_with("Not published")
+        ),
+        "{learned}"
+    );
+    assert_eq!(
+        learned["figures"],
+        json!(["in_scope_accuracy", "oos_recall", "examples"]),
+        "{learned}"
+    );
+    screenshot(&client, "feedback-learned").await;
+
     // Second visits: the browser and the gateway are warm, as for someone using the console.
     for (page, path, ready) in [
         ("query lab (second visit)", "/console/query", "#query-text"),
@@ -627,6 +828,11 @@ async fn the_console_works_in_a_real_browser() {
             "#dimension-list",
         ),
         ("quality (second visit)", "/console/quality", "#eval-file"),
+        (
+            "feedback (second visit)",
+            "/console/feedback",
+            "#refresh-suggestions",
+        ),
     ] {
         client.goto(&format!("{base}{path}")).await.expect("goto");
         wait_until(

@@ -38,6 +38,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("../../console/quality.js"),
     ),
+    (
+        "feedback.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/feedback.js"),
+    ),
 ];
 
 /// The asset named `name`, if there is one.

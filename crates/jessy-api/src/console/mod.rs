@@ -1,7 +1,7 @@
 //! The web console at `/console`: pages and their static assets, embedded in the binary.
 //!
 //! The console is a few server-rendered page shells (one per area: sign-in, Query lab,
-//! Registry, Quality) and a small vanilla-JavaScript client per page that fills them from the
+//! Registry, Quality, Feedback) and a small vanilla-JavaScript client per page that fills them from the
 //! gateway's own `/api/v1` routes. There is no build step: the files in
 //! `crates/jessy-api/console/` are included with `include_str!`, so the console works offline,
 //! from any `jessy serve` or `jessy-api` binary, with nothing fetched from elsewhere.

@@ -44,6 +44,13 @@ const PAGES: &[Page] = &[
         main: include_str!("../../console/quality.html"),
         script: "quality.js",
     },
+    Page {
+        slug: "feedback",
+        title: "Feedback",
+        scope: "write",
+        main: include_str!("../../console/feedback.html"),
+        script: "feedback.js",
+    },
 ];
 
 const SIGN_IN: &str = include_str!("../../console/signin.html");
