@@ -31,6 +31,9 @@ struct Inner {
     openapi: Bytes,
     /// Who may write layers.
     write_access: WriteAccess,
+    /// Permits to run the sentence encoder: one per blocking worker, so escalated queries
+    /// queue here (bounded) rather than piling onto tokio's blocking pool.
+    encoder_permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// Who may call the layer-write routes, decided once at start from the configuration.
@@ -84,6 +87,9 @@ impl AppState {
                 draining: AtomicBool::new(false),
                 openapi: Bytes::from(crate::openapi::document_json()),
                 write_access: WriteAccess::from_config(&config),
+                encoder_permits: Arc::new(tokio::sync::Semaphore::new(
+                    config.encoder_worker_count(),
+                )),
                 config,
             }),
         }
@@ -97,6 +103,11 @@ impl AppState {
     /// The metrics recorder and its handle.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The encoder workers' permits (see [`crate::Config::encoder_workers`]).
+    pub fn encoder_permits(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.inner.encoder_permits
     }
 
     /// Who may write layers.

@@ -39,6 +39,7 @@ mod engine;
 pub mod eval;
 mod query;
 pub mod registry;
+pub mod semantic;
 
 // The shared floors. Public only with the `internals` feature, for the research example
 // (`examples/clinc_model.rs`) and the storage benchmark; not a stable API.
@@ -55,7 +56,7 @@ pub mod storage;
 #[cfg(not(feature = "internals"))]
 mod storage;
 
-pub use engine::{Engine, EngineError, Upserted, WriteError};
+pub use engine::{Engine, EngineError, FastQuery, Upserted, WriteError};
 pub use parser::{ParseError, MAX_QUERY_BYTES};
 pub use query::result::{self, Outcome, QueryResult};
 pub use query::{

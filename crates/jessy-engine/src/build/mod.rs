@@ -21,6 +21,7 @@ mod derive;
 pub mod import;
 mod layout;
 mod order;
+mod semantic;
 mod warm;
 
 use std::path::Path;
@@ -33,6 +34,7 @@ use crate::storage::{self, PublishError};
 /// The model settings a build takes ([`BuildOptions::train`]) and the calibration it keeps.
 pub use crate::model::{Calibration, FeatureConfig, Loss, OutOfScope, TrainConfig};
 pub use compile::{compile, Compiled};
+pub use semantic::{SemanticBuild, DEFAULT_ESCALATE_AT_MOST};
 pub use warm::WarmStart;
 
 /// [`crate::storage::format::RegistryMeta::build_flags`] bit: calibration kept the first model.
@@ -74,6 +76,9 @@ pub enum BuildError {
     /// Publishing failed.
     #[error(transparent)]
     Publish(#[from] PublishError),
+    /// The semantic head could not be trained (the encoder failed, or no validation lines).
+    #[error("semantic head: {0}")]
+    Semantic(String),
     /// The built snapshot failed to open (a bug: builds are validated before publishing).
     #[error(transparent)]
     Open(#[from] storage::OpenError),
@@ -102,6 +107,8 @@ pub struct BuildOptions {
     /// The second model has more data; the threshold carries over because both models are fit
     /// with the same loss, regularization and feature weighting, so their scores share a scale.
     pub no_refit: bool,
+    /// Train the semantic cascade's head with this encoder (needs [`BuildOptions::calibrate`]).
+    pub semantic: Option<SemanticBuild>,
 }
 
 impl BuildOptions {

@@ -2,6 +2,7 @@
 //! order over the current generation; a layer write runs the build path and publishes the next
 //! generation ([`write`]).
 
+mod cascade;
 mod write;
 
 use std::path::Path;
@@ -15,6 +16,7 @@ use crate::query::{self, NoMatchReason, Pool, QueryOptions, Routing, Scratch};
 use crate::registry::{self, Registry};
 use crate::storage::{Claimed, OpenError, Recovery, Store, StoreStats};
 
+pub use cascade::FastQuery;
 pub use write::{Upserted, WriteError};
 
 /// Errors from opening or initializing an engine.
@@ -27,6 +29,14 @@ pub enum EngineError {
     /// Building a snapshot failed.
     #[error(transparent)]
     Build(#[from] BuildError),
+    /// The snapshot's semantic head was trained with another encoder than the one given.
+    #[error("the snapshot's semantic head was trained with encoder {snapshot}, not {encoder}: rebuild it with this encoder or pass the one it was built with")]
+    EncoderMismatch {
+        /// The encoder the head was trained with.
+        snapshot: String,
+        /// The encoder given.
+        encoder: String,
+    },
 }
 
 /// The routing engine over one registry store.
@@ -46,6 +56,9 @@ pub struct Engine {
     /// read-modify-publish cycle never loses a concurrent write. It guards where the last
     /// write's training ended, which the next write starts from (see `build::WarmStart`).
     write_lock: std::sync::Mutex<Option<std::sync::Arc<build::WarmStart>>>,
+    /// The sentence encoder of the semantic cascade, when one is attached
+    /// ([`Engine::with_encoder`]).
+    encoder: Option<Arc<dyn crate::semantic::Encoder>>,
 }
 
 impl Engine {
@@ -55,6 +68,7 @@ impl Engine {
             recovery: None,
             pool: Pool::new(),
             write_lock: Default::default(),
+            encoder: None,
         }
     }
 
@@ -189,8 +203,30 @@ impl Engine {
         self.store.stats()
     }
 
-    /// Routes `text` through the whole pipeline.
+    /// Routes `text` through the whole pipeline; with an encoder attached and a semantic head
+    /// in the snapshot, an unsure query is escalated to the encoder (milliseconds instead of
+    /// microseconds) and decided by the cascade.
     pub fn query(&self, text: &str, options: &QueryOptions) -> Result<QueryResult, ParseError> {
+        self.query_staged(text, options, true).map(|r| match r {
+            FastQuery::Answered(result) => *result,
+            FastQuery::NeedsEncoder => unreachable!("escalation allowed"),
+        })
+    }
+
+    /// [`Engine::query`] without running the encoder: the lexical answer when the cascade
+    /// would not escalate, [`FastQuery::NeedsEncoder`] when it would. A service answers the
+    /// first on its request thread and sends the second to a bounded pool of blocking
+    /// workers, so fast queries never queue behind encoder work.
+    pub fn query_fast(&self, text: &str, options: &QueryOptions) -> Result<FastQuery, ParseError> {
+        self.query_staged(text, options, false)
+    }
+
+    fn query_staged(
+        &self,
+        text: &str,
+        options: &QueryOptions,
+        allow_encoder: bool,
+    ) -> Result<FastQuery, ParseError> {
         let started = Instant::now();
         let registry = self.store.current();
         let mut scratch = self.pool.take();
@@ -204,11 +240,39 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
+        let mut routing = routing;
+        // Parsed text without a word has nothing an encoder could add either: not escalated.
+        let cascade = if routing.iterations > 0 {
+            match self.plan(&registry, &scratch, &routing) {
+                Some(plan) if plan.escalate && !allow_encoder => {
+                    return Ok(FastQuery::NeedsEncoder)
+                }
+                Some(plan) => {
+                    Some(self.escalate(&registry, &mut scratch, &mut routing, text, &plan))
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
         let t_context = Instant::now();
         let mut result = query::summarize(&registry, &scratch, text, &routing, options);
         result.timings_us.context = t_context.elapsed().as_secs_f64() * 1e6;
+        if let Some(trace) = cascade {
+            if trace.path == crate::semantic::AnswerPath::Semantic
+                && routing.no_match == Some(NoMatchReason::BelowThreshold)
+            {
+                result.no_match_reason = Some(format!(
+                    "decision value {:.3} of the semantic cascade is below its threshold {:.3}",
+                    routing.decision,
+                    registry.semantic_head().map_or(0.0, |h| h.params.threshold)
+                ));
+            }
+            result.timings_us.encoder = trace.encoder_us;
+            result.cascade = Some(trace);
+        }
         result.timings_us.total = started.elapsed().as_secs_f64() * 1e6;
-        Ok(result)
+        Ok(FastQuery::Answered(Box::new(result)))
     }
 
     /// The scoring part of [`Engine::query`], into caller-provided scratch: parse, scan,

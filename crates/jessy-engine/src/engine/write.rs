@@ -100,6 +100,19 @@ impl Engine {
         registry::validate(&source)?;
         let options = BuildOptions {
             warm: warm.clone(),
+            // A registry with a semantic head keeps one when this engine has its encoder (the
+            // embedding cache beside the snapshot means only new lines are encoded); without
+            // the encoder the head cannot be retrained for the new layers and is dropped.
+            semantic: match (&self.encoder, current.semantic_head()) {
+                (Some(encoder), Some(head)) => Some(build::SemanticBuild {
+                    encoder: encoder.clone(),
+                    cache: self
+                        .dir()
+                        .map(|d| d.join(crate::semantic::cache::EMBEDDING_CACHE_FILE)),
+                    escalate_at_most: head.params.max_rate,
+                }),
+                _ => None,
+            },
             ..BuildOptions::for_rebuild(&current)
         };
         let mut compiled = build::compile(&source, &options)?;
