@@ -140,7 +140,11 @@ pub(super) fn train_head(
         .embed_all(encoder, &texts)
         .map_err(|e| BuildError::Semantic(e.to_string()))?;
     if let Some(path) = settings.cache.as_ref().filter(|_| cache.encoded > 0) {
-        // The cache only saves time: failing to write it does not fail the build.
+        // The cache only saves time: failing to write it does not fail the build. Its
+        // directory may be the snapshot directory the build is about to create.
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
         let _ = cache.save(path);
     }
     let (example_vectors, val_vectors) = vectors.split_at(examples.len());
