@@ -38,6 +38,11 @@ enum Command {
         /// Convergence iteration cap (1–9).
         #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u32).range(1..=9))]
         max_iterations: u32,
+        /// Sentence-encoder model directory (config.json, model.safetensors, tokenizer.json;
+        /// `scripts/fetch-encoder.sh` fetches all-MiniLM-L6-v2): enables the semantic cascade
+        /// of a snapshot built with one.
+        #[arg(long, env = "JESSY_ENCODER")]
+        encoder: Option<PathBuf>,
     },
     /// Compile a registry source directory into a snapshot generation.
     Build {
@@ -54,6 +59,15 @@ enum Command {
         /// With --calibrate: keep the model trained on the registry's examples alone.
         #[arg(long, requires = "calibrate")]
         no_refit: bool,
+        /// Sentence-encoder model directory: also train the semantic cascade's head on the
+        /// lines' embeddings (needs --calibrate; embeddings are cached in OUT/embeddings.cache).
+        #[arg(long, requires = "calibrate")]
+        encoder: Option<PathBuf>,
+        /// With --encoder: the most share of the validation lines the cascade may send to the
+        /// encoder; the escalation margin is chosen on them for the best accuracy under it.
+        #[arg(long, default_value_t = jessy_engine::build::DEFAULT_ESCALATE_AT_MOST,
+              requires = "encoder", value_parser = parse_share)]
+        escalate_at_most: f32,
     },
     /// Check a snapshot directory: manifest, magic, version, CRC, every offset and length.
     Verify {
@@ -78,6 +92,11 @@ enum Command {
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Sentence-encoder model directory (config.json, model.safetensors, tokenizer.json;
+        /// `scripts/fetch-encoder.sh` fetches all-MiniLM-L6-v2): evaluates the semantic
+        /// cascade, and the same snapshot without it in the same run.
+        #[arg(long, env = "JESSY_ENCODER")]
+        encoder: Option<PathBuf>,
     },
     /// Run jessy-core and jessy-api together in this process, with a development API key.
     Serve(commands::serve::ServeArgs),
@@ -134,6 +153,14 @@ enum Command {
     },
 }
 
+/// A share in [0, 1].
+fn parse_share(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a share between 0 and 1")),
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let outcome = match cli.command {
@@ -143,20 +170,37 @@ fn main() {
             registry,
             budget,
             max_iterations,
-        } => commands::query(&text, json, registry.as_deref(), budget, max_iterations),
+            encoder,
+        } => commands::query(
+            &text,
+            json,
+            registry.as_deref(),
+            budget,
+            max_iterations,
+            encoder.as_deref(),
+        ),
         Command::Build {
             source,
             out,
             calibrate,
             no_refit,
-        } => commands::build(&source, &out, calibrate.as_deref(), no_refit),
+            encoder,
+            escalate_at_most,
+        } => commands::build(
+            &source,
+            &out,
+            calibrate.as_deref(),
+            no_refit,
+            encoder.as_deref().map(|dir| (dir, escalate_at_most)),
+        ),
         Command::Verify { snapshot } => commands::verify(&snapshot),
         Command::Import { file, out } => commands::import(&file, &out),
         Command::Eval {
             registry,
             file,
             json,
-        } => commands::eval(&registry, &file, json),
+            encoder,
+        } => commands::eval(&registry, &file, json, encoder.as_deref()),
         Command::Serve(args) => commands::serve::run(args),
         Command::Cluster(command) => commands::cluster::run(command),
         Command::Feedback { registry, file } => commands::usage::feedback(&registry, &file),

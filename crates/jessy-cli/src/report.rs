@@ -125,10 +125,28 @@ pub fn print_result(out: &mut impl Write, r: &QueryResult, colour: bool) -> io::
         out,
         "\n{}",
         s.dim(&format!(
-            "timings µs: parse {:.1}, scan {:.1}, interference {:.1}, convergence {:.1}, context {:.1}, total {:.1}",
-            t.parse, t.scan, t.interference, t.convergence, t.context, t.total
+            "timings µs: parse {:.1}, scan {:.1}, interference {:.1}, convergence {:.1}, context {:.1}, encoder {:.1}, total {:.1}",
+            t.parse, t.scan, t.interference, t.convergence, t.context, t.encoder, t.total
         ))
-    )
+    )?;
+    if let Some(c) = &r.cascade {
+        let margin = c
+            .margin
+            .map_or_else(|| "none (no known word)".to_string(), |m| format!("{m:.3}"));
+        writeln!(
+            out,
+            "{}",
+            s.dim(&format!(
+                "answered by the {:?} path (lexical margin {margin}){}",
+                c.path,
+                c.error
+                    .as_deref()
+                    .map(|e| format!("; encoder not used: {e}"))
+                    .unwrap_or_default()
+            ))
+        )?;
+    }
+    Ok(())
 }
 
 /// Prints an evaluation report as a table.
@@ -148,10 +166,22 @@ pub fn print_eval(out: &mut impl Write, r: &EvalReport) -> io::Result<()> {
         ("oos_precision", format!("{:.4}", r.oos_precision)),
         ("rejected queries", r.rejected.to_string()),
         ("p50 latency", format!("{:.1} µs", r.p50_us)),
+        ("p90 latency", format!("{:.1} µs", r.p90_us)),
         ("p99 latency", format!("{:.1} µs", r.p99_us)),
     ];
     for (name, value) in rows {
         writeln!(out, "{name:<20} {value}")?;
+    }
+    if let (Some(lexical), Some(semantic)) = (&r.lexical_path, &r.semantic_path) {
+        writeln!(out, "{:<20} {:.4}", "escalation_rate", r.escalation_rate)?;
+        writeln!(out, "{:<20} {:.1} µs", "encoder p50", r.encoder_p50_us)?;
+        for (name, p) in [("lexical path", lexical), ("semantic path", semantic)] {
+            writeln!(
+                out,
+                "{name:<20} {} lines: in-scope {:.4} of {}, oos recall {:.4} of {}",
+                p.lines, p.in_scope_accuracy, p.in_scope, p.oos_recall, p.out_of_scope
+            )?;
+        }
     }
     Ok(())
 }

@@ -139,6 +139,26 @@ pub struct Config {
     /// (off when absent).
     #[arg(long, env = "JESSY_LEARN_INTERVAL")]
     pub learn_interval: Option<u64>,
+    /// Sentence-encoder model directory (config.json, model.safetensors, tokenizer.json) for
+    /// the semantic cascade of a snapshot built with `jessy build --encoder`: queries the
+    /// lexical path is unsure of are decided with it. Loaded at start, never downloaded.
+    #[arg(long, env = "JESSY_ENCODER")]
+    pub encoder: Option<PathBuf>,
+
+    /// Blocking workers that run the encoder at once (0: one per core). Escalated queries wait
+    /// for a worker; the fast path never does, since it runs on the request's own task.
+    #[arg(long, env = "JESSY_ENCODER_WORKERS", default_value_t = 0)]
+    pub encoder_workers: usize,
+}
+
+impl Config {
+    /// Encoder workers to run: `--encoder-workers`, or one per core when 0.
+    pub fn encoder_worker_count(&self) -> usize {
+        match self.encoder_workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 impl Default for Config {
@@ -164,6 +184,8 @@ impl Default for Config {
             shutdown_grace_secs: 10,
             learn_after: None,
             learn_interval: None,
+            encoder: None,
+            encoder_workers: 0,
         }
     }
 }

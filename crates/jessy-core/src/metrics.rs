@@ -183,6 +183,26 @@ impl Metrics {
         });
     }
 
+    /// Records what the semantic cascade did for a query: which path answered, the encoder's
+    /// time when it ran, and encoder failures (the lexical answer then stands).
+    pub fn record_cascade(&self, trace: &jessy_engine::result::CascadeTrace) {
+        let path = match trace.path {
+            jessy_engine::semantic::AnswerPath::Lexical => "lexical",
+            jessy_engine::semantic::AnswerPath::Semantic => "semantic",
+        };
+        self.scope(|| {
+            metrics::counter!("jessy_core_cascade_queries_total", "path" => path).increment(1);
+            if trace.path == jessy_engine::semantic::AnswerPath::Semantic {
+                metrics::counter!("jessy_core_escalations_total").increment(1);
+                metrics::histogram!("jessy_core_encoder_duration_seconds")
+                    .record(trace.encoder_us / 1e6);
+            }
+            if trace.error.is_some() {
+                metrics::counter!("jessy_core_encoder_errors_total").increment(1);
+            }
+        });
+    }
+
     /// Records the duration of a layer write (`upsert` or `delete`).
     pub fn record_write(&self, op: &'static str, seconds: f64) {
         self.scope(|| {
@@ -260,6 +280,23 @@ fn describe() {
         "jessy_core_pipeline_stage_duration_seconds",
         Unit::Seconds,
         "Time per query pipeline stage, as measured by the engine."
+    );
+    describe_counter!(
+        "jessy_core_cascade_queries_total",
+        "Queries of a snapshot with a semantic head, by the path that answered (lexical, semantic)."
+    );
+    describe_counter!(
+        "jessy_core_escalations_total",
+        "Queries the semantic cascade sent to the sentence encoder."
+    );
+    describe_histogram!(
+        "jessy_core_encoder_duration_seconds",
+        Unit::Seconds,
+        "Sentence-encoder time per escalated query."
+    );
+    describe_counter!(
+        "jessy_core_encoder_errors_total",
+        "Escalations whose encoder failed (the lexical answer was returned)."
     );
     describe_histogram!(
         "jessy_core_layer_write_duration_seconds",

@@ -37,6 +37,9 @@ struct Inner {
     learner: crate::learner::Learner,
     /// Change notes of published generations.
     history: crate::history::History,
+    /// Permits to run the sentence encoder: one per blocking worker, so escalated queries
+    /// queue here (bounded) rather than piling onto tokio's blocking pool.
+    encoder_permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// Who may call the layer-write routes, decided once at start from the configuration.
@@ -101,6 +104,9 @@ impl AppState {
                 learner: crate::learner::Learner::new(config.learn_after),
                 history: crate::history::History::new(engine.dir()),
                 engine,
+                encoder_permits: Arc::new(tokio::sync::Semaphore::new(
+                    config.encoder_worker_count(),
+                )),
                 config,
                 cluster,
             }),
@@ -130,6 +136,11 @@ impl AppState {
     /// The generation history's change notes.
     pub fn history(&self) -> &crate::history::History {
         &self.inner.history
+    }
+
+    /// The encoder workers' permits (see [`crate::Config::encoder_workers`]).
+    pub fn encoder_permits(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.inner.encoder_permits
     }
 
     /// Who may write layers.

@@ -80,6 +80,7 @@ fn write_big_snapshot(dir: &Path) {
         },
         associations: vec![],
         validation: vec![],
+        semantic: &[],
         build_flags: 0,
     };
     std::fs::create_dir_all(dir).unwrap();

@@ -8,7 +8,11 @@
 //! - `dimension_accuracy`: in-scope lines answered `matched` with the gold dimension strongest.
 //! - `oos_recall`: out-of-scope lines answered `no_match`; `oos_precision`: of all `no_match`
 //!   answers, the share that were out of scope.
-//! - `p50_us`, `p99_us`: wall time of [`Engine::query`] per line, single thread, in process.
+//! - `p50_us`, `p90_us`, `p99_us`: wall time of [`Engine::query`] per line, single thread, in
+//!   process (encoder included for escalated lines).
+//! - With the semantic cascade (a registry with a semantic head, an engine with an encoder):
+//!   `escalation_rate`, the share of lines the encoder ran for, and `lexical_path` /
+//!   `semantic_path`, the same accuracies over the lines each path answered.
 //!
 //! Labels are compared through [`crate::build::import::id_matches_label`]: the id itself or the slug
 //! `jessy import` made of it.
@@ -48,8 +52,60 @@ pub struct EvalReport {
     pub mean_iterations: f64,
     /// Median latency per query (µs).
     pub p50_us: f64,
+    /// 90th percentile latency per query (µs).
+    #[serde(default)]
+    pub p90_us: f64,
     /// 99th percentile latency per query (µs).
     pub p99_us: f64,
+    /// Share of lines the semantic cascade sent to the encoder (0 without a cascade).
+    #[serde(default)]
+    pub escalation_rate: f64,
+    /// Accuracy over the lines the lexical path answered (present with a cascade).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lexical_path: Option<PathReport>,
+    /// Accuracy over the lines the semantic path answered (present with a cascade).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semantic_path: Option<PathReport>,
+    /// Median encoder time of the escalated lines (µs; 0 without escalations).
+    #[serde(default)]
+    pub encoder_p50_us: f64,
+}
+
+/// Accuracy over the lines one path of the cascade answered.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct PathReport {
+    /// Lines answered by this path.
+    pub lines: usize,
+    /// In-scope lines among them.
+    pub in_scope: usize,
+    /// Of those, answered with the gold layer.
+    pub in_scope_accuracy: f64,
+    /// Out-of-scope lines among them.
+    pub out_of_scope: usize,
+    /// Of those, answered no_match.
+    pub oos_recall: f64,
+}
+
+/// Counts behind a [`PathReport`].
+#[derive(Default)]
+struct PathCounts {
+    lines: usize,
+    in_scope: usize,
+    correct: usize,
+    oos: usize,
+    oos_rejected: usize,
+}
+
+impl PathCounts {
+    fn report(&self) -> PathReport {
+        PathReport {
+            lines: self.lines,
+            in_scope: self.in_scope,
+            in_scope_accuracy: ratio(self.correct, self.in_scope),
+            out_of_scope: self.oos,
+            oos_recall: ratio(self.oos_rejected, self.oos),
+        }
+    }
 }
 
 fn ratio(n: usize, d: usize) -> f64 {
@@ -119,6 +175,9 @@ pub fn evaluate_with(
     let mut iterations = 0usize;
     let (mut in_scope, mut correct, mut top3, mut dim_correct) = (0, 0, 0, 0);
     let (mut oos, mut oos_rejected, mut no_match_answers, mut rejected) = (0, 0, 0, 0);
+    let mut paths = [PathCounts::default(), PathCounts::default()];
+    let mut encoder_us = Vec::new();
+    let cascade = engine.has_cascade();
     for (i, ex) in examples.iter().enumerate() {
         let started = Instant::now();
         let result = engine.query_unrecorded(&ex.text, &options);
@@ -152,6 +211,14 @@ pub fn evaluate_with(
         if !matched {
             no_match_answers += 1;
         }
+        let path = match result.as_ref().ok().and_then(|r| r.cascade.as_ref()) {
+            Some(trace) if trace.path == crate::semantic::AnswerPath::Semantic => {
+                encoder_us.push(trace.encoder_us);
+                &mut paths[1]
+            }
+            _ => &mut paths[0],
+        };
+        path.lines += 1;
         match gold {
             Some((dimension, layer)) => {
                 in_scope += 1;
@@ -166,8 +233,10 @@ pub fn evaluate_with(
                         .is_some_and(|l| id_matches_label(l, layer))
                     {
                         correct += 1;
+                        path.correct += 1;
                     }
                 }
+                path.in_scope += 1;
                 if ranked
                     .iter()
                     .any(|(d, l)| id_matches_label(d, dimension) && id_matches_label(l, layer))
@@ -177,14 +246,17 @@ pub fn evaluate_with(
             }
             None => {
                 oos += 1;
+                path.oos += 1;
                 if !matched {
                     oos_rejected += 1;
+                    path.oos_rejected += 1;
                 }
             }
         }
         progress(i + 1);
     }
     latencies.sort_by(f64::total_cmp);
+    encoder_us.sort_by(f64::total_cmp);
     EvalReport {
         examples: examples.len(),
         in_scope,
@@ -197,6 +269,11 @@ pub fn evaluate_with(
         rejected,
         mean_iterations: ratio(iterations, examples.len()),
         p50_us: percentile(&latencies, 50.0),
+        p90_us: percentile(&latencies, 90.0),
         p99_us: percentile(&latencies, 99.0),
+        escalation_rate: ratio(paths[1].lines, examples.len()),
+        lexical_path: cascade.then(|| paths[0].report()),
+        semantic_path: cascade.then(|| paths[1].report()),
+        encoder_p50_us: percentile(&encoder_us, 50.0),
     }
 }

@@ -39,6 +39,7 @@ mod engine;
 pub mod eval;
 mod query;
 pub mod registry;
+pub mod semantic;
 pub mod usage;
 
 // The shared floors. Public only with the `internals` feature, for the research example
@@ -57,8 +58,8 @@ pub mod storage;
 mod storage;
 
 pub use engine::{
-    AcceptError, Engine, EngineError, Figures, InstallError, LearnError, LearnReport, Prepared,
-    Upserted, WriteError, GUARD_Z,
+    AcceptError, Engine, EngineError, FastQuery, Figures, InstallError, LearnError, LearnReport,
+    Prepared, Upserted, WriteError, GUARD_Z,
 };
 pub use parser::{ParseError, MAX_QUERY_BYTES};
 pub use query::result::{self, Outcome, QueryResult};

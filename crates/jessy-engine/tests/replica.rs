@@ -51,10 +51,7 @@ fn prepared_generations_install_on_replicas_with_their_number_or_restamped() {
     let ahead = Engine::open_or_init_default(ahead_dir.path()).unwrap();
     ahead.upsert_layer("emotion", layer("x1")).unwrap();
     let local = ahead.stats().generation;
-    assert!(
-        local > base,
-        "the next free number is above the cluster's"
-    );
+    assert!(local > base, "the next free number is above the cluster's");
     assert_eq!(ahead.install(&prepared.bytes).unwrap(), local + 1);
     let registry = ahead.registry();
     assert!(registry.layer("emotion", "alpha").is_some());

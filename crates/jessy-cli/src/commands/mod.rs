@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod healthcheck;
+pub mod semantic;
 pub mod serve;
 pub mod usage;
 
@@ -60,11 +61,12 @@ pub fn query(
     registry: Option<&Path>,
     budget: u32,
     max_iterations: u32,
+    encoder: Option<&Path>,
 ) -> anyhow::Result<()> {
     let Some(text) = text.to_str() else {
         bail!("the query is not valid UTF-8; pass text in a UTF-8 locale or encoding");
     };
-    let engine = open_engine(registry)?;
+    let engine = semantic::attach(open_engine(registry)?, encoder)?;
     let options = QueryOptions {
         max_iterations,
         token_budget: budget,
@@ -88,6 +90,7 @@ pub fn build(
     out: &Path,
     calibrate: Option<&Path>,
     no_refit: bool,
+    encoder: Option<(&Path, f32)>,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let registry = RegistrySource::read_dir(source)?;
@@ -96,6 +99,12 @@ pub fn build(
         None => BuildOptions::default(),
     };
     options.no_refit = no_refit;
+    if let Some((dir, escalate_at_most)) = encoder {
+        options.semantic = Some(build::SemanticBuild {
+            escalate_at_most,
+            ..semantic::build_settings(dir, out)?
+        });
+    }
     let compiled = build::compile(&registry, &options)?;
     let generation = build::publish_compiled(&compiled, out)?;
     let built = Registry::open(out)?;
@@ -112,6 +121,9 @@ pub fn build(
         if calibration.calibrated { " (calibrated)" } else { " (default)" },
         started.elapsed().as_secs_f64()
     );
+    if let Some(head) = compiled.semantic_head() {
+        semantic::report_head(head);
+    }
     Ok(())
 }
 
@@ -160,8 +172,14 @@ pub fn import(file: &Path, out: &Path) -> anyhow::Result<()> {
 }
 
 /// `jessy eval`.
-pub fn eval(registry: &Path, file: &Path, json: bool) -> anyhow::Result<()> {
-    let engine = Engine::open_read_only(registry)?;
+pub fn eval(
+    registry: &Path,
+    file: &Path,
+    json: bool,
+    encoder: Option<&Path>,
+) -> anyhow::Result<()> {
+    let lexical_only = Engine::open_read_only(registry)?;
+    let engine = semantic::attach(Engine::open_read_only(registry)?, encoder)?;
     let examples = dataset::read_jsonl(file)?;
     let bar = (!json && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(examples.len() as u64);
@@ -181,10 +199,24 @@ pub fn eval(registry: &Path, file: &Path, json: bool) -> anyhow::Result<()> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    // With the cascade, the same snapshot without the encoder, in the same run: the fast
+    // path's own numbers beside the cascade's.
+    let without = engine
+        .has_cascade()
+        .then(|| evaluation::evaluate(&lexical_only, &examples, |_| {}));
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        let mut value = serde_json::to_value(&report)?;
+        if let (Some(w), Some(map)) = (&without, value.as_object_mut()) {
+            map.insert("without_encoder".into(), serde_json::to_value(w)?);
+        }
+        println!("{value}");
     } else {
-        report::print_eval(&mut std::io::stdout().lock(), &report)?;
+        let mut out = std::io::stdout().lock();
+        report::print_eval(&mut out, &report)?;
+        if let Some(w) = &without {
+            writeln!(out, "\nthe same snapshot without the encoder:")?;
+            report::print_eval(&mut out, w)?;
+        }
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use jessy_engine::QueryOptions as EngineOptions;
-use jessy_engine::{Outcome, ParseError};
+use jessy_engine::{FastQuery, Outcome, ParseError};
 pub use jessy_protocol::{QueryOptions, QueryRequest};
 use utoipa::ToSchema;
 
@@ -102,13 +102,39 @@ pub(crate) async fn query(
     // The same rules, in the same order, as the gateway's: one contract for both ports.
     request.validate()?;
     let options = engine_options(request.options.as_ref());
-    let result = state
+    let result = match state
         .engine()
-        .query(&request.query, &options)
-        .map_err(parse_error)?;
+        .query_fast(&request.query, &options)
+        .map_err(parse_error)?
+    {
+        FastQuery::Answered(result) => *result,
+        // The semantic cascade escalated: the encoder takes milliseconds of CPU, so it runs
+        // on a blocking worker (at most `--encoder-workers` at once), never on the runtime's
+        // threads where it would hold up the fast queries behind it.
+        FastQuery::NeedsEncoder => {
+            let permit = state
+                .encoder_permits()
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| CoreError::internal(anyhow::anyhow!("encoder pool closed")))?;
+            let engine = state.engine().clone();
+            let text = request.query;
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                engine.query(&text, &options)
+            })
+            .await
+            .map_err(|e| CoreError::internal(anyhow::anyhow!("encoder worker failed: {e}")))?
+            .map_err(parse_error)?
+        }
+    };
     state
         .metrics()
         .record_query(result.outcome == Outcome::Matched, &result.timings_us);
+    if let Some(trace) = &result.cascade {
+        state.metrics().record_cascade(trace);
+    }
     json(StatusCode::OK, &result)
 }
 

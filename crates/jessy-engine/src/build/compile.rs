@@ -4,7 +4,7 @@
 use super::derive::{self, Derived};
 use super::order::{order_layers, LayerOrder};
 use super::warm::{Keys, WarmStart};
-use super::{calibrate, BuildError, BuildOptions};
+use super::{calibrate, semantic, BuildError, BuildOptions};
 use crate::model::{self, Calibration, Example, Model};
 use crate::registry::{self, RegistrySource};
 
@@ -25,6 +25,8 @@ pub struct Compiled {
     pub(super) no_refit: bool,
     /// Where this compile's classifiers ended, for the next compile to start from.
     pub(super) warm: WarmStart,
+    /// The semantic head, when the build had an encoder (`--encoder`).
+    pub(super) semantic: Option<crate::semantic::SemanticHead>,
     /// Number of training examples used (examples + keywords + out-of-scope, plus the
     /// validation lines of a refit).
     pub training_examples: usize,
@@ -40,6 +42,11 @@ impl Compiled {
     /// The calibration in effect.
     pub fn calibration(&self) -> Calibration {
         self.calibration
+    }
+
+    /// The semantic head, when the build trained one.
+    pub fn semantic_head(&self) -> Option<&crate::semantic::SemanticHead> {
+        self.semantic.as_ref()
     }
 }
 
@@ -63,6 +70,8 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
     };
 
     let mut validation = Vec::new();
+    let n_train = examples.len();
+    let mut semantic_val = None;
     let calibration = match &options.calibrate {
         Some((path, val)) => {
             let labeled =
@@ -79,6 +88,14 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
                 calibrated: true,
                 ..chosen
             };
+            if options.semantic.is_some() {
+                // Scored by the model that has not seen them, before the refit below.
+                semantic_val = Some(semantic::score_val(
+                    &model.view(),
+                    &labeled,
+                    calibration.threshold,
+                ));
+            }
             if !options.no_refit {
                 // The threshold is fixed; now the validation lines teach the model too.
                 examples.extend(labeled.iter().map(|&(text, label)| Example {
@@ -113,6 +130,24 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
         None => Calibration::uncalibrated(!source.out_of_scope.is_empty()),
     };
 
+    let semantic = match (&options.semantic, &semantic_val) {
+        (None, _) => None,
+        (Some(settings), Some(val)) => Some(semantic::train_head(
+            settings,
+            &examples,
+            n_train,
+            val,
+            &model.view(),
+        )?),
+        (Some(_), None) => {
+            return Err(BuildError::Semantic(
+                "an encoder needs validation lines (--calibrate): the cascade's settings are \
+                 chosen on them"
+                    .into(),
+            ))
+        }
+    };
+
     let derived = derive::derive(
         source,
         &layers,
@@ -130,6 +165,7 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
         validation,
         no_refit: options.no_refit,
         warm,
+        semantic,
     })
 }
 

@@ -48,6 +48,11 @@ impl Compiled {
                 }
             })
             .collect();
+        let semantic = self
+            .semantic
+            .as_ref()
+            .map(|h| h.to_bytes())
+            .unwrap_or_default();
         let data = SnapshotData {
             name: &s.name,
             description: &s.description,
@@ -70,6 +75,7 @@ impl Compiled {
                     None => (text.as_str(), "", ""),
                 })
                 .collect(),
+            semantic: &semantic,
             build_flags: if self.no_refit {
                 super::BUILD_FLAG_NO_REFIT
             } else {

@@ -21,6 +21,7 @@ pub(crate) mod derive;
 pub mod import;
 mod layout;
 mod order;
+mod semantic;
 mod warm;
 
 use std::path::Path;
@@ -34,6 +35,7 @@ use crate::storage::{self, PublishError};
 pub use crate::model::{Calibration, FeatureConfig, Loss, OutOfScope, TrainConfig};
 pub use associations::AssociationCarry;
 pub use compile::{compile, Compiled};
+pub use semantic::{SemanticBuild, DEFAULT_ESCALATE_AT_MOST};
 pub use warm::WarmStart;
 
 /// [`crate::storage::format::RegistryMeta::build_flags`] bit: calibration kept the first model.
@@ -75,6 +77,9 @@ pub enum BuildError {
     /// Publishing failed.
     #[error(transparent)]
     Publish(#[from] PublishError),
+    /// The semantic head could not be trained (the encoder failed, or no validation lines).
+    #[error("semantic head: {0}")]
+    Semantic(String),
     /// The built snapshot failed to open (a bug: builds are validated before publishing).
     #[error(transparent)]
     Open(#[from] storage::OpenError),
@@ -107,6 +112,8 @@ pub struct BuildOptions {
     /// utterances, decayed when a learning period ends) instead of recomputing them from every
     /// example. `None` (a fresh build) computes them from the training examples.
     pub associations: Option<AssociationCarry>,
+    /// Train the semantic cascade's head with this encoder (needs [`BuildOptions::calibrate`]).
+    pub semantic: Option<SemanticBuild>,
 }
 
 impl BuildOptions {

@@ -2,6 +2,7 @@
 //! order over the current generation; a layer write runs the build path and publishes the next
 //! generation ([`write`]).
 
+mod cascade;
 mod replica;
 mod usage;
 mod write;
@@ -19,6 +20,7 @@ use crate::storage::{Claimed, OpenError, Recovery, Store, StoreStats};
 use crate::usage::recent::RECENT_QUERIES;
 use crate::usage::{FeedbackLog, NoMatchInbox, RecentQueries, RecentQuery};
 
+pub use cascade::FastQuery;
 pub use replica::{InstallError, Prepared};
 pub use usage::{AcceptError, Figures, LearnError, LearnReport, GUARD_Z};
 pub use write::{Upserted, WriteError};
@@ -33,6 +35,14 @@ pub enum EngineError {
     /// Building a snapshot failed.
     #[error(transparent)]
     Build(#[from] BuildError),
+    /// The snapshot's semantic head was trained with another encoder than the one given.
+    #[error("the snapshot's semantic head was trained with encoder {snapshot}, not {encoder}: rebuild it with this encoder or pass the one it was built with")]
+    EncoderMismatch {
+        /// The encoder the head was trained with.
+        snapshot: String,
+        /// The encoder given.
+        encoder: String,
+    },
 }
 
 /// The routing engine over one registry store.
@@ -58,6 +68,9 @@ pub struct Engine {
     inbox: NoMatchInbox,
     /// The feedback log, opened on first use (`None` until then).
     feedback: std::sync::Mutex<Option<FeedbackLog>>,
+    /// The sentence encoder of the semantic cascade, when one is attached
+    /// ([`Engine::with_encoder`]).
+    encoder: Option<Arc<dyn crate::semantic::Encoder>>,
 }
 
 impl Engine {
@@ -80,6 +93,7 @@ impl Engine {
             recent: RecentQueries::new(RECENT_QUERIES),
             inbox,
             feedback: Default::default(),
+            encoder: None,
         }
     }
 
@@ -214,12 +228,46 @@ impl Engine {
         self.store.stats()
     }
 
-    /// Routes `text` through the whole pipeline. The result's `query_id` names it for
+    /// Routes `text` through the whole pipeline; with an encoder attached and a semantic head
+    /// in the snapshot, an unsure query is escalated to the encoder (milliseconds instead of
+    /// microseconds) and decided by the cascade. The result's `query_id` names it for
     /// feedback ([`Engine::record_feedback`]) while it is among the last
     /// [`crate::usage::recent::RECENT_QUERIES`] queries; a `no_match` also goes to the no-match
     /// inbox ([`Engine::suggestions`]).
     pub fn query(&self, text: &str, options: &QueryOptions) -> Result<QueryResult, ParseError> {
-        let mut result = self.query_unrecorded(text, options)?;
+        let result = self.query_unrecorded(text, options)?;
+        Ok(self.remember(result, text))
+    }
+
+    /// [`Engine::query`] without remembering the query (no `query_id`, no inbox): for
+    /// evaluation and the learning guard, whose lines are not traffic.
+    pub fn query_unrecorded(
+        &self,
+        text: &str,
+        options: &QueryOptions,
+    ) -> Result<QueryResult, ParseError> {
+        self.query_staged(text, options, true).map(|r| match r {
+            FastQuery::Answered(result) => *result,
+            FastQuery::NeedsEncoder => unreachable!("escalation allowed"),
+        })
+    }
+
+    /// [`Engine::query`] without running the encoder: the lexical answer (remembered, with
+    /// its `query_id`) when the cascade would not escalate, [`FastQuery::NeedsEncoder`] when
+    /// it would. A service answers the first on its request thread and sends the second to a
+    /// bounded pool of blocking workers (which call [`Engine::query`]), so fast queries never
+    /// queue behind encoder work.
+    pub fn query_fast(&self, text: &str, options: &QueryOptions) -> Result<FastQuery, ParseError> {
+        Ok(match self.query_staged(text, options, false)? {
+            FastQuery::Answered(result) => {
+                FastQuery::Answered(Box::new(self.remember(*result, text)))
+            }
+            FastQuery::NeedsEncoder => FastQuery::NeedsEncoder,
+        })
+    }
+
+    /// Gives `result` its `query_id` and files a no-match in the inbox.
+    fn remember(&self, mut result: QueryResult, text: &str) -> QueryResult {
         let decision = match result.outcome {
             crate::Outcome::Matched => result
                 .dimensions
@@ -235,16 +283,15 @@ impl Engine {
             generation: result.generation,
             decision,
         });
-        Ok(result)
+        result
     }
 
-    /// [`Engine::query`] without remembering the query (no `query_id`, no inbox): for
-    /// evaluation and the learning guard, whose lines are not traffic.
-    pub fn query_unrecorded(
+    fn query_staged(
         &self,
         text: &str,
         options: &QueryOptions,
-    ) -> Result<QueryResult, ParseError> {
+        allow_encoder: bool,
+    ) -> Result<FastQuery, ParseError> {
         let started = Instant::now();
         let registry = self.store.current();
         let mut scratch = self.pool.take();
@@ -258,11 +305,39 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
+        let mut routing = routing;
+        // Parsed text without a word has nothing an encoder could add either: not escalated.
+        let cascade = if routing.iterations > 0 {
+            match self.plan(&registry, &scratch, &routing) {
+                Some(plan) if plan.escalate && !allow_encoder => {
+                    return Ok(FastQuery::NeedsEncoder)
+                }
+                Some(plan) => {
+                    Some(self.escalate(&registry, &mut scratch, &mut routing, text, &plan))
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
         let t_context = Instant::now();
         let mut result = query::summarize(&registry, &scratch, text, &routing, options);
         result.timings_us.context = t_context.elapsed().as_secs_f64() * 1e6;
+        if let Some(trace) = cascade {
+            if trace.path == crate::semantic::AnswerPath::Semantic
+                && routing.no_match == Some(NoMatchReason::BelowThreshold)
+            {
+                result.no_match_reason = Some(format!(
+                    "decision value {:.3} of the semantic cascade is below its threshold {:.3}",
+                    routing.decision,
+                    registry.semantic_head().map_or(0.0, |h| h.params.threshold)
+                ));
+            }
+            result.timings_us.encoder = trace.encoder_us;
+            result.cascade = Some(trace);
+        }
         result.timings_us.total = started.elapsed().as_secs_f64() * 1e6;
-        Ok(result)
+        Ok(FastQuery::Answered(Box::new(result)))
     }
 
     /// The scoring part of [`Engine::query`], into caller-provided scratch: parse, scan,

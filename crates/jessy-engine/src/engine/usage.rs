@@ -235,6 +235,9 @@ impl Engine {
             associations: Some(carry),
             ..BuildOptions::for_rebuild(&current)
         };
+        // The guard compares the lexical models; the published one also retrains the semantic
+        // head when the registry has one and this engine has its encoder.
+        let semantic = self.semantic_rebuild(&current);
         // The guard's two models are trained without the validation lines (no refit), so the
         // exam — validation lines and held-out feedback — is unseen by both: a refit model has
         // memorized the validation lines and would pass any candidate.
@@ -259,6 +262,7 @@ impl Engine {
         let start = candidate.take_warm_start().combine(warm.as_deref());
         let final_options = BuildOptions {
             warm: Some(Arc::new(start)),
+            semantic,
             ..rebuild
         };
         let mut compiled =
@@ -415,6 +419,7 @@ fn in_memory(bytes: Vec<u8>) -> Result<Engine, WriteError> {
     Engine::from_bytes(&bytes).map_err(|e| match e {
         super::EngineError::Build(b) => WriteError::Build(b),
         super::EngineError::Open(o) => WriteError::Build(o.into()),
+        other => WriteError::Build(build::BuildError::Semantic(other.to_string())),
     })
 }
 

@@ -137,8 +137,32 @@ impl Engine {
                 observe,
                 period_ends: false,
             }),
+            // A registry with a semantic head keeps one when this engine has its encoder (the
+            // embedding cache beside the snapshot means only new lines are encoded); without
+            // the encoder the head cannot be retrained for the new layers and is dropped.
+            semantic: self.semantic_rebuild(&current),
             ..BuildOptions::for_rebuild(&current)
         };
         Ok(build::compile(&source, &options)?)
+    }
+
+    /// How a rebuild of `current` trains the semantic head: a registry with a head keeps one
+    /// when this engine has its encoder (the embedding cache beside the snapshot means only new
+    /// lines are encoded); without the encoder the head cannot be retrained for new examples
+    /// and is dropped.
+    pub(super) fn semantic_rebuild(
+        &self,
+        current: &crate::Registry,
+    ) -> Option<build::SemanticBuild> {
+        match (&self.encoder, current.semantic_head()) {
+            (Some(encoder), Some(head)) => Some(build::SemanticBuild {
+                encoder: encoder.clone(),
+                cache: self
+                    .dir()
+                    .map(|d| d.join(crate::semantic::cache::EMBEDDING_CACHE_FILE)),
+                escalate_at_most: head.params.max_rate,
+            }),
+            _ => None,
+        }
     }
 }

@@ -224,6 +224,55 @@ pub(crate) fn route(registry: &Registry, scratch: &mut Scratch, max_iterations: 
     routing
 }
 
+/// Re-decides a query from logits already in `scratch.logits` — the semantic cascade's
+/// blended logits — as iteration 1 would: the no-match decision at `threshold` (the cascade's
+/// own, calibrated on the blended scores), then navigation, interference and the active set,
+/// once. No refinement: expansion vectors are lexical, and the blended answer is the one the
+/// cascade's calibration measured.
+pub(crate) fn settle(
+    registry: &Registry,
+    scratch: &mut Scratch,
+    routing: &mut Routing,
+    threshold: f32,
+) {
+    let snapshot = registry.snapshot();
+    let view = registry.model();
+    let dims = snapshot.dimension_records();
+    let layers = snapshot.layer_records();
+    let t = Instant::now();
+    scratch.iterations.clear();
+    let decision = model::calibrate::decision(&view, &scratch.logits);
+    routing.decision = decision.value;
+    routing.no_match = (decision.best.is_none() || decision.value < threshold).then_some(
+        if decision.out_of_scope_wins {
+            NoMatchReason::OutOfScope
+        } else {
+            NoMatchReason::BelowThreshold
+        },
+    );
+    routing.iterations = 1;
+    routing.converged = true;
+    routing.return_to_source = false;
+    to_confidences(&mut scratch.logits);
+    scratch.confidence.clear();
+    scratch
+        .confidence
+        .extend(scratch.logits.iter().take(layers.len()));
+    navigate(
+        dims,
+        layers,
+        &scratch.confidence,
+        &mut scratch.reach,
+        &mut scratch.dimensions,
+    );
+    select(scratch, layers, None, routing);
+    record_iteration(scratch);
+    if routing.no_match.is_some() {
+        scratch.candidates.clear();
+    }
+    routing.scan_us += t.elapsed().as_secs_f64() * 1e6;
+}
+
 /// Interference over the strongest dimensions, then the active set (with return to source).
 ///
 /// `pinned` is the primary dimension decided on iteration 1: it is always a candidate and
@@ -322,7 +371,16 @@ fn select(
 /// without out-of-scope data would otherwise route them to whichever layer those n-grams
 /// lean to.
 fn has_word_evidence(view: &ModelView<'_>, scratch: &Scratch) -> bool {
-    scratch.parsed.stems().any(|stem| {
+    has_word_evidence_in(view, &scratch.parsed)
+}
+
+/// [`has_word_evidence`] for a parsed query outside a scratch (the build's semantic step scores
+/// validation lines exactly as the query path would).
+pub(crate) fn has_word_evidence_in(
+    view: &ModelView<'_>,
+    parsed: &crate::parser::ParsedQuery,
+) -> bool {
+    parsed.stems().any(|stem| {
         view.unigram_row(stem)
             .and_then(|row| view.best_class_weight(row))
             .is_some_and(|w| w >= MIN_WORD_WEIGHT)

@@ -45,6 +45,27 @@ pub struct QueryResult {
     pub context: Context,
     /// Microseconds spent per stage.
     pub timings_us: Timings,
+    /// What the semantic cascade did: present when the registry has a semantic head and the
+    /// engine an encoder, absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cascade: Option<CascadeTrace>,
+}
+
+/// The semantic cascade's part in one query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CascadeTrace {
+    /// Which path answered: `lexical` (the lexical model was sure enough) or `semantic`.
+    pub path: crate::semantic::AnswerPath,
+    /// The lexical margin (logit units; absent when the query had no known word, which always
+    /// counts as unsure).
+    pub margin: Option<f32>,
+    /// The margin below which the encoder runs (absent: never or always).
+    pub escalate_below: Option<f32>,
+    /// Microseconds in the encoder (0 on the lexical path; also in `timings_us.encoder`).
+    pub encoder_us: f64,
+    /// Why the semantic path could not run, when it should have (the lexical answer stands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// An active dimension and the layer path chosen in it.
@@ -203,6 +224,9 @@ pub struct Timings {
     pub convergence: f64,
     /// Reading layer content from the MMAP regions and assembling the context.
     pub context: f64,
+    /// The sentence encoder, when the semantic cascade escalated the query (0 otherwise).
+    #[serde(default)]
+    pub encoder: f64,
     /// Whole pipeline.
     pub total: f64,
 }

@@ -78,6 +78,7 @@ pub(crate) fn summarize(
             convergence: routing.convergence_us,
             ..Timings::default()
         },
+        cascade: None,
     }
 }
 

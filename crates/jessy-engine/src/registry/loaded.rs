@@ -24,6 +24,9 @@ pub struct Registry {
     key_index: Vec<u32>,
     /// Bitmap and rank over the dense rows, for the same reason.
     dense_map: Vec<(u64, u32)>,
+    /// The semantic cascade's head, when the registry was built with an encoder (read from its
+    /// section and checked against the model at open).
+    semantic: Option<crate::semantic::SemanticHead>,
 }
 
 impl storage::Generation for Registry {
@@ -64,6 +67,21 @@ impl Registry {
                 calibration.threshold
             )));
         }
+        let semantic = match snapshot.semantic_bytes() {
+            [] => None,
+            bytes => {
+                let head = crate::semantic::SemanticHead::from_bytes(bytes)
+                    .map_err(|e| corrupt(e.to_string()))?;
+                let outputs = meta.num_classes + u32::from(stored.has_out_of_scope_class());
+                if head.num_classes != meta.num_classes || head.outputs != outputs {
+                    return Err(corrupt(format!(
+                        "semantic head has {} outputs for {} classes, the model {outputs} for {}",
+                        head.outputs, head.num_classes, meta.num_classes
+                    )));
+                }
+                Some(head)
+            }
+        };
         let key_index = build_key_index(stored.arrays.keys);
         let dense_map = build_dense_map(stored.arrays.dense_rows, stored.arrays.keys.len());
         Ok(Registry {
@@ -72,7 +90,14 @@ impl Registry {
             calibration,
             key_index,
             dense_map,
+            semantic,
         })
+    }
+
+    /// The semantic cascade's head and its encoder's identity, when the registry was built
+    /// with an encoder.
+    pub fn semantic_head(&self) -> Option<&crate::semantic::SemanticHead> {
+        self.semantic.as_ref()
     }
 
     /// Opens and fully verifies the published generation of `dir`: what `jessy verify` runs.

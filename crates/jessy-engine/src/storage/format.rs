@@ -24,10 +24,13 @@ pub const FOOTER_MAGIC: [u8; 4] = *b"JEND";
 /// Format version written by this build.
 ///
 /// 5 added the [`SectionKind::Validation`] lines and [`RegistryMeta::build_flags`], so a
-/// rebuild after a layer write can re-calibrate exactly as the original build did.
-pub const FORMAT_VERSION: u32 = 5;
+/// rebuild after a layer write can re-calibrate exactly as the original build did; 6 added the
+/// optional [`SectionKind::Semantic`] head (empty when the registry was built without an
+/// encoder).
+pub const FORMAT_VERSION: u32 = 6;
 /// Oldest format version this build reads: a version-4 file is read as a version-5 file with
-/// no validation lines and no build flags (its meta field was zero). Older ones are refused.
+/// no validation lines and no build flags (its meta field was zero), and a version-4 or -5 file
+/// as one without a semantic head. Older ones are refused.
 pub const OLDEST_READABLE_VERSION: u32 = 4;
 
 /// Whether files (and manifests) of `version` can be read by this build.
@@ -112,11 +115,15 @@ pub enum SectionKind {
     /// [`ValidationRecord`]s: the labeled lines the no-match threshold was calibrated on
     /// (format 5; absent, read as empty, in format 4).
     Validation = 18,
+    /// The semantic cascade's head and the identity of its encoder, a byte blob owned by the
+    /// engine's `semantic` module (format 6; empty when built without an encoder, absent in
+    /// older formats).
+    Semantic = 19,
 }
 
 impl SectionKind {
     /// Every kind, in the order they are written.
-    pub const ALL: [SectionKind; 18] = [
+    pub const ALL: [SectionKind; 19] = [
         SectionKind::Strings,
         SectionKind::Meta,
         SectionKind::Dimensions,
@@ -135,12 +142,14 @@ impl SectionKind {
         SectionKind::ModelDenseRows,
         SectionKind::ModelDense,
         SectionKind::Validation,
+        SectionKind::Semantic,
     ];
 
     /// The format version that introduced this kind: a file of an older version lacks it.
     pub fn since_version(self) -> u32 {
         match self {
             SectionKind::Validation => 5,
+            SectionKind::Semantic => 6,
             _ => 4,
         }
     }
@@ -154,7 +163,7 @@ impl SectionKind {
     pub fn record_size(self) -> usize {
         use std::mem::size_of;
         match self {
-            SectionKind::Strings => 1,
+            SectionKind::Strings | SectionKind::Semantic => 1,
             SectionKind::Meta => size_of::<RegistryMeta>(),
             SectionKind::Dimensions => size_of::<DimensionRecord>(),
             SectionKind::Layers => size_of::<LayerRecord>(),

@@ -160,6 +160,12 @@ impl Snapshot {
         self.records(SectionKind::Validation)
     }
 
+    /// The semantic head's bytes, opaque here (empty when the registry has none, and in files
+    /// older than format 6).
+    pub fn semantic_bytes(&self) -> &[u8] {
+        self.raw(SectionKind::Semantic)
+    }
+
     /// Expansion vector entries (addressed by each layer's `expansion` range).
     pub fn expansion(&self) -> &[FeatureValue] {
         self.records(SectionKind::Expansion)

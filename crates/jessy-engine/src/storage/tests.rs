@@ -91,6 +91,7 @@ fn data(shape: &Shape, bias: &[f32]) -> SnapshotData<'static> {
             ("who won the game", "", ""),
         ],
         build_flags: 1,
+        semantic: b"opaque head bytes",
     }
 }
 
@@ -398,14 +399,21 @@ fn crash_during_publish_leaves_a_complete_generation() {
 
 /// Format 5 added the validation lines and build flags; a format-4 file (no such section,
 /// zero flags) still opens, and reads as having none.
+///
+/// Format 6 added the semantic head; format 4 and 5 files read as having none.
 #[test]
 fn format_4_files_still_open() {
     let v4 = writer::encode_version(&data(&small_shape(), &[0.0; 64]), 3, 4);
     let snapshot = Snapshot::from_bytes(&v4, Path::new("v4")).unwrap();
     assert_eq!(snapshot.generation(), 3);
     assert!(snapshot.validation_records().is_empty());
+    assert!(snapshot.semantic_bytes().is_empty());
+    let v5_file = writer::encode_version(&data(&small_shape(), &[0.0; 64]), 3, 5);
+    let v5_old = Snapshot::from_bytes(&v5_file, Path::new("v5")).unwrap();
+    assert!(v5_old.semantic_bytes().is_empty());
+    assert_eq!(v5_old.validation_records().len(), 2);
     assert_eq!(read_back(&snapshot).dims, small_shape().dims);
-    let v5 = Snapshot::from_bytes(&bytes_of(&small_shape(), 3), Path::new("v5")).unwrap();
+    let v5 = Snapshot::from_bytes(&bytes_of(&small_shape(), 3), Path::new("v6")).unwrap();
     let lines: Vec<_> = v5
         .validation_records()
         .iter()
@@ -419,6 +427,7 @@ fn format_4_files_still_open() {
         ]
     );
     assert_eq!(v5.meta().build_flags, 1);
+    assert_eq!(v5.semantic_bytes(), b"opaque head bytes");
     let v3 = writer::encode_version(&data(&small_shape(), &[0.0; 64]), 3, 3);
     assert!(matches!(
         Snapshot::from_bytes(&v3, Path::new("v3")),

@@ -78,6 +78,8 @@ pub struct SnapshotData<'a> {
     pub build_flags: u32,
     /// Associations `(source key, target term, target feature row, strength)`, any order.
     pub associations: Vec<(u64, String, u32, f32)>,
+    /// The semantic head's bytes (opaque to storage); empty without one.
+    pub semantic: &'a [u8],
 }
 
 /// Interns strings into one blob; equal strings are stored once.
@@ -235,6 +237,7 @@ pub(super) fn encode_version(data: &SnapshotData<'_>, generation: u64, version: 
         (SectionKind::Associations, bytes_of(&associations)),
         (SectionKind::Expansion, bytes_of(&expansion)),
         (SectionKind::Validation, bytes_of(&validation)),
+        (SectionKind::Semantic, data.semantic),
     ];
     let sections: Vec<(SectionKind, &[u8])> = sections
         .into_iter()

@@ -1,0 +1,203 @@
+//! The build's semantic step: embed the training and validation lines (cached by content),
+//! train the semantic head, choose the cascade's settings on the validation lines, and hand
+//! back the head the snapshot stores.
+//!
+//! It mirrors the lexical calibration exactly: the settings are chosen with a head trained on
+//! the training lines alone and the lexical model that has not seen the validation lines
+//! (scores on unseen lines are honest); then, unless the build keeps its first model
+//! (`--no-refit`), the head is trained again on the training and validation lines together,
+//! keeping the settings. Both heads are fit with the same loss and regularization, so their
+//! scores share a scale, as the two lexical models' do.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::BuildError;
+use crate::model::{calibrate::decision, Example, ModelView};
+use crate::parser::ParsedQuery;
+use crate::query::convergence::has_word_evidence_in;
+use crate::semantic::calibrate::{choose, ScoredLine};
+use crate::semantic::cascade::lexical_margin;
+use crate::semantic::head::SemanticHead;
+use crate::semantic::train::{fit, Sample, DEFAULT_C};
+use crate::semantic::{EmbeddingCache, Encoder};
+
+/// The default cap on the share of queries the cascade sends to the encoder (the build's
+/// `--escalate-at-most`): the measurement sent the 30 % least certain queries.
+pub const DEFAULT_ESCALATE_AT_MOST: f32 = 0.3;
+
+/// How to train the semantic head during a build.
+#[derive(Clone)]
+pub struct SemanticBuild {
+    /// The sentence encoder.
+    pub encoder: Arc<dyn Encoder>,
+    /// Where the embedding cache lives (`None`: no cache, every line is encoded).
+    pub cache: Option<PathBuf>,
+    /// Most share of the validation lines the chosen settings may escalate.
+    pub escalate_at_most: f32,
+}
+
+impl std::fmt::Debug for SemanticBuild {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SemanticBuild")
+            .field("encoder", self.encoder.identity())
+            .field("cache", &self.cache)
+            .field("escalate_at_most", &self.escalate_at_most)
+            .finish()
+    }
+}
+
+impl SemanticBuild {
+    /// Settings with the default escalation cap and a cache file `cache`.
+    pub fn new(encoder: Arc<dyn Encoder>, cache: Option<PathBuf>) -> SemanticBuild {
+        SemanticBuild {
+            encoder,
+            cache,
+            escalate_at_most: DEFAULT_ESCALATE_AT_MOST,
+        }
+    }
+}
+
+/// The validation lines as the first (pre-refit) lexical model scored them.
+pub(super) struct LexicalVal {
+    texts: Vec<String>,
+    labels: Vec<Option<u32>>,
+    logits: Vec<Vec<f32>>,
+    margins: Vec<f32>,
+    right: Vec<bool>,
+}
+
+/// Scores the validation lines with the lexical model as the query path would on iteration 1
+/// (evidence floor included), before the model is refit on them.
+pub(super) fn score_val(
+    view: &ModelView<'_>,
+    labeled: &[(&str, Option<u32>)],
+    threshold: f32,
+) -> LexicalVal {
+    let mut q = ParsedQuery::new();
+    let (mut keys, mut feats, mut logits) = (Vec::new(), Vec::new(), Vec::new());
+    let num_classes = view.num_classes as usize;
+    let oos = view.has_out_of_scope_class();
+    let mut out = LexicalVal {
+        texts: Vec::with_capacity(labeled.len()),
+        labels: Vec::with_capacity(labeled.len()),
+        logits: Vec::with_capacity(labeled.len()),
+        margins: Vec::with_capacity(labeled.len()),
+        right: Vec::with_capacity(labeled.len()),
+    };
+    for &(text, label) in labeled {
+        let parsed = q.parse_into(text).is_ok();
+        if parsed {
+            view.featurize_into(&q, &mut keys, &mut feats);
+        } else {
+            feats.clear();
+        }
+        view.score_into(&feats, &mut logits);
+        let unknown = !parsed || feats.is_empty() || !has_word_evidence_in(view, &q);
+        let d = decision(view, &logits);
+        let answer = match d.best {
+            Some((class, _)) if !unknown && d.value >= threshold => Some(class),
+            _ => None,
+        };
+        out.right.push(answer == label);
+        out.margins.push(lexical_margin(
+            &logits,
+            num_classes,
+            oos,
+            threshold,
+            unknown,
+        ));
+        out.logits.push(logits.clone());
+        out.texts.push(text.to_string());
+        out.labels.push(label);
+    }
+    out
+}
+
+/// Embeds every line, trains the head and chooses the cascade's settings.
+///
+/// `examples` are the lines the final lexical model was trained on; the first `n_train` of
+/// them are those the first model saw (the rest are the validation lines of a refit).
+pub(super) fn train_head(
+    settings: &SemanticBuild,
+    examples: &[Example<'_>],
+    n_train: usize,
+    val: &LexicalVal,
+    view: &ModelView<'_>,
+) -> Result<SemanticHead, BuildError> {
+    let encoder = settings.encoder.as_ref();
+    let id = encoder.identity().clone();
+    let dim = id.dim as usize;
+    let num_classes = view.num_classes;
+    let oos = view.has_out_of_scope_class();
+    let mut cache = match &settings.cache {
+        Some(path) => EmbeddingCache::load(path, &id),
+        None => EmbeddingCache::new(&id),
+    };
+    let mut texts: Vec<&str> = examples.iter().map(|e| e.text).collect();
+    texts.extend(val.texts.iter().map(String::as_str));
+    let vectors = cache
+        .embed_all(encoder, &texts)
+        .map_err(|e| BuildError::Semantic(e.to_string()))?;
+    if let Some(path) = settings.cache.as_ref().filter(|_| cache.encoded > 0) {
+        // The cache only saves time: failing to write it does not fail the build. Its
+        // directory may be the snapshot directory the build is about to create.
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let _ = cache.save(path);
+    }
+    let (example_vectors, val_vectors) = vectors.split_at(examples.len());
+    let samples = |range: std::ops::Range<usize>| -> Vec<Sample<'_>> {
+        examples[range.clone()]
+            .iter()
+            .zip(&example_vectors[range])
+            .map(|(e, v)| Sample {
+                vector: v,
+                label: e.label,
+            })
+            .collect()
+    };
+
+    let first = fit(&samples(0..n_train), dim, num_classes, oos, DEFAULT_C);
+    let mut head = SemanticHead {
+        encoder: id,
+        num_classes,
+        outputs: num_classes + u32::from(oos),
+        weights: first.weights,
+        bias: first.bias,
+        params: crate::semantic::head::CascadeParams {
+            blend: 0.0,
+            escalate_below: f32::NEG_INFINITY,
+            threshold: 0.5,
+            max_rate: settings.escalate_at_most,
+            val_rate: 0.0,
+        },
+    };
+    let mut semantic = Vec::new();
+    let lines: Vec<ScoredLine> = (0..val.texts.len())
+        .map(|i| {
+            head.logits_into(&val_vectors[i], &mut semantic);
+            ScoredLine {
+                label: val.labels[i],
+                margin: val.margins[i],
+                lexical_right: val.right[i],
+                lexical: val.logits[i].clone(),
+                semantic: semantic.clone(),
+            }
+        })
+        .collect();
+    head.params = choose(&lines, num_classes as usize, oos, settings.escalate_at_most);
+    if n_train < examples.len() {
+        let refit = fit(
+            &samples(0..examples.len()),
+            dim,
+            num_classes,
+            oos,
+            DEFAULT_C,
+        );
+        head.weights = refit.weights;
+        head.bias = refit.bias;
+    }
+    Ok(head)
+}

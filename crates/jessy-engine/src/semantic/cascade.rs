@@ -1,0 +1,147 @@
+//! The query-time decision: how sure the lexical path is (its margin), whether to escalate,
+//! and the blended logits the semantic path answers from.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::confidence;
+
+/// Which path answered a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Path {
+    /// The lexical model alone (the fast path; every query without an encoder).
+    #[default]
+    Lexical,
+    /// The lexical model's uncertain answer, re-decided by the semantic head over the
+    /// encoder's vector blended with the lexical scores.
+    Semantic,
+}
+
+/// What the cascade did for one query.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Escalation {
+    /// Which path answered.
+    pub path: Path,
+    /// The lexical margin the escalation decision read (see [`lexical_margin`]); `None` when
+    /// the snapshot has no semantic head or no encoder is attached.
+    pub margin: Option<f32>,
+    /// Microseconds in the encoder (0 on the lexical path).
+    pub encoder_us: f64,
+}
+
+/// `ln(t / (1 − t))`: a decision threshold on the sigmoid scale back on the logit scale.
+fn logit(t: f32) -> f32 {
+    let t = t.clamp(1e-6, 1.0 - 1e-6);
+    (t / (1.0 - t)).ln()
+}
+
+/// How sure the lexical path is of its answer, in logit units: the smaller of
+///
+/// - the gap between its best and second-best class (is it the right layer?), and
+/// - the distance of its decision (best class against the out-of-scope output, or against the
+///   decision boundary 0 without one) from the calibrated no-match threshold (is it a match at
+///   all?).
+///
+/// Both are what the issue calls the calibrated margin: a query far from both boundaries is
+/// one the lexical path rarely gets wrong. A query with no known word (`unknown_terms`) has no
+/// lexical evidence at all: its margin is `-inf`, so it is the first to escalate.
+pub fn lexical_margin(
+    logits: &[f32],
+    num_classes: usize,
+    out_of_scope_output: bool,
+    threshold: f32,
+    unknown_terms: bool,
+) -> f32 {
+    if unknown_terms {
+        return f32::NEG_INFINITY;
+    }
+    let n = num_classes.min(logits.len());
+    let (mut best, mut second) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
+    for &l in &logits[..n] {
+        if l > best {
+            second = best;
+            best = l;
+        } else if l > second {
+            second = l;
+        }
+    }
+    if n == 0 {
+        return f32::NEG_INFINITY;
+    }
+    let reference = if out_of_scope_output {
+        logits.get(n).copied().unwrap_or(0.0)
+    } else {
+        0.0
+    };
+    let accept = ((best - reference) - logit(threshold)).abs();
+    let class_gap = best - second; // +inf with one class
+    accept.min(class_gap)
+}
+
+/// Whether a query with lexical margin `margin` goes to the encoder.
+pub fn escalates(margin: f32, escalate_below: f32) -> bool {
+    margin < escalate_below
+}
+
+/// `out = (1 − blend) · lexical + blend · semantic`, output by output.
+pub fn blend_into(lexical: &[f32], semantic: &[f32], blend: f32, out: &mut Vec<f32>) {
+    out.clear();
+    out.extend(
+        lexical
+            .iter()
+            .zip(semantic)
+            .map(|(&l, &s)| (1.0 - blend) * l + blend * s),
+    );
+}
+
+/// The best in-scope class of `logits` and the no-match decision value
+/// `σ(best − reference)`, as [`crate::model::calibrate::decision`] computes it for the lexical
+/// model.
+pub fn decide(logits: &[f32], num_classes: usize, out_of_scope_output: bool) -> Option<(u32, f32)> {
+    let n = num_classes.min(logits.len());
+    let (class, best) =
+        logits[..n]
+            .iter()
+            .enumerate()
+            .fold(None, |b: Option<(usize, f32)>, (i, &l)| match b {
+                Some((_, bl)) if bl >= l => b,
+                _ => Some((i, l)),
+            })?;
+    let reference = if out_of_scope_output {
+        logits.get(n).copied().unwrap_or(0.0)
+    } else {
+        0.0
+    };
+    Some((class as u32, confidence(best - reference)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn margin_is_the_nearer_boundary() {
+        // Classes 0..3, out-of-scope last; threshold 0.5 → boundary at best − oos = 0.
+        let m = lexical_margin(&[1.0, 0.2, -1.0, -0.5], 3, true, 0.5, false);
+        assert!((m - 0.8).abs() < 1e-6, "{m}"); // class gap 0.8 < accept 1.5
+        let m = lexical_margin(&[1.0, -1.0, -1.0, 0.9], 3, true, 0.5, false);
+        assert!((m - 0.1).abs() < 1e-6, "{m}"); // accept gap 0.1
+        assert_eq!(
+            lexical_margin(&[1.0, 0.0], 1, true, 0.5, true),
+            f32::NEG_INFINITY
+        );
+        assert!(escalates(0.05, 0.1) && !escalates(0.2, 0.1));
+        assert!(!escalates(f32::NEG_INFINITY, f32::NEG_INFINITY));
+    }
+
+    #[test]
+    fn blend_and_decide() {
+        let mut out = Vec::new();
+        blend_into(&[1.0, 0.0, 0.0], &[0.0, 2.0, 0.0], 0.75, &mut out);
+        assert_eq!(out, vec![0.25, 1.5, 0.0]);
+        let (class, value) = decide(&out, 2, true).unwrap();
+        assert_eq!(class, 1);
+        assert!((value - confidence(1.5)).abs() < 1e-6);
+        assert_eq!(decide(&[], 0, false), None);
+    }
+}
