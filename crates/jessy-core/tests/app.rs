@@ -77,6 +77,13 @@ async fn query_response_is_exactly_the_engine_result() {
         .remove("timings_us")
         .expect("timings present");
     assert!(timings["total"].as_f64().unwrap() > 0.0);
+    // Every query gets its own id; both have one, and they differ.
+    let ids = [&mut direct, &mut served].map(|v| v.as_object_mut().unwrap().remove("query_id"));
+    assert!(ids.iter().all(|id| id
+        .as_ref()
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())));
+    assert_ne!(ids[0], ids[1]);
     assert_eq!(served, direct);
 }
 
