@@ -90,20 +90,8 @@ pub(crate) async fn read_body_in_time(
     request: Request,
     next: Next,
 ) -> Response {
-    let (limit, timeout) = (
-        state.config().max_body_bytes,
-        state.config().body_read_timeout(),
-    );
-    match jessy_protocol::server::buffer_request(request, limit, timeout).await {
-        Ok(request) => next.run(request).await,
-        Err(error) => {
-            let mut response = CoreError::from(error).into_response();
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            response
-        }
-    }
+    let limit = state.config().max_body_bytes;
+    buffer_then_run(&state, limit, request, next).await
 }
 
 /// [`read_body_in_time`] with a route's own body limit.
@@ -112,9 +100,14 @@ pub(crate) async fn read_body_in_time_limited(
     request: Request,
     next: Next,
 ) -> Response {
-    match jessy_protocol::server::buffer_request(request, limit, state.config().body_read_timeout())
-        .await
-    {
+    buffer_then_run(&state, limit, request, next).await
+}
+
+/// Buffers the body within `limit` and the body read timeout, then runs the handler; a body
+/// too large or too slow is answered here and the connection closed.
+async fn buffer_then_run(state: &AppState, limit: usize, request: Request, next: Next) -> Response {
+    let timeout = state.config().body_read_timeout();
+    match jessy_protocol::server::buffer_request(request, limit, timeout).await {
         Ok(request) => next.run(request).await,
         Err(error) => {
             let mut response = CoreError::from(error).into_response();

@@ -112,7 +112,7 @@ async fn layer(
 }
 
 /// The call with the core admin token, when one is configured.
-fn with_core_token(state: &AppState, call: UpstreamCall) -> UpstreamCall {
+pub(super) fn with_core_token(state: &AppState, call: UpstreamCall) -> UpstreamCall {
     match state.core_token() {
         Some(token) => call.with_bearer(token.expose()),
         None => call,

@@ -17,6 +17,7 @@ use jessy_protocol::body::{check_content_type, parse_json_object};
 use jessy_protocol::feedback::{decode_feedback, MAX_FEEDBACK_BODY_BYTES};
 use jessy_protocol::ProtocolError;
 
+use super::dimensions::with_core_token;
 use crate::auth::{AdminScope, Authorized, WriteScope};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -46,13 +47,6 @@ impl<S: Send + Sync> FromRequest<S> for FeedbackBody {
             .map_err(|_| ProtocolError::payload_too_large(MAX_FEEDBACK_BODY_BYTES))?;
         decode_feedback(&bytes)?;
         Ok(FeedbackBody(bytes))
-    }
-}
-
-fn with_core_token(state: &AppState, call: UpstreamCall) -> UpstreamCall {
-    match state.core_token() {
-        Some(token) => call.with_bearer(token.expose()),
-        None => call,
     }
 }
 

@@ -123,11 +123,15 @@ fn has_layer(source: &RegistrySource, dimension: &str, layer: &str) -> bool {
 
 /// Whether the text with normalized form `key` is an exam line (FNV-1a of the key).
 pub fn held_out(key: &str) -> bool {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h.is_multiple_of(HOLD_OUT_EVERY)
+    fnv1a(key.bytes()).is_multiple_of(HOLD_OUT_EVERY)
+}
+
+/// Plain FNV-1a over `bytes`: a stable digest for choices and ids that must not change between
+/// runs or processes (the model's `Fnv64` prefixes a feature-kind byte, so it is not this).
+pub(crate) fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// Makes `text` an example of `label` only; `false` when the source already had it so.

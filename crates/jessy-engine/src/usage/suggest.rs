@@ -154,12 +154,7 @@ fn jaccard(a: &[String], b: &[String]) -> f32 {
 }
 
 fn digest(keys: &[String]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for k in keys {
-        for b in k.bytes().chain([0u8]) {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
+    let h = super::fold::fnv1a(keys.iter().flat_map(|k| k.bytes().chain([0u8])));
     format!("{h:016x}")
 }
 
