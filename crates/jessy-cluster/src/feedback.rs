@@ -40,6 +40,29 @@ pub async fn append(
     records: &[FeedbackRecord],
 ) -> Result<Vec<i64>, ClusterError> {
     let tx = client.transaction().await?;
+    let ids = insert(&tx, records).await?;
+    tx.commit().await?;
+    Ok(ids)
+}
+
+/// Appends `records` in one transaction like [`append`], and returns how many records the
+/// log holds with them, counted in the same transaction (so a count that fails can never
+/// follow a committed batch the caller would then retry).
+pub async fn append_counted(
+    client: &mut tokio_postgres::Client,
+    records: &[FeedbackRecord],
+) -> Result<usize, ClusterError> {
+    let tx = client.transaction().await?;
+    insert(&tx, records).await?;
+    let total = count(&tx).await?;
+    tx.commit().await?;
+    Ok(total)
+}
+
+async fn insert(
+    tx: &tokio_postgres::Transaction<'_>,
+    records: &[FeedbackRecord],
+) -> Result<Vec<i64>, ClusterError> {
     let insert = tx
         .prepare(
             "INSERT INTO jessy_feedback (text, layer, query_id, received_at)
@@ -61,7 +84,6 @@ pub async fn append(
             .await?;
         ids.push(row.get(0));
     }
-    tx.commit().await?;
     Ok(ids)
 }
 
@@ -93,4 +115,13 @@ pub async fn read_since(
 /// Every record, in id order.
 pub async fn read_all(client: &impl GenericClient) -> Result<Vec<StoredFeedback>, ClusterError> {
     read_since(client, 0).await
+}
+
+/// How many records the log holds.
+pub async fn count(client: &impl GenericClient) -> Result<usize, ClusterError> {
+    let row = client
+        .query_one("SELECT count(*) FROM jessy_feedback", &[])
+        .await?;
+    let count: i64 = row.get(0);
+    Ok(usize::try_from(count).unwrap_or(usize::MAX))
 }

@@ -607,3 +607,214 @@ async fn cluster_push_seeds_and_replaces() {
     })
     .await;
 }
+
+/// `POST` JSON to a core with the admin token: status and JSON answer.
+async fn post_admin(
+    client: &reqwest::Client,
+    url: String,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = client
+        .post(&url)
+        .bearer_auth(ADMIN_TOKEN)
+        .json(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let json = serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({ "raw": text }));
+    (status, json)
+}
+
+/// The first layer a core routes `text` to (`dimension/layer`), or the outcome.
+async fn routed(client: &reqwest::Client, core: &str, text: &str) -> String {
+    let result: serde_json::Value = client
+        .post(format!("{core}/v1/query"))
+        .json(&serde_json::json!({ "query": text }))
+        .send()
+        .await
+        .expect("query")
+        .json()
+        .await
+        .expect("JSON");
+    match result["top_layers"][0].as_object() {
+        Some(top) if result["outcome"] != "no_match" => {
+            format!(
+                "{}/{}",
+                top["dimension"].as_str().unwrap_or(""),
+                top["layer"].as_str().unwrap_or("")
+            )
+        }
+        _ => format!("{}", result["outcome"]),
+    }
+}
+
+/// Feedback given to either core lands in the cluster's log (not a core's own file); a
+/// learning run on one core learns from all of it, publishes through the cluster, and every
+/// core serves what was learned, with the learned source rows in PostgreSQL; accepting a
+/// suggestion on one core creates its layer on all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn feedback_and_learning_go_through_the_cluster() {
+    let _serial = serial().await;
+    let db = TestDb::create().await;
+    let client = http();
+    let seed = small_registry_dir();
+    let a = core(&db, seed.path());
+    let b_dir = tempfile::tempdir().unwrap();
+    let b = core(&db, b_dir.path());
+    let (a_url, b_url) = (a.url(""), b.url(""));
+    let start = cluster_status(&client, &b_url).await["generation"]
+        .as_u64()
+        .expect("B joined");
+
+    // Phrases no layer knows, each labelled by feedback: half given to A, half to B.
+    let taught: Vec<(String, &str)> = (0..12)
+        .flat_map(|i| {
+            [
+                (
+                    format!("aphids keep eating the petals again {i}"),
+                    "garden/roses",
+                ),
+                (
+                    format!("laminating croissant butter layers batch {i}"),
+                    "kitchen/bread",
+                ),
+            ]
+        })
+        .collect();
+    let probe_rose = "aphids keep eating the petals";
+    let probe_bread = "laminating croissant butter layers";
+    assert_ne!(routed(&client, &a_url, probe_rose).await, "garden/roses");
+    assert_ne!(routed(&client, &a_url, probe_bread).await, "kitchen/bread");
+    let (first, second) = taught.split_at(taught.len() / 2);
+    let mut total = 0;
+    for (url, batch) in [(&a_url, first), (&b_url, second)] {
+        let items: Vec<_> = batch
+            .iter()
+            .map(|(text, layer)| serde_json::json!({ "text": text, "layer": layer }))
+            .collect();
+        let (status, answer) = post_admin(
+            &client,
+            format!("{url}/v1/feedback"),
+            &serde_json::json!(items),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        total += batch.len();
+        assert_eq!(
+            answer["feedback_total"].as_u64(),
+            Some(total as u64),
+            "{answer}"
+        );
+    }
+    // In the cluster's log, committed; no core kept a local log.
+    let pg = db.client().await;
+    assert_eq!(
+        jessy_cluster::feedback::count(&pg).await.unwrap(),
+        taught.len()
+    );
+    for dir in [seed.path(), b_dir.path()] {
+        assert!(!dir.join("feedback.jsonl").exists(), "{}", dir.display());
+    }
+    // An unknown layer is refused before anything is stored.
+    let (status, answer) = post_admin(
+        &client,
+        format!("{a_url}/v1/feedback"),
+        &serde_json::json!({"text": "x", "layer": "garden/cacti"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(
+        jessy_cluster::feedback::count(&pg).await.unwrap(),
+        taught.len()
+    );
+
+    // Learning on B uses A's feedback too, and A serves the result.
+    let (status, report) =
+        post_admin(&client, format!("{b_url}/v1/learn"), &serde_json::json!({})).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["published"], true, "{report}");
+    assert_eq!(
+        report["feedback_total"].as_u64(),
+        Some(taught.len() as u64),
+        "{report}"
+    );
+    let learned = report["generation"].as_u64().expect("generation");
+    assert!(learned > start, "{report}");
+    eventually(Duration::from_secs(2), "A to serve the learned generation", || {
+        let (client, url) = (client.clone(), a_url.clone());
+        async move { cluster_status(&client, &url).await["generation"].as_u64() == Some(learned) }
+    })
+    .await;
+    for url in [&a_url, &b_url] {
+        assert_eq!(routed(&client, url, probe_rose).await, "garden/roses");
+        assert_eq!(routed(&client, url, probe_bread).await, "kitchen/bread");
+    }
+    // The learned examples are in the source of record.
+    let roses: serde_json::Value = pg
+        .query_one(
+            "SELECT body FROM jessy_layers WHERE dimension = 'garden' AND id = 'roses'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        roses["examples"].as_array().unwrap().iter().any(|e| e
+            .as_str()
+            .is_some_and(|e| e.starts_with("aphids keep eating"))),
+        "{roses}"
+    );
+    // Nothing new to learn: nothing published, on either core.
+    let (status, again) =
+        post_admin(&client, format!("{a_url}/v1/learn"), &serde_json::json!({})).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["published"], false, "{again}");
+    assert_eq!(again["generation"].as_u64(), Some(learned), "{again}");
+
+    // A suggestion from A's unrouted traffic, accepted on A, is a layer on B.
+    for text in ["flurbo gizmo", "gizmo flurbo", "flurbos and gizmos"] {
+        assert_eq!(routed(&client, &a_url, text).await, "\"no_match\"");
+    }
+    let list: serde_json::Value = client
+        .get(format!("{a_url}/v1/suggestions"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = list["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m == "flurbo gizmo")
+        })
+        .and_then(|s| s["id"].as_str())
+        .unwrap_or_else(|| panic!("{list}"))
+        .to_string();
+    let (status, accepted) = post_admin(
+        &client,
+        format!("{a_url}/v1/suggestions/{id}/accept"),
+        &serde_json::json!({"dimension": "garden", "layer": "flurbo-gizmos", "name": "Flurbo gizmos"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{accepted}");
+    assert!(
+        accepted["generation"].as_u64() > Some(learned),
+        "{accepted}"
+    );
+    eventually(
+        Duration::from_secs(2),
+        "B to serve the accepted layer",
+        || has_layer(&client, &b_url, "garden", "flurbo-gizmos"),
+    )
+    .await;
+}

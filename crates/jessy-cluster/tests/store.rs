@@ -116,4 +116,9 @@ async fn feedback_appends_durably_and_reads_since_an_id() {
     let since = feedback::read_since(&other, first[1]).await.unwrap();
     assert_eq!(since.len(), 1);
     assert_eq!(since[0].id, second[0]);
+    assert_eq!(feedback::count(&other).await.unwrap(), 3);
+    let total = feedback::append_counted(&mut client, &[record("four", None)])
+        .await
+        .unwrap();
+    assert_eq!(total, 4);
 }

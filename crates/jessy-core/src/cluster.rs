@@ -19,6 +19,12 @@
 //!   half-published generation is ever visible, and two writers can never build on the same
 //!   generation, so no acknowledged write is overwritten.
 //!
+//! - **Learning and feedback** ([`Cluster::record_feedback`], [`Cluster::learn`],
+//!   [`Cluster::accept_suggestion`]): feedback given to any core is committed to the
+//!   cluster's feedback log; a learning run is a write like a layer write — under the build
+//!   lock it learns from the whole log and, when its guard passes, publishes the learned
+//!   generation with the learned registry source in one transaction.
+//!
 //! Installing is serialized by one lock ([`Inner::sync`]) shared by the follower and the
 //! writer, so generations are installed in increasing order.
 
@@ -31,7 +37,7 @@ use jessy_cluster::generations::{self, GenerationHead};
 use jessy_cluster::source::{self, SourceRows};
 use jessy_cluster::{listen, locks, migrate, ClusterError, GENERATION_CHANNEL};
 use jessy_engine::registry::LayerSource;
-use jessy_engine::{Engine, Prepared, Registry};
+use jessy_engine::{Engine, LearnReport, Prepared, Registry};
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -92,6 +98,9 @@ struct Inner {
     poll: Duration,
     /// The connection writes use; `None` until first needed and after it failed.
     writer: tokio::sync::Mutex<Option<jessy_cluster::tokio_postgres::Client>>,
+    /// The connection feedback is appended over: its own, so feedback never waits behind a
+    /// write holding the build lock (a learning run holds it for the whole training).
+    feedback: tokio::sync::Mutex<Option<jessy_cluster::tokio_postgres::Client>>,
     /// Held while a generation is installed (and during a whole write), so installs happen
     /// one at a time and in increasing order.
     sync: tokio::sync::Mutex<()>,
@@ -175,6 +184,7 @@ impl Cluster {
                 node,
                 poll,
                 writer: tokio::sync::Mutex::new(None),
+                feedback: tokio::sync::Mutex::new(None),
                 sync: tokio::sync::Mutex::new(()),
                 state: Mutex::new(State {
                     served: None,
@@ -427,11 +437,19 @@ impl Cluster {
             body: serde_json::to_value(&layer).map_err(CoreError::internal)?,
         };
         let dim = dimension.to_string();
-        self.write(
-            move |engine, generation| engine.prepare_upsert(&dim, layer, generation),
-            change,
-        )
-        .await
+        let (created, generation) = self
+            .write(Reads::Nothing, move |engine, generation, _| {
+                let prepared = engine.prepare_upsert(&dim, layer, generation)?;
+                Ok(Built {
+                    answer: prepared.created,
+                    publish: Some((prepared, change)),
+                })
+            })
+            .await?;
+        Ok(Written {
+            generation: generation.expect("a layer write always publishes"),
+            created,
+        })
     }
 
     /// Deletes a layer through the cluster (see the module docs).
@@ -441,60 +459,191 @@ impl Cluster {
             id: layer.to_string(),
         };
         let (dim, id) = (dimension.to_string(), layer.to_string());
-        let written = self
-            .write(
-                move |engine, generation| engine.prepare_delete(&dim, &id, generation),
-                change,
-            )
+        let ((), generation) = self
+            .write(Reads::Nothing, move |engine, generation, _| {
+                let prepared = engine.prepare_delete(&dim, &id, generation)?;
+                Ok(Built {
+                    answer: (),
+                    publish: Some((prepared, change)),
+                })
+            })
             .await?;
-        Ok(written.generation)
+        Ok(generation.expect("a layer write always publishes"))
     }
 
-    async fn write<B>(&self, build: B, change: SourceChange) -> Result<Written, CoreError>
+    /// Records a batch of feedback (already validated and resolved by the engine,
+    /// [`Engine::resolve_feedback`]) in the cluster's feedback log, committed before this
+    /// returns; returns how many records the log holds. Feedback given to any core is there
+    /// for a learning run on any core.
+    pub async fn record_feedback(
+        &self,
+        records: Vec<jessy_engine::usage::FeedbackRecord>,
+    ) -> Result<usize, CoreError> {
+        let received_at = std::time::SystemTime::now();
+        let rows: Vec<_> = records
+            .into_iter()
+            .map(|r| jessy_cluster::feedback::FeedbackRecord {
+                text: r.text,
+                layer: r.layer,
+                query_id: r.query_id,
+                received_at,
+            })
+            .collect();
+        let mut slot = self.inner.feedback.lock().await;
+        let result = async {
+            let client = self.connected(&mut slot).await?;
+            jessy_cluster::feedback::append_counted(client, &rows).await
+        }
+        .await;
+        result.map_err(|error| {
+            if error.is_connection() {
+                *slot = None;
+                self.set_database(DbState::Degraded(error.to_string()));
+            }
+            tracing::warn!(%error, "recording feedback in the cluster failed");
+            CoreError::NotReady(format!(
+                "the cluster database is unavailable, the feedback was not recorded: {error}"
+            ))
+        })
+    }
+
+    /// Learns from the cluster's whole feedback log (every core's) through the cluster: under
+    /// the build lock, caught up to the current generation, the engine learns exactly as a
+    /// standalone core does ([`Engine::prepare_learn`]: the same fold, guard and build), and a
+    /// candidate that passes the guard is stored as the next generation with the learned
+    /// registry source, in one transaction, then installed here; the other cores follow it.
+    /// A refused candidate publishes nothing. Layer writes anywhere in the cluster wait for
+    /// the run (one builder at a time).
+    pub async fn learn(&self) -> Result<LearnReport, CoreError> {
+        let (mut report, generation) = self
+            .write(Reads::Feedback, |engine, generation, records| {
+                let (report, prepared) = engine.prepare_learn(&records, generation)?;
+                let publish = match prepared {
+                    None => None,
+                    Some(prepared) => {
+                        let learned = Engine::from_bytes(&prepared.bytes)
+                            .map_err(|e| CoreError::internal(anyhow::anyhow!("{e}")))?;
+                        let rows = source_rows(&learned.registry());
+                        Some((prepared, SourceChange::Replace(rows)))
+                    }
+                };
+                Ok(Built {
+                    answer: report,
+                    publish,
+                })
+            })
+            .await?;
+        if let Some(generation) = generation {
+            report.published = true;
+            report.generation = generation;
+        }
+        Ok(report)
+    }
+
+    /// Accepts suggestion `id` of this core's no-match inbox: the layer it suggests is written
+    /// through the cluster like any layer write, then its queries leave the inbox.
+    pub async fn accept_suggestion(
+        &self,
+        id: &str,
+        dimension: &str,
+        layer: &str,
+        name: &str,
+    ) -> Result<Written, CoreError> {
+        let engine = self.inner.engine.clone();
+        let (id, dim, layer_id, name) = (
+            id.to_string(),
+            dimension.to_string(),
+            layer.to_string(),
+            name.to_string(),
+        );
+        let suggested = tokio::task::spawn_blocking(move || {
+            engine.suggested_layer(&id, &dim, &layer_id, &name)
+        })
+        .await
+        .map_err(|e| CoreError::internal(anyhow::anyhow!("accept task failed: {e}")))??;
+        let written = self.upsert_layer(dimension, suggested.layer).await?;
+        let engine = self.inner.engine.clone();
+        let members = suggested.members;
+        let _ = tokio::task::spawn_blocking(move || {
+            engine.forget_unrouted(&members);
+            if let Err(e) = engine.save_inbox() {
+                tracing::warn!(error = %e, "saving the no-match inbox");
+            }
+        })
+        .await;
+        Ok(written)
+    }
+
+    /// The connection in `slot`, (re)connecting when it is missing or closed.
+    async fn connected<'a>(
+        &self,
+        slot: &'a mut Option<jessy_cluster::tokio_postgres::Client>,
+    ) -> Result<&'a mut jessy_cluster::tokio_postgres::Client, ClusterError> {
+        if slot.as_ref().is_none_or(|c| c.is_closed()) {
+            *slot = Some(jessy_cluster::connect(&self.inner.url).await?);
+        }
+        Ok(slot.as_mut().expect("connected above"))
+    }
+
+    /// Runs one write through the cluster (see the module docs): `build` gets the engine
+    /// (caught up with the cluster), the next generation's number and, with
+    /// [`Reads::Feedback`], the cluster's feedback log; what it returns to publish is stored
+    /// and committed before this returns. Returns `build`'s answer and the generation
+    /// published, if any.
+    async fn write<R, B>(&self, reads: Reads, build: B) -> Result<(R, Option<u64>), CoreError>
     where
-        B: FnOnce(&Engine, u64) -> Result<Prepared, jessy_engine::WriteError> + Send + 'static,
+        R: Send + 'static,
+        B: FnOnce(
+                &Engine,
+                u64,
+                Vec<jessy_engine::usage::FeedbackRecord>,
+            ) -> Result<Built<R>, CoreError>
+            + Send
+            + 'static,
     {
         let _sync = self.inner.sync.lock().await;
         let mut writer = self.inner.writer.lock().await;
-        if writer.as_ref().is_none_or(|c| c.is_closed()) {
-            *writer = Some(
-                jessy_cluster::connect(&self.inner.url)
-                    .await
-                    .map_err(unavailable)?,
-            );
-        }
-        let client = writer.as_mut().expect("connected above");
-        let result = self.write_in(client, build, change).await;
+        let result = match self.connected(&mut writer).await {
+            Ok(client) => self.write_in(client, reads, build).await,
+            Err(error) => Err(Failure::Cluster(error)),
+        };
         if let Err(Failure::Cluster(error)) = &result {
             if error.is_connection() {
                 *writer = None;
                 self.set_database(DbState::Degraded(error.to_string()));
             }
         }
-        let (prepared, head) = result.map_err(|failure| match failure {
+        let (answer, published) = result.map_err(|failure| match failure {
             Failure::Cluster(error) => unavailable(error),
             Failure::Core(error) => error,
         })?;
-        let written = Written {
-            generation: prepared.generation,
-            created: prepared.created,
+        let Some((prepared, head)) = published else {
+            return Ok((answer, None));
         };
+        let generation = prepared.generation;
         // Committed: the write is durable in the cluster. Installing here makes it visible to
         // this core's next query; if that fails the follower installs it later.
         if let Err(error) = self.install_bytes(prepared.bytes, head).await {
-            tracing::error!(%error, generation = written.generation, "a committed generation failed to install locally; the follower will retry");
+            tracing::error!(%error, generation, "a committed generation failed to install locally; the follower will retry");
         }
-        Ok(written)
+        Ok((answer, Some(generation)))
     }
 
-    async fn write_in<B>(
+    async fn write_in<R, B>(
         &self,
         client: &mut jessy_cluster::tokio_postgres::Client,
+        reads: Reads,
         build: B,
-        change: SourceChange,
-    ) -> Result<(Prepared, GenerationHead), Failure>
+    ) -> Result<(R, Option<(Prepared, GenerationHead)>), Failure>
     where
-        B: FnOnce(&Engine, u64) -> Result<Prepared, jessy_engine::WriteError> + Send + 'static,
+        R: Send + 'static,
+        B: FnOnce(
+                &Engine,
+                u64,
+                Vec<jessy_engine::usage::FeedbackRecord>,
+            ) -> Result<Built<R>, CoreError>
+            + Send
+            + 'static,
     {
         let tx = client.transaction().await?;
         locks::lock_for_transaction(&tx, locks::BUILD).await?;
@@ -506,16 +655,33 @@ impl Cluster {
         // Behind (a notification not yet handled)? Catch up first: the next generation is
         // built from the cluster's current one, never from an older local one.
         self.install_locked(&tx, current.clone()).await?;
+        let feedback = match reads {
+            Reads::Nothing => Vec::new(),
+            Reads::Feedback => jessy_cluster::feedback::read_all(&tx)
+                .await?
+                .into_iter()
+                .map(|stored| jessy_engine::usage::FeedbackRecord {
+                    text: stored.record.text,
+                    layer: stored.record.layer,
+                    query_id: stored.record.query_id,
+                })
+                .collect(),
+        };
         let engine = self.inner.engine.clone();
         let next = current.generation + 1;
-        let prepared = tokio::task::spawn_blocking(move || build(&engine, next))
+        let built = tokio::task::spawn_blocking(move || build(&engine, next, feedback))
             .await
             .map_err(|e| {
                 Failure::Core(CoreError::internal(anyhow::anyhow!(
                     "build task failed: {e}"
                 )))
             })?
-            .map_err(|e| Failure::Core(e.into()))?;
+            .map_err(Failure::Core)?;
+        let Some((prepared, change)) = built.publish else {
+            // Nothing to publish (a refused learning run): release the lock, change nothing.
+            tx.commit().await?;
+            return Ok((built.answer, None));
+        };
         let head = generations::publish(
             &tx,
             next,
@@ -533,13 +699,31 @@ impl Cluster {
             SourceChange::Delete { dimension, id } => {
                 source::delete_layer(&tx, dimension, id).await?
             }
+            SourceChange::Replace(rows) => source::replace_all(&tx, next, rows).await?,
         }
         tx.commit().await?;
-        Ok((prepared, head))
+        Ok((built.answer, Some((prepared, head))))
     }
 }
 
-/// The source-row change a layer write records with its generation.
+/// What a write reads from the cluster, under the build lock, before it builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    /// Nothing beyond the current generation (layer writes).
+    Nothing,
+    /// The whole feedback log (learning).
+    Feedback,
+}
+
+/// What a write's build step produced.
+struct Built<R> {
+    /// The caller's answer.
+    answer: R,
+    /// The next generation and the source change recorded with it; `None` publishes nothing.
+    publish: Option<(Prepared, SourceChange)>,
+}
+
+/// The source-row change a write records with its generation.
 enum SourceChange {
     Upsert {
         dimension: String,
@@ -550,6 +734,8 @@ enum SourceChange {
         dimension: String,
         id: String,
     },
+    /// Learning rewrites examples across many layers: every row is replaced.
+    Replace(SourceRows),
 }
 
 /// Why a cluster write failed: the cluster (database) or the write itself.
@@ -612,18 +798,6 @@ pub async fn push(url: &str, snapshot: &Path, replace: bool) -> anyhow::Result<G
     source::replace_all(&tx, generation, &rows).await?;
     tx.commit().await?;
     Ok(head)
-}
-
-/// In cluster mode, refuses an operation that would publish a generation in this core's
-/// directory only (learning, accepting a suggestion: they do not go through the cluster yet),
-/// so a core never serves a registry the others do not have. Outside cluster mode, `Ok`.
-pub fn refuse_local_publish(state: &crate::state::AppState, what: &str) -> Result<(), CoreError> {
-    if state.cluster().is_some() {
-        return Err(CoreError::NotReady(format!(
-            "{what} is not available in cluster mode yet: it would publish on this core only; write layers instead (they go through the cluster)"
-        )));
-    }
-    Ok(())
 }
 
 /// The registry source of `registry` as the cluster's rows.

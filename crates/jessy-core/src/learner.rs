@@ -49,18 +49,20 @@ impl Learner {
 
 /// Runs one learning pass now (waiting for a running one to finish first).
 pub async fn learn_now(state: &AppState) -> Result<LearnReport, CoreError> {
-    // A learned generation would be published in this core's directory only, outside the
-    // cluster, and overwritten by the next cluster generation: refused until learning goes
-    // through the cluster (`crate::cluster`).
-    crate::cluster::refuse_local_publish(state, "learning")?;
     let learner = state.learner();
     let _one_at_a_time = learner.running.lock().await;
     learner.pending.store(0, Ordering::Release);
-    let engine = state.engine().clone();
     let started = std::time::Instant::now();
-    let report = tokio::task::spawn_blocking(move || engine.learn())
-        .await
-        .map_err(|e| CoreError::internal(anyhow::anyhow!("learning task failed: {e}")))??;
+    let report = match state.cluster() {
+        // Cluster mode: from the cluster's feedback log, published through the cluster.
+        Some(cluster) => cluster.learn().await?,
+        None => {
+            let engine = state.engine().clone();
+            tokio::task::spawn_blocking(move || engine.learn())
+                .await
+                .map_err(|e| CoreError::internal(anyhow::anyhow!("learning task failed: {e}")))??
+        }
+    };
     state
         .metrics()
         .record_learn(report.published, started.elapsed().as_secs_f64());

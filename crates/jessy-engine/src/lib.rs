@@ -59,7 +59,7 @@ mod storage;
 
 pub use engine::{
     AcceptError, Engine, EngineError, FastQuery, Figures, InstallError, LearnError, LearnReport,
-    Prepared, Upserted, WriteError, GUARD_Z,
+    Prepared, SuggestedLayer, Upserted, WriteError, GUARD_Z,
 };
 pub use parser::{ParseError, MAX_QUERY_BYTES};
 pub use query::result::{self, Outcome, QueryResult};

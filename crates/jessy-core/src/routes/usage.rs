@@ -69,9 +69,19 @@ pub(crate) async fn feedback(
     });
     let count = items.len();
     let engine = state.engine().clone();
-    let total = tokio::task::spawn_blocking(move || engine.record_feedback(&items))
-        .await
-        .map_err(|e| CoreError::internal(anyhow::anyhow!("feedback task failed: {e}")))??;
+    let total = match state.cluster() {
+        // Cluster mode: validated and resolved here (query ids are this core's), committed to
+        // the cluster's log, where a learning run on any core finds it.
+        Some(cluster) => {
+            let records = tokio::task::spawn_blocking(move || engine.resolve_feedback(&items))
+                .await
+                .map_err(|e| CoreError::internal(anyhow::anyhow!("feedback task failed: {e}")))??;
+            cluster.record_feedback(records).await?
+        }
+        None => tokio::task::spawn_blocking(move || engine.record_feedback(&items))
+            .await
+            .map_err(|e| CoreError::internal(anyhow::anyhow!("feedback task failed: {e}")))??,
+    };
     state.metrics().record_feedback(routed, no_match);
     state.learner().feedback_arrived(count);
     json(
@@ -167,7 +177,20 @@ pub(crate) async fn accept(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<AcceptSuggestion>,
 ) -> Result<Response, CoreError> {
-    crate::cluster::refuse_local_publish(&state, "accepting a suggestion")?;
+    if let Some(cluster) = state.cluster() {
+        // Cluster mode: the suggested layer is written through the cluster like any layer.
+        let written = cluster
+            .accept_suggestion(&id, &body.dimension, &body.layer, &body.name)
+            .await?;
+        return json(
+            StatusCode::CREATED,
+            &Accepted {
+                dimension: body.dimension,
+                layer: body.layer,
+                generation: written.generation,
+            },
+        );
+    }
     let engine = state.engine().clone();
     let request = body.clone();
     let upserted = tokio::task::spawn_blocking(move || {

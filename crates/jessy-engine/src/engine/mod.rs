@@ -22,7 +22,7 @@ use crate::usage::{FeedbackLog, NoMatchInbox, RecentQueries, RecentQuery};
 
 pub use cascade::FastQuery;
 pub use replica::{InstallError, Prepared};
-pub use usage::{AcceptError, Figures, LearnError, LearnReport, GUARD_Z};
+pub use usage::{AcceptError, Figures, LearnError, LearnReport, SuggestedLayer, GUARD_Z};
 pub use write::{Upserted, WriteError};
 
 /// Errors from opening or initializing an engine.

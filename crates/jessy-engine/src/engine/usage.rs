@@ -1,16 +1,18 @@
 //! Learning from usage at the facade: feedback, learning with a regression guard, and
 //! suggested layers. The rules live in [`crate::usage`]; this file wires them to the store.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Engine, Upserted, WriteError};
+use super::{Engine, Prepared, Upserted, WriteError};
 use crate::build::{self, AssociationCarry, BuildOptions};
 use crate::eval;
 use crate::query::QueryOptions;
 use crate::registry::{Keyword, LayerSource};
+use crate::storage::{self, PublishError};
 use crate::usage::feedback::split_layer;
 use crate::usage::fold::{self, Labelled};
 use crate::usage::inbox::InboxError;
@@ -101,6 +103,21 @@ impl Engine {
     /// Validates and durably records a batch of feedback. All or nothing: one bad item refuses
     /// the batch, naming the item. Returns how many records the log holds afterwards.
     pub fn record_feedback(&self, items: &[FeedbackItem]) -> Result<usize, FeedbackError> {
+        let records = self.resolve_feedback(items)?;
+        let mut log = self.feedback_log()?;
+        let log = log.as_mut().expect("feedback_log opens the log");
+        log.append(records)?;
+        Ok(log.records().len())
+    }
+
+    /// Validates a batch of feedback and resolves its query ids to their texts, writing
+    /// nothing: the records [`Engine::record_feedback`] would append. A cluster core stores
+    /// them in the cluster's log instead of this directory's. All or nothing: one bad item
+    /// refuses the batch, naming the item.
+    pub fn resolve_feedback(
+        &self,
+        items: &[FeedbackItem],
+    ) -> Result<Vec<FeedbackRecord>, FeedbackError> {
         if items.is_empty() {
             return Err(FeedbackError::Empty);
         }
@@ -143,10 +160,7 @@ impl Engine {
                 query_id,
             });
         }
-        let mut log = self.feedback_log()?;
-        let log = log.as_mut().expect("feedback_log opens the log");
-        log.append(records)?;
-        Ok(log.records().len())
+        Ok(records)
     }
 
     /// Every feedback record accepted so far, oldest first.
@@ -192,9 +206,64 @@ impl Engine {
         let started = Instant::now();
         let records = self.feedback_records()?;
         let mut warm = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut report, candidate) = self.learn_candidate(&records, &warm)?;
+        if let Some(mut compiled) = candidate {
+            let published = self
+                .store
+                .publish(|generation| compiled.encode(generation))
+                .map_err(WriteError::from)?;
+            *warm = Some(Arc::new(compiled.take_warm_start()));
+            report.published = true;
+            report.generation = published.generation();
+        }
+        report.duration_ms = started.elapsed().as_secs_f64() * 1e3;
+        Ok(report)
+    }
+
+    /// The build half of [`Engine::learn`] for a cluster: learns from `records` (the cluster's
+    /// whole feedback log) exactly as `learn` does, but encodes a candidate that passed the
+    /// guard as generation `generation` and verifies it instead of publishing it; the caller
+    /// stores it in the cluster and installs it ([`Engine::install`]). The report says
+    /// `published: false` either way — only the caller knows when the generation is
+    /// committed — and its `reason` says whether the guard passed.
+    pub fn prepare_learn(
+        &self,
+        records: &[FeedbackRecord],
+        generation: u64,
+    ) -> Result<(LearnReport, Option<Prepared>), LearnError> {
+        let started = Instant::now();
+        let mut warm = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut report, candidate) = self.learn_candidate(records, &warm)?;
+        let prepared = match candidate {
+            None => None,
+            Some(mut compiled) => {
+                let bytes = compiled.encode(generation);
+                storage::verify::<crate::Registry>(&bytes, Path::new("<learned generation>"))
+                    .map_err(|e| WriteError::from(PublishError::from(e)))?;
+                // Kept even if the caller's publication fails, as for a prepared layer write.
+                *warm = Some(Arc::new(compiled.take_warm_start()));
+                Some(Prepared {
+                    generation,
+                    bytes,
+                    created: false,
+                })
+            }
+        };
+        report.duration_ms = started.elapsed().as_secs_f64() * 1e3;
+        Ok((report, prepared))
+    }
+
+    /// Folds `records` into the serving generation's source, trains the guard's two models,
+    /// and — when the guard passes — compiles the candidate to publish. The caller holds the
+    /// write lock (`warm`) and publishes, or prepares, the candidate.
+    fn learn_candidate(
+        &self,
+        records: &[FeedbackRecord],
+        warm: &Option<Arc<build::WarmStart>>,
+    ) -> Result<(LearnReport, Option<build::Compiled>), LearnError> {
         let current = self.store.current();
         let serving_source = current.to_source();
-        let folded = fold::fold(&serving_source, &records);
+        let folded = fold::fold(&serving_source, records);
         let exam = exam_lines(&current, &folded.held_out);
         let no_figures = Figures {
             in_scope_accuracy: 0.0,
@@ -218,8 +287,7 @@ impl Engine {
         };
         if folded.trained.is_empty() {
             report.reason = "no new feedback to learn from".to_string();
-            report.duration_ms = started.elapsed().as_secs_f64() * 1e3;
-            return Ok(report);
+            return Ok((report, None));
         }
         let carry = AssociationCarry {
             links: current.association_links(),
@@ -254,8 +322,7 @@ impl Engine {
         report.after = after;
         if let Some(refusal) = verdict {
             report.reason = refusal;
-            report.duration_ms = started.elapsed().as_secs_f64() * 1e3;
-            return Ok(report);
+            return Ok((report, None));
         }
         // The published model is built like any rebuild (refit when the registry refits),
         // its first stage starting where the candidate's ended.
@@ -265,21 +332,12 @@ impl Engine {
             semantic,
             ..rebuild
         };
-        let mut compiled =
-            build::compile(&folded.source, &final_options).map_err(WriteError::from)?;
-        let published = self
-            .store
-            .publish(|generation| compiled.encode(generation))
-            .map_err(WriteError::from)?;
-        *warm = Some(Arc::new(compiled.take_warm_start()));
-        report.published = true;
-        report.generation = published.generation();
+        let compiled = build::compile(&folded.source, &final_options).map_err(WriteError::from)?;
         report.reason = format!(
             "the candidate passed the regression guard on {} exam lines",
             exam.len()
         );
-        report.duration_ms = started.elapsed().as_secs_f64() * 1e3;
-        Ok(report)
+        Ok((report, Some(compiled)))
     }
 
     /// Saves the no-match inbox beside the snapshot (a no-op in memory or read-only).
@@ -321,6 +379,22 @@ impl Engine {
         layer_id: &str,
         name: &str,
     ) -> Result<Upserted, AcceptError> {
+        let suggested = self.suggested_layer(id, dimension, layer_id, name)?;
+        let upserted = self.upsert_layer(dimension, suggested.layer)?;
+        self.forget_unrouted(&suggested.members);
+        Ok(upserted)
+    }
+
+    /// The layer accepting suggestion `id` would create in `dimension` (its members as
+    /// examples, its keywords as keywords, the dimension's mid frequency), writing nothing: a
+    /// cluster core writes it through the cluster, then calls [`Engine::forget_unrouted`].
+    pub fn suggested_layer(
+        &self,
+        id: &str,
+        dimension: &str,
+        layer_id: &str,
+        name: &str,
+    ) -> Result<SuggestedLayer, AcceptError> {
         let suggestion = self
             .suggestions()
             .into_iter()
@@ -347,10 +421,25 @@ impl Engine {
             examples: suggestion.members.clone(),
             content: String::new(),
         };
-        let upserted = self.upsert_layer(dimension, layer)?;
-        self.inbox.remove(&suggestion.members);
-        Ok(upserted)
+        Ok(SuggestedLayer {
+            layer,
+            members: suggestion.members,
+        })
     }
+
+    /// Removes `texts` from the no-match inbox (they are routed now).
+    pub fn forget_unrouted(&self, texts: &[String]) {
+        self.inbox.remove(texts);
+    }
+}
+
+/// The layer an accepted suggestion becomes, and the inbox texts it answers.
+#[derive(Debug, Clone)]
+pub struct SuggestedLayer {
+    /// The layer to create.
+    pub layer: LayerSource,
+    /// The unrouted queries it was grouped from (its examples).
+    pub members: Vec<String>,
 }
 
 /// The guard's exam: the stored validation lines and the held-out feedback.
