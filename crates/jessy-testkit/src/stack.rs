@@ -27,6 +27,15 @@ impl InProcessCore {
     /// Loads a fresh copy of the default registry and serves it on `addr` (port 0 picks a
     /// free port; a fixed one lets a test restart a killed core where it was).
     pub async fn start(addr: impl ToSocketAddrs) -> InProcessCore {
+        InProcessCore::start_with(addr, |_| {}).await
+    }
+
+    /// [`InProcessCore::start`] with `configure` adjusting the core's configuration (open
+    /// writes, …) before it serves.
+    pub async fn start_with(
+        addr: impl ToSocketAddrs,
+        configure: impl FnOnce(&mut jessy_core::Config),
+    ) -> InProcessCore {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("in-process-core")
@@ -47,11 +56,12 @@ impl InProcessCore {
             .set_nonblocking(true)
             .expect("non-blocking listener");
         let addr = listener.local_addr().expect("bound address");
-        let config = jessy_core::Config {
+        let mut config = jessy_core::Config {
             addr,
             registry: Some(dir.path().to_owned()),
             ..jessy_core::Config::default()
         };
+        configure(&mut config);
         let state = jessy_core::AppState::new(Arc::new(engine), config);
         // Registered with the core's own runtime, so the listener dies with it.
         let listener = {

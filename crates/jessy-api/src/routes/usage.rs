@@ -5,16 +5,20 @@
 //!
 //! Feedback bodies are decoded with the core's own rules ([`decode_feedback`]) before they
 //! are forwarded, so a bad body costs the core nothing and gets the same answer from either
-//! port. A `query_id` names a query in the memory of the core that answered it: behind a
-//! gateway with several (non-cluster) cores, feedback by id reaches whichever core the
-//! balancer picks, and an id another core issued is 404 there; send the text instead.
+//! port.
+//!
+//! Feedback naming queries by id goes to the core that issued the ids: a `query_id` names a
+//! query in the memory of the core that answered it, and every core says which id prefix it
+//! issues in its health answer. A batch whose ids come from several cores (or from a core that
+//! is gone) is balanced as usual, and ids another core issued are `404` there; send the text
+//! when in doubt.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::routing::{get, post};
 use axum::Router;
 use jessy_protocol::body::{check_content_type, parse_json_object};
-use jessy_protocol::feedback::{decode_feedback, MAX_FEEDBACK_BODY_BYTES};
+use jessy_protocol::feedback::{decode_feedback, FeedbackQuery, MAX_FEEDBACK_BODY_BYTES};
 use jessy_protocol::ProtocolError;
 
 use super::dimensions::with_core_token;
@@ -34,8 +38,8 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 /// A feedback body: JSON media type, at most [`MAX_FEEDBACK_BODY_BYTES`], valid by the
-/// shared rules.
-struct FeedbackBody(Bytes);
+/// shared rules; with the one query-id prefix its items name, if they name exactly one.
+struct FeedbackBody(Bytes, Option<String>);
 
 impl<S: Send + Sync> FromRequest<S> for FeedbackBody {
     type Rejection = ApiError;
@@ -45,8 +49,17 @@ impl<S: Send + Sync> FromRequest<S> for FeedbackBody {
         let bytes = axum::body::to_bytes(request.into_body(), MAX_FEEDBACK_BODY_BYTES)
             .await
             .map_err(|_| ProtocolError::payload_too_large(MAX_FEEDBACK_BODY_BYTES))?;
-        decode_feedback(&bytes)?;
-        Ok(FeedbackBody(bytes))
+        let items = decode_feedback(&bytes)?;
+        let mut prefixes = items.iter().filter_map(|item| match &item.query {
+            FeedbackQuery::QueryId(id) => id.split_once('-').map(|(prefix, _)| prefix),
+            FeedbackQuery::Text(_) => None,
+        });
+        let first = prefixes.next();
+        let issuer = match first {
+            Some(first) if prefixes.all(|p| p == first) => Some(first.to_string()),
+            _ => None,
+        };
+        Ok(FeedbackBody(bytes, issuer))
     }
 }
 
@@ -54,13 +67,21 @@ async fn feedback(
     _: Authorized<WriteScope>,
     State(state): State<AppState>,
     RequestId(request_id): RequestId,
-    FeedbackBody(body): FeedbackBody,
+    FeedbackBody(body, issuer): FeedbackBody,
 ) -> Result<UpstreamResponse, ApiError> {
     let call = with_core_token(
         &state,
         UpstreamCall::post_json(["v1", "feedback"], body).as_write(),
     );
-    state.upstreams().forward(&call, &request_id).await
+    match issuer {
+        Some(prefix) => {
+            state
+                .upstreams()
+                .forward_to_issuer(&call, &request_id, &prefix)
+                .await
+        }
+        None => state.upstreams().forward(&call, &request_id).await,
+    }
 }
 
 async fn learn(

@@ -215,6 +215,29 @@ impl UpstreamPool {
         self.conclude(retried)
     }
 
+    /// Forwards `call` to the up core whose query ids start with `prefix` (feedback naming a
+    /// query by id: only the core that answered the query remembers it), or, when no up core
+    /// claims the prefix, like [`Self::forward`]. The pinned attempt is not retried elsewhere:
+    /// another core could only answer `404` for the id.
+    pub async fn forward_to_issuer(
+        &self,
+        call: &UpstreamCall,
+        request_id: &str,
+        prefix: &str,
+    ) -> Result<UpstreamResponse, ApiError> {
+        let issuer = self
+            .upstreams
+            .iter()
+            .position(|u| u.up.load(std::sync::atomic::Ordering::Relaxed) && u.issues(prefix));
+        match issuer {
+            Some(index) => {
+                let outcome = self.attempt(index, call, request_id).await;
+                self.conclude(outcome)
+            }
+            None => self.forward(call, request_id).await,
+        }
+    }
+
     /// Turns the final attempt into the handler's result.
     fn conclude(&self, outcome: Attempt) -> Result<UpstreamResponse, ApiError> {
         match outcome {

@@ -31,7 +31,15 @@ impl UpstreamPool {
             .send()
             .await;
         match result {
-            Ok(response) if response.status().is_success() => self.mark_success(index),
+            Ok(response) if response.status().is_success() => {
+                self.mark_success(index);
+                // A jessy-core says which query ids it issues; remember it for feedback.
+                if let Ok(body) = response.json::<serde_json::Value>().await {
+                    if let Some(prefix) = body.get("query_ids").and_then(|p| p.as_str()) {
+                        upstream.set_query_ids(prefix);
+                    }
+                }
+            }
             Ok(response) => {
                 self.mark_failure(
                     index,

@@ -66,6 +66,24 @@ struct Upstream {
     consecutive_failures: AtomicU32,
     in_flight: AtomicUsize,
     requests: AtomicU64,
+    /// The prefix of the query ids the core issues, from its last health answer (see
+    /// [`UpstreamPool::forward_to_issuer`]); empty until it said.
+    query_ids: std::sync::Mutex<String>,
+}
+
+impl Upstream {
+    /// Records the query-id prefix the core reported.
+    fn set_query_ids(&self, prefix: &str) {
+        let mut held = self.query_ids.lock().unwrap_or_else(|e| e.into_inner());
+        if *held != prefix {
+            *held = prefix.to_string();
+        }
+    }
+
+    /// Whether the core said it issues query ids starting with `prefix`.
+    fn issues(&self, prefix: &str) -> bool {
+        !prefix.is_empty() && *self.query_ids.lock().unwrap_or_else(|e| e.into_inner()) == prefix
+    }
 }
 
 /// What `/api/health` and `/api/v1/status` report about one core.
@@ -129,6 +147,7 @@ impl UpstreamPool {
                 consecutive_failures: AtomicU32::new(FAILURE_THRESHOLD),
                 in_flight: AtomicUsize::new(0),
                 requests: AtomicU64::new(0),
+                query_ids: std::sync::Mutex::new(String::new()),
             })
             .collect::<Vec<_>>();
         for upstream in &upstreams {

@@ -306,3 +306,41 @@ async fn real_core_all_down_gives_503_and_a_restart_recovers() {
     let response = post_query(&client, &api, Some(keys.key(0)), &body).await;
     assert_eq!(response.status(), 200);
 }
+
+/// Feedback naming a query by id reaches the core that answered the query, whichever core the
+/// balancer would pick: each core reports its query-id prefix in its health answer and the
+/// gateway pins the feedback to it. (Balanced instead, about half of these would be `404`.)
+#[tokio::test]
+async fn feedback_by_query_id_reaches_the_core_that_answered() {
+    let keys = Keys::new(&["alice"]);
+    let open = |config: &mut jessy_core::Config| config.allow_unauthenticated_writes = true;
+    let a = InProcessCore::start_with("127.0.0.1:0", open).await;
+    let b = InProcessCore::start_with("127.0.0.1:0", open).await;
+    let api = gateway(&[&a, &b], &keys, &[]);
+    let client = reqwest::Client::new();
+    let body = json!({"query": QUERY}).to_string();
+    let mut ids: Vec<String> = Vec::new();
+    for _ in 0..40 {
+        let response = post_query(&client, &api, Some(keys.key(0)), &body).await;
+        assert_eq!(response.status(), 200);
+        let result: Value = response.json().await.expect("json");
+        ids.push(result["query_id"].as_str().expect("query_id").to_string());
+    }
+    let prefixes: std::collections::BTreeSet<&str> =
+        ids.iter().filter_map(|id| id.split('-').next()).collect();
+    assert_eq!(prefixes.len(), 2, "both cores answered: {ids:?}");
+    // Grouped by core, so the balancer's rotation cannot line up with the issuers by chance.
+    ids.sort();
+    for id in &ids {
+        let response = client
+            .post(format!("{}/api/v1/feedback", api.url("")))
+            .bearer_auth(keys.key(0))
+            .json(&json!({"query_id": id, "layer": null}))
+            .send()
+            .await
+            .expect("feedback");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        assert_eq!(status, 200, "feedback for {id}: {text}");
+    }
+}

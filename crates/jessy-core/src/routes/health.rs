@@ -26,6 +26,10 @@ pub struct Health {
     pub service: String,
     /// The crate version of the running binary.
     pub version: String,
+    /// The prefix of the `query_id`s this process issues (`1a2b3c4d`): a gateway in front of
+    /// several cores sends feedback naming one of them to this core, the only one that
+    /// remembers the query.
+    pub query_ids: String,
 }
 
 /// `GET /ready`: what is being served.
@@ -57,13 +61,14 @@ pub struct Ready {
     tag = "ops",
     responses((status = 200, description = "The process is alive", body = Health))
 )]
-pub(crate) async fn health() -> Result<Response, CoreError> {
+pub(crate) async fn health(State(state): State<AppState>) -> Result<Response, CoreError> {
     json(
         StatusCode::OK,
         &Health {
             status: "healthy".to_string(),
             service: "jessy-core".to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            query_ids: state.engine().query_id_prefix(),
         },
     )
 }

@@ -17,11 +17,28 @@ async fn health_ready_and_request_ids() {
         .unwrap()
         .to_string();
     assert_eq!(generated.len(), 36, "a UUID: {generated}");
-    let (status, body) = status_json(response).await;
+    let (status, mut body) = status_json(response).await;
     assert_eq!(status, 200);
+    // The query-id prefix: the one this core's results carry.
+    let prefix = body["query_ids"].as_str().expect("query_ids").to_string();
+    body.as_object_mut().unwrap().remove("query_ids");
     assert_eq!(
         body,
         json!({"status": "healthy", "service": "jessy-core", "version": env!("CARGO_PKG_VERSION")})
+    );
+    let (_, result) = status_json(
+        http.post(server.url("/v1/query"))
+            .json(&json!({"query": "hello"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let id = result["query_id"].as_str().expect("query_id");
+    assert_eq!(
+        id.split_once('-').map(|(p, _)| p),
+        Some(prefix.as_str()),
+        "{id}"
     );
 
     let response = http

@@ -163,6 +163,13 @@ impl Engine {
         Ok(records)
     }
 
+    /// The prefix of the query ids this engine issues (see [`RecentQueries::prefix`]).
+    ///
+    /// [`RecentQueries::prefix`]: crate::usage::RecentQueries::prefix
+    pub fn query_id_prefix(&self) -> String {
+        self.recent.prefix()
+    }
+
     /// Every feedback record accepted so far, oldest first.
     pub fn feedback_records(&self) -> Result<Vec<FeedbackRecord>, FeedbackError> {
         if !self.store.is_writable() {

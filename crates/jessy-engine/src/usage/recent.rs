@@ -60,6 +60,12 @@ impl RecentQueries {
         format_id(self.prefix, seq)
     }
 
+    /// The prefix of every id this memory issues (`1a2b3c4d`): what a gateway in front of
+    /// several processes matches a feedback's query id against to find the one that knows it.
+    pub fn prefix(&self) -> String {
+        format!("{:08x}", self.prefix)
+    }
+
     /// The query named by `id`, if it is this memory's and not yet forgotten.
     pub fn get(&self, id: &str) -> Option<RecentQuery> {
         let (prefix, seq) = parse_id(id)?;
