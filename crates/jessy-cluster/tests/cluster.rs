@@ -510,6 +510,19 @@ async fn losing_the_database_degrades_and_recovers() {
         503,
         "a write without the database is refused"
     );
+    // Feedback too: refused (the client can retry), never acknowledged and lost.
+    let feedback = client
+        .post(a.url("/v1/feedback"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"text": "while down", "layer": "garden/roses"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        feedback.status(),
+        503,
+        "feedback without the database is refused"
+    );
     eprintln!("degraded and refused after {:?}", t0.elapsed());
     tokio::time::sleep(Duration::from_secs(1)).await;
     db.allow_connections(true).await;
@@ -530,6 +543,14 @@ async fn losing_the_database_degrades_and_recovers() {
         &layer_body("afteroutage", 1.0),
     )
     .await;
+    let (status, answer) = post_admin(
+        &client,
+        a.url("/v1/feedback"),
+        &serde_json::json!({"text": "after the outage", "layer": "garden/roses"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["feedback_total"], 1, "{answer}");
     let b_url = b.url("");
     eventually(
         Duration::from_secs(5),
