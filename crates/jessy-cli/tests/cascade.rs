@@ -26,8 +26,9 @@ fn model_dir() -> PathBuf {
     std::fs::canonicalize(&dir).expect("model directory")
 }
 
-/// Two dimensions, three layers; the validation lines paraphrase the layers in words the
-/// examples never use, so only the encoder can place them and the build escalates them.
+/// Two dimensions, three layers; most validation lines paraphrase the layers in words the
+/// examples never use (the lexical path answers them wrong), so only the encoder can place
+/// them and the build escalates them.
 fn write_source(src: &Path, encoder_line: &str) {
     std::fs::create_dir_all(src.join("dimensions")).unwrap();
     std::fs::write(
@@ -76,13 +77,15 @@ examples = ["what is the weather forecast", "will it rain tomorrow", "is it goin
     .unwrap();
 }
 
-const VAL: &str = r#"{"text": "am I broke", "dimension": "money", "layer": "balance"}
-{"text": "cash left?", "dimension": "money", "layer": "balance"}
+const VAL: &str = r#"{"text": "am I skint", "dimension": "money", "layer": "balance"}
+{"text": "how loaded am I", "dimension": "money", "layer": "balance"}
+{"text": "remaining funds", "dimension": "money", "layer": "balance"}
 {"text": "what is my balance", "dimension": "money", "layer": "balance"}
-{"text": "pay my sister twenty bucks", "dimension": "money", "layer": "transfer"}
+{"text": "reimburse my roommate", "dimension": "money", "layer": "transfer"}
 {"text": "send money to mom", "dimension": "money", "layer": "transfer"}
-{"text": "umbrella needed?", "dimension": "weather", "layer": "forecast"}
-{"text": "snowfall expected", "dimension": "weather", "layer": "forecast"}
+{"text": "is a storm coming", "dimension": "weather", "layer": "forecast"}
+{"text": "pouring outside later", "dimension": "weather", "layer": "forecast"}
+{"text": "temperature outside", "dimension": "weather", "layer": "forecast"}
 {"text": "will it rain today", "dimension": "weather", "layer": "forecast"}
 {"text": "tell me a funny story", "dimension": null, "layer": null}
 "#;
@@ -202,6 +205,9 @@ fn build_takes_the_encoder_from_registry_toml_and_serve_escalates_with_it() {
             snap.as_os_str(),
         ])
         .args(["--calibrate".as_ref(), val.as_os_str()])
+        // Half of these few validation lines are unsure (no known word: equal margins, which
+        // escalate together or not at all); the default cap of 30 % would escalate none.
+        .args(["--escalate-at-most", "0.8"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -233,7 +239,7 @@ fn build_takes_the_encoder_from_registry_toml_and_serve_escalates_with_it() {
             })
             .unwrap_or_else(|e| panic!("query {text:?}: {e}"))
     };
-    let unsure = answer("am I skint");
+    let unsure = answer("any hail expected");
     let sure = answer("what is my account balance");
     let _ = child.kill();
     let _ = child.wait();
