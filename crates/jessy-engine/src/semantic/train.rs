@@ -205,6 +205,37 @@ fn solve(samples: &[Sample<'_>], y: &[f64], dim: usize, c: f64, seed: u64) -> (V
 mod tests {
     use super::*;
 
+    /// The cost is chosen by validation accuracy: when a tiny cost cannot fit the data and a
+    /// larger one can, the larger wins; without validation samples, the default is used.
+    #[test]
+    fn the_cost_is_chosen_on_validation_samples() {
+        // Class 0 near (1, 0), class 1 near (1, 0.2): close clusters a heavily regularized
+        // head cannot separate.
+        let points: Vec<(Vec<f32>, Option<u32>)> = (0..40)
+            .map(|i| {
+                let j = (i % 5) as f32 * 0.01;
+                if i % 2 == 0 {
+                    (vec![1.0, 0.0 + j], Some(0))
+                } else {
+                    (vec![1.0, 0.2 - j], Some(1))
+                }
+            })
+            .collect();
+        let samples: Vec<Sample> = points
+            .iter()
+            .map(|(v, l)| Sample {
+                vector: v,
+                label: *l,
+            })
+            .collect();
+        let (train, val) = samples.split_at(30);
+        let (c, fitted) = fit_tuned(train, val, 2, 2, false, &[1e-4, 100.0]);
+        assert_eq!(c, 100.0);
+        assert!(val.iter().all(|s| fitted.answers_right(s, 2, 2, false)));
+        let (c, _) = fit_tuned(train, &[], 2, 2, false, &C_CANDIDATES);
+        assert_eq!(c, DEFAULT_C);
+    }
+
     #[test]
     fn separable_clusters_are_learned() {
         // Three directions in 3-D: class 0, class 1, and out-of-scope.
