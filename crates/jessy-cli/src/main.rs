@@ -61,13 +61,14 @@ enum Command {
         no_refit: bool,
         /// Sentence-encoder model directory: also train the semantic cascade's head on the
         /// lines' embeddings (needs --calibrate; embeddings are cached in OUT/embeddings.cache).
-        #[arg(long, requires = "calibrate")]
+        /// Overrides `[encoder] path` in the source's registry.toml.
+        #[arg(long)]
         encoder: Option<PathBuf>,
-        /// With --encoder: the most share of the validation lines the cascade may send to the
-        /// encoder; the escalation margin is chosen on them for the best accuracy under it.
-        #[arg(long, default_value_t = jessy_engine::build::DEFAULT_ESCALATE_AT_MOST,
-              requires = "encoder", value_parser = parse_share)]
-        escalate_at_most: f32,
+        /// With an encoder: the most share of the validation lines the cascade may send to
+        /// the encoder; the escalation margin is chosen on them for the best accuracy under it
+        /// (default 0.3).
+        #[arg(long, value_parser = parse_share)]
+        escalate_at_most: Option<f32>,
     },
     /// Check a snapshot directory: manifest, magic, version, CRC, every offset and length.
     Verify {
@@ -191,7 +192,8 @@ fn main() {
             &out,
             calibrate.as_deref(),
             no_refit,
-            encoder.as_deref().map(|dir| (dir, escalate_at_most)),
+            encoder.as_deref(),
+            escalate_at_most,
         ),
         Command::Verify { snapshot } => commands::verify(&snapshot),
         Command::Import { file, out } => commands::import(&file, &out),

@@ -74,9 +74,16 @@ impl Stack {
         let registry = core.registry_dir()?;
         let engine = {
             let registry = registry.clone();
-            tokio::task::spawn_blocking(move || jessy_core::load_engine(&registry))
-                .await
-                .context("loading the snapshot")??
+            let (model, workers) = (core.encoder.clone(), core.encoder_worker_count());
+            tokio::task::spawn_blocking(move || {
+                jessy_core::attach_encoder(
+                    jessy_core::load_engine(&registry)?,
+                    model.as_deref(),
+                    workers,
+                )
+            })
+            .await
+            .context("loading the snapshot")??
         };
         let core_listener = bind(core.addr).await?;
         let core_addr = core_listener.local_addr()?;

@@ -104,6 +104,7 @@ fn distinctive_registry(w: &mut JessyWorld, n: usize) {
         name: "distinct".into(),
         description: String::new(),
         out_of_scope: vec![],
+        encoder: None,
         dimensions,
     };
     let bytes = build::build_bytes(&source, &BuildOptions::default(), 1).unwrap();

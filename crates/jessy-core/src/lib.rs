@@ -67,5 +67,5 @@ pub use error::CoreError;
 pub use jessy_protocol::request_id::REQUEST_ID_HEADER as REQUEST_ID;
 pub use jessy_protocol::shutdown_signal;
 pub use routes::{app, route_list};
-pub use server::{load_engine, serve};
+pub use server::{attach_encoder, load_engine, serve};
 pub use state::{AppState, WriteAccess};

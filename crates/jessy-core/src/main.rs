@@ -41,22 +41,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || jessy_core::load_engine(&dir)).await??
         }
     };
-    let engine = match config.encoder.clone() {
-        Some(model) => {
-            let encoder = tokio::task::spawn_blocking(move || {
-                jessy_encoder::SentenceEncoder::load(&model).with_context(|| {
-                    format!("loading the sentence encoder from {}", model.display())
-                })
-            })
-            .await??;
-            tracing::info!(encoder = %jessy_engine::semantic::Encoder::identity(&encoder), workers = config.encoder_worker_count(), "sentence encoder loaded");
-            let engine = engine.with_encoder(Arc::new(encoder))?;
-            if !engine.has_cascade() {
-                tracing::warn!("the snapshot has no semantic head (build it with `jessy build --encoder`): the encoder will not be used");
-            }
-            engine
-        }
-        None => engine,
+    let engine = {
+        let (model, workers) = (config.encoder.clone(), config.encoder_worker_count());
+        tokio::task::spawn_blocking(move || {
+            jessy_core::attach_encoder(engine, model.as_deref(), workers)
+        })
+        .await??
     };
     let engine = Arc::new(engine);
     let stats = engine.stats();

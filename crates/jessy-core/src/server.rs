@@ -43,6 +43,31 @@ pub fn load_engine(dir: &Path) -> anyhow::Result<Engine> {
     Ok(engine)
 }
 
+/// `engine` with the sentence encoder of `model` attached (`None`: unchanged), for the
+/// semantic cascade. Loading reads ~90 MB and digests it: blocking, like [`load_engine`].
+///
+/// One function for every way the service starts (jessy-core, `jessy serve`, tests), so the
+/// encoder is honoured the same everywhere. A snapshot without a semantic head keeps working
+/// lexically (logged at `warn`: the operator asked for a cascade it does not have); a model
+/// other than the one the head was trained with is an error.
+pub fn attach_encoder(
+    engine: Engine,
+    model: Option<&Path>,
+    workers: usize,
+) -> anyhow::Result<Engine> {
+    let Some(model) = model else {
+        return Ok(engine);
+    };
+    let encoder = jessy_encoder::SentenceEncoder::load(model)
+        .with_context(|| format!("loading the sentence encoder from {}", model.display()))?;
+    tracing::info!(encoder = %jessy_engine::semantic::Encoder::identity(&encoder), workers, "sentence encoder loaded");
+    let engine = engine.with_encoder(Arc::new(encoder))?;
+    if !engine.has_cascade() {
+        tracing::warn!("the snapshot has no semantic head (build it with `jessy build --encoder`): the encoder will not be used");
+    }
+    Ok(engine)
+}
+
 /// Serves [`app`] on `listener` until `shutdown` completes, then drains.
 ///
 /// Connections are capped at [`crate::Config::max_connections`] (beyond it they wait in the

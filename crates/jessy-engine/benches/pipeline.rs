@@ -68,6 +68,7 @@ pub fn generated(dims: usize, per_dim: usize) -> RegistrySource {
         name: "generated".into(),
         description: String::new(),
         out_of_scope: vec![],
+        encoder: None,
         dimensions,
     }
 }

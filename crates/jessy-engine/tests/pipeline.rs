@@ -215,6 +215,7 @@ fn without_out_of_scope_data_nonsense_is_still_no_match() {
         name: "tiny".into(),
         description: String::new(),
         out_of_scope: vec![],
+        encoder: None,
         dimensions: vec![
             dimension(
                 "cooking",

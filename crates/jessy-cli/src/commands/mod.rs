@@ -90,7 +90,8 @@ pub fn build(
     out: &Path,
     calibrate: Option<&Path>,
     no_refit: bool,
-    encoder: Option<(&Path, f32)>,
+    encoder: Option<&Path>,
+    escalate_at_most: Option<f32>,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let registry = RegistrySource::read_dir(source)?;
@@ -99,11 +100,23 @@ pub fn build(
         None => BuildOptions::default(),
     };
     options.no_refit = no_refit;
-    if let Some((dir, escalate_at_most)) = encoder {
+    if let Some(dir) = semantic::build_encoder_dir(encoder, &registry, source) {
+        if calibrate.is_none() {
+            bail!(
+                "the semantic cascade (encoder {}) needs --calibrate: its settings are chosen \
+                 on validation lines",
+                dir.display()
+            );
+        }
         options.semantic = Some(build::SemanticBuild {
-            escalate_at_most,
-            ..semantic::build_settings(dir, out)?
+            escalate_at_most: escalate_at_most
+                .unwrap_or(jessy_engine::build::DEFAULT_ESCALATE_AT_MOST),
+            ..semantic::build_settings(&dir, out)?
         });
+    } else if escalate_at_most.is_some() {
+        bail!(
+            "--escalate-at-most needs an encoder (--encoder, or [encoder] path in registry.toml)"
+        );
     }
     let compiled = build::compile(&registry, &options)?;
     let generation = build::publish_compiled(&compiled, out)?;
@@ -122,7 +135,7 @@ pub fn build(
         started.elapsed().as_secs_f64()
     );
     if let Some(head) = compiled.semantic_head() {
-        semantic::report_head(head);
+        semantic::report_head(head, compiled.semantic_cost());
     }
     Ok(())
 }

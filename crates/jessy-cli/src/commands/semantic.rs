@@ -1,11 +1,12 @@
 //! The semantic cascade's side of the commands: loading the sentence encoder, attaching it to
 //! an engine, and the build settings that train the head.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use jessy_engine::build::SemanticBuild;
+use jessy_engine::registry::RegistrySource;
 use jessy_engine::semantic::{cache::EMBEDDING_CACHE_FILE, Encoder, SemanticHead};
 use jessy_engine::Engine;
 
@@ -28,6 +29,20 @@ pub fn attach(engine: Engine, dir: Option<&Path>) -> anyhow::Result<Engine> {
     }
 }
 
+/// The encoder directory a build of `registry` (read from `source_dir`) uses: `--encoder` when
+/// given, else `[encoder] path` from its registry.toml, relative to the source directory (so a
+/// source directory can carry its model with it). `None`: a lexical-only build.
+pub fn build_encoder_dir(
+    flag: Option<&Path>,
+    registry: &RegistrySource,
+    source_dir: &Path,
+) -> Option<PathBuf> {
+    match flag {
+        Some(dir) => Some(dir.to_path_buf()),
+        None => registry.encoder.as_ref().map(|e| e.resolve(source_dir)),
+    }
+}
+
 /// Build settings for the encoder in `dir`, caching embeddings in the output directory.
 pub fn build_settings(dir: &Path, out: &Path) -> anyhow::Result<SemanticBuild> {
     Ok(SemanticBuild::new(
@@ -37,11 +52,12 @@ pub fn build_settings(dir: &Path, out: &Path) -> anyhow::Result<SemanticBuild> {
 }
 
 /// One line on stderr about a trained head.
-pub fn report_head(head: &SemanticHead) {
+pub fn report_head(head: &SemanticHead, cost: Option<f32>) {
     let p = &head.params;
     eprintln!(
-        "semantic head: encoder {}, blend {:.1}, escalate below margin {:.3} ({:.1}% of validation lines, cap {:.0}%), cascade threshold {:.4}",
+        "semantic head: encoder {}, C {}, blend {:.1}, escalate below margin {:.3} ({:.1}% of validation lines, cap {:.0}%), cascade threshold {:.4}",
         head.encoder,
+        cost.map_or("?".to_string(), |c| c.to_string()),
         p.blend,
         p.escalate_below,
         p.val_rate * 100.0,

@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// reserved) with a new one that has every scope; other keys are left alone.
     #[arg(long)]
     keys: Option<PathBuf>,
+    /// Sentence-encoder model directory for the semantic cascade of a snapshot built with
+    /// `jessy build --encoder` (as jessy-core's `--encoder`): unsure queries go to it.
+    #[arg(long)]
+    encoder: Option<PathBuf>,
 }
 
 /// Runs both services until Ctrl-C or SIGTERM.
@@ -45,6 +49,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ];
     if let Some(dir) = &args.registry {
         core_flags.extend(["--registry".into(), dir.display().to_string()]);
+    }
+    if let Some(dir) = &args.encoder {
+        core_flags.extend(["--encoder".into(), dir.display().to_string()]);
     }
     let core_config = jessy_core::Config::try_parse_from(&core_flags)?;
     core_config.validate()?;

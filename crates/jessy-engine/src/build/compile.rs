@@ -25,8 +25,9 @@ pub struct Compiled {
     pub(super) no_refit: bool,
     /// Where this compile's classifiers ended, for the next compile to start from.
     pub(super) warm: WarmStart,
-    /// The semantic head, when the build had an encoder (`--encoder`).
-    pub(super) semantic: Option<crate::semantic::SemanticHead>,
+    /// The semantic head, when the build had an encoder (`--encoder`), and the regularization
+    /// cost chosen for it on the validation lines.
+    pub(super) semantic: Option<(crate::semantic::SemanticHead, f32)>,
     /// Number of training examples used (examples + keywords + out-of-scope, plus the
     /// validation lines of a refit).
     pub training_examples: usize,
@@ -46,7 +47,13 @@ impl Compiled {
 
     /// The semantic head, when the build trained one.
     pub fn semantic_head(&self) -> Option<&crate::semantic::SemanticHead> {
-        self.semantic.as_ref()
+        self.semantic.as_ref().map(|(head, _)| head)
+    }
+
+    /// The semantic head's regularization cost the build chose (reported, not stored: only
+    /// the fitted weights matter at query time).
+    pub fn semantic_cost(&self) -> Option<f32> {
+        self.semantic.as_ref().map(|&(_, c)| c)
     }
 }
 
@@ -112,6 +119,20 @@ pub fn compile(source: &RegistrySource, options: &BuildOptions) -> Result<Compil
                 )?;
                 model = refit;
                 warm.refit = keys.with(duals);
+                if options.semantic.is_some() {
+                    // The escalation margin is chosen on margins of models trained like the
+                    // published one (see `semantic::cross_fit_val`), not the first model's.
+                    semantic_val = Some(semantic::cross_fit_val(
+                        source,
+                        &layers,
+                        &examples[..n_train],
+                        &labeled,
+                        calibration.threshold,
+                        num_classes,
+                        &options.train,
+                        warm.refit.as_ref(),
+                    )?);
+                }
             }
             // Kept in the snapshot, labelled by ids, so a rebuild can calibrate again.
             validation = labeled

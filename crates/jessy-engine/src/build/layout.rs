@@ -51,7 +51,7 @@ impl Compiled {
         let semantic = self
             .semantic
             .as_ref()
-            .map(|h| h.to_bytes())
+            .map(|(h, _)| h.to_bytes())
             .unwrap_or_default();
         let data = SnapshotData {
             name: &s.name,

@@ -263,6 +263,7 @@ impl Registry {
             name: self.name().to_string(),
             description: self.description().to_string(),
             out_of_scope: self.out_of_scope_examples().map(str::to_string).collect(),
+            encoder: None,
             dimensions,
         }
     }

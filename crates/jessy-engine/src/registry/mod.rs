@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 pub use default::{default_digest, default_source, default_validation, DEFAULT_VALIDATION_FILE};
 pub use loaded::Registry;
 pub use source::{
-    DimensionSource, Keyword, LayerSource, RegistrySource, DIMENSIONS_DIR, REGISTRY_FILE,
+    DimensionSource, EncoderSetting, Keyword, LayerSource, RegistrySource, DIMENSIONS_DIR,
+    REGISTRY_FILE,
 };
 pub use validate::{is_slug, validate, MAX_DEPTH, MAX_FREQUENCY, MIN_FREQUENCY};
 pub use view::{DimensionView, LayerView};

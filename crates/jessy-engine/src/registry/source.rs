@@ -22,9 +22,35 @@ pub struct RegistrySource {
     /// Utterances that must route nowhere; used to train and calibrate "no match".
     #[serde(default)]
     pub out_of_scope: Vec<String>,
+    /// The sentence encoder a build trains the semantic cascade with (`[encoder]`), so a
+    /// registry that relies on the cascade says so where its other settings live instead of in
+    /// every build command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<EncoderSetting>,
     /// The dimensions, in the order they were read (file name order).
     #[serde(skip)]
     pub dimensions: Vec<DimensionSource>,
+}
+
+/// `registry.toml`'s `[encoder]` table.
+///
+/// Unknown keys are refused: a misspelt `path` would otherwise silently build without the
+/// cascade.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncoderSetting {
+    /// The model directory (sentence-transformers layout), as written: relative paths are
+    /// relative to the registry source directory (see [`EncoderSetting::resolve`]), so the
+    /// source directory can move with its model beside it.
+    pub path: PathBuf,
+}
+
+impl EncoderSetting {
+    /// The model directory for a source read from `source_dir`: `path` as is when absolute,
+    /// else joined to `source_dir`.
+    pub fn resolve(&self, source_dir: &Path) -> PathBuf {
+        source_dir.join(&self.path)
+    }
 }
 
 /// One dimension file: a topic area holding a tree of layers.
@@ -177,6 +203,7 @@ impl RegistrySource {
                         source.name = settings.name;
                         source.description = settings.description;
                         source.out_of_scope = settings.out_of_scope;
+                        source.encoder = settings.encoder;
                     }
                     Err(problem) => problems.push(problem),
                 }
@@ -211,6 +238,7 @@ impl RegistrySource {
             name: &self.name,
             description: &self.description,
             out_of_scope: &self.out_of_scope,
+            encoder: self.encoder.as_ref(),
         })
         .map_err(|e| RegistryError::Serialize(e.to_string()))?;
         let registry_path = dir.join(REGISTRY_FILE);
@@ -230,6 +258,8 @@ struct RegistrySettingsOut<'a> {
     name: &'a str,
     description: &'a str,
     out_of_scope: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encoder: Option<&'a EncoderSetting>,
 }
 
 fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ValidationError> {
@@ -251,4 +281,59 @@ fn parse_toml<T: serde::de::DeserializeOwned>(
     toml::from_str(text).map_err(|e| {
         ValidationError::new(path, e.message().trim().to_string()).with_span(text, e.span())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source_dir(registry_toml: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join(DIMENSIONS_DIR)).unwrap();
+        fs::write(dir.path().join(REGISTRY_FILE), registry_toml).unwrap();
+        dir
+    }
+
+    #[test]
+    fn encoder_path_is_read_resolved_against_the_source_and_written_back() {
+        let dir = source_dir("name = \"r\"\n[encoder]\npath = \"models/minilm\"\n");
+        let source = RegistrySource::read_dir(dir.path()).unwrap();
+        let encoder = source.encoder.clone().expect("[encoder] read");
+        assert_eq!(encoder.path, PathBuf::from("models/minilm"));
+        assert_eq!(
+            encoder.resolve(Path::new("/srv/registry")),
+            PathBuf::from("/srv/registry/models/minilm")
+        );
+        let absolute = EncoderSetting {
+            path: PathBuf::from("/opt/model"),
+        };
+        assert_eq!(
+            absolute.resolve(Path::new("/srv/registry")),
+            PathBuf::from("/opt/model")
+        );
+
+        // Written back as it was read; a source without one writes no table.
+        let copy = tempfile::tempdir().unwrap();
+        source.write_dir(&copy.path().join("out")).unwrap();
+        let again = RegistrySource::read_dir(&copy.path().join("out")).unwrap();
+        assert_eq!(again.encoder, source.encoder);
+        let plain = RegistrySource::default();
+        plain.write_dir(&copy.path().join("plain")).unwrap();
+        let text = fs::read_to_string(copy.path().join("plain").join(REGISTRY_FILE)).unwrap();
+        assert!(!text.contains("encoder"), "{text}");
+    }
+
+    #[test]
+    fn a_misspelt_encoder_key_is_an_error_naming_the_file() {
+        let dir = source_dir("[encoder]\ndir = \"models/minilm\"\n");
+        let err = RegistrySource::read_dir(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(REGISTRY_FILE) && err.contains("dir"), "{err}");
+        let dir = source_dir("[encoder]\n");
+        let err = RegistrySource::read_dir(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("path"), "{err}");
+    }
 }

@@ -35,16 +35,21 @@ fn logit(t: f32) -> f32 {
     (t / (1.0 - t)).ln()
 }
 
-/// How sure the lexical path is of its answer, in logit units: the smaller of
+/// How sure the lexical path is of its answer, in logit units:
 ///
-/// - the gap between its best and second-best class (is it the right layer?), and
 /// - the distance of its decision (best class against the out-of-scope output, or against the
 ///   decision boundary 0 without one) from the calibrated no-match threshold (is it a match at
-///   all?).
+///   all?), and, when the decision is a match,
+/// - the gap between its best and second-best class (is it the right layer?).
 ///
-/// Both are what the issue calls the calibrated margin: a query far from both boundaries is
-/// one the lexical path rarely gets wrong. A query with no known word (`unknown_terms`) has no
-/// lexical evidence at all: its margin is `-inf`, so it is the first to escalate.
+/// This is what the issue calls the calibrated margin: a query far from the boundaries its
+/// answer depends on is one the lexical path rarely gets wrong. The class gap counts only for
+/// a match: when the answer is "no match", which class came first does not change it. (Counting
+/// it there made nearly every out-of-scope query "unsure" — no class fits it, so the top two
+/// are close — and 97 % of CLINC150's out-of-scope validation lines escalated against 26 % of
+/// the in-scope ones, so the escalation rate depended on how much out-of-scope traffic came.)
+/// A query with no known word (`unknown_terms`) has no lexical evidence at all: its margin is
+/// `-inf`, so it is the first to escalate.
 pub fn lexical_margin(
     logits: &[f32],
     num_classes: usize,
@@ -73,9 +78,13 @@ pub fn lexical_margin(
     } else {
         0.0
     };
-    let accept = ((best - reference) - logit(threshold)).abs();
+    let decision = (best - reference) - logit(threshold);
+    if decision < 0.0 {
+        // No match: only the distance to the threshold can change the answer.
+        return -decision;
+    }
     let class_gap = best - second; // +inf with one class
-    accept.min(class_gap)
+    decision.min(class_gap)
 }
 
 /// Whether a query with lexical margin `margin` goes to the encoder.
@@ -126,6 +135,9 @@ mod tests {
         assert!((m - 0.8).abs() < 1e-6, "{m}"); // class gap 0.8 < accept 1.5
         let m = lexical_margin(&[1.0, -1.0, -1.0, 0.9], 3, true, 0.5, false);
         assert!((m - 0.1).abs() < 1e-6, "{m}"); // accept gap 0.1
+                                                // A clear no match: the two close classes do not make it unsure.
+        let m = lexical_margin(&[-1.0, -1.1, -3.0, 1.0], 3, true, 0.5, false);
+        assert!((m - 2.0).abs() < 1e-6, "{m}");
         assert_eq!(
             lexical_margin(&[1.0, 0.0], 1, true, 0.5, true),
             f32::NEG_INFINITY

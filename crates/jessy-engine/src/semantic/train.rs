@@ -9,10 +9,13 @@
 
 use rayon::prelude::*;
 
-/// Regularization: cost of a margin violation. liblinear's default, not tuned: the blend weight
-/// chosen on the validation lines already scales the head's say in the cascade, and no
-/// validation sweep of C was run yet (see the README's semantic-cascade section).
+/// Regularization (cost of a margin violation) when there are no validation lines to choose
+/// one on: liblinear's default.
 pub const DEFAULT_C: f32 = 1.0;
+/// The costs [`fit_tuned`] tries, a factor of about three apart around liblinear's default:
+/// enough to find the right order of magnitude, at three fits per build (the blend weight
+/// chosen afterwards already scales the head's say, so finer steps would buy little).
+pub const C_CANDIDATES: [f32; 3] = [0.3, 1.0, 3.0];
 /// Stop when the projected gradient's spread over an epoch is below this (liblinear's default
 /// for this solver is 0.1).
 const TOLERANCE: f64 = 0.1;
@@ -72,6 +75,72 @@ pub fn fit(
         bias.push(b);
     }
     Fitted { weights, bias }
+}
+
+/// The head fit on `train` with the cost among `candidates` whose head answers the most
+/// `val` samples right on its own (best output = the label, the out-of-scope output for an
+/// unlabeled sample; without that output, an unlabeled sample is right when every output is
+/// below 0). Ties go to the smaller cost (the more regularized head). Returns the cost and its
+/// head; with no validation sample, [`DEFAULT_C`].
+pub fn fit_tuned(
+    train: &[Sample<'_>],
+    val: &[Sample<'_>],
+    dim: usize,
+    num_classes: u32,
+    out_of_scope_output: bool,
+    candidates: &[f32],
+) -> (f32, Fitted) {
+    if val.is_empty() || candidates.is_empty() {
+        return (
+            DEFAULT_C,
+            fit(train, dim, num_classes, out_of_scope_output, DEFAULT_C),
+        );
+    }
+    let mut best: Option<(usize, f32, Fitted)> = None;
+    for &c in candidates {
+        let fitted = fit(train, dim, num_classes, out_of_scope_output, c);
+        let right = val
+            .iter()
+            .filter(|s| fitted.answers_right(s, dim, num_classes, out_of_scope_output))
+            .count();
+        if best.as_ref().is_none_or(|(r, _, _)| right > *r) {
+            best = Some((right, c, fitted));
+        }
+    }
+    let (_, c, fitted) = best.expect("at least one candidate");
+    (c, fitted)
+}
+
+impl Fitted {
+    /// Whether the head alone answers `sample` right (see [`fit_tuned`]).
+    fn answers_right(
+        &self,
+        sample: &Sample<'_>,
+        dim: usize,
+        num_classes: u32,
+        out_of_scope_output: bool,
+    ) -> bool {
+        let scores: Vec<f32> = self
+            .weights
+            .chunks_exact(dim)
+            .zip(&self.bias)
+            .map(|(row, b)| {
+                b + row
+                    .iter()
+                    .zip(sample.vector)
+                    .map(|(w, x)| w * x)
+                    .sum::<f32>()
+            })
+            .collect();
+        let Some(best) = (0..scores.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b])) else {
+            return false;
+        };
+        match sample.label {
+            Some(label) => best == label as usize,
+            None if out_of_scope_output => best == num_classes as usize,
+            None => scores.iter().all(|&v| v < 0.0),
+        }
+    }
 }
 
 /// Dual coordinate descent for one binary problem; the bias is an extra feature fixed at 1
@@ -135,6 +204,37 @@ fn solve(samples: &[Sample<'_>], y: &[f64], dim: usize, c: f64, seed: u64) -> (V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cost is chosen by validation accuracy: when a tiny cost cannot fit the data and a
+    /// larger one can, the larger wins; without validation samples, the default is used.
+    #[test]
+    fn the_cost_is_chosen_on_validation_samples() {
+        // Class 0 near (1, 0), class 1 near (1, 0.2): close clusters a heavily regularized
+        // head cannot separate.
+        let points: Vec<(Vec<f32>, Option<u32>)> = (0..40)
+            .map(|i| {
+                let j = (i % 5) as f32 * 0.01;
+                if i % 2 == 0 {
+                    (vec![1.0, 0.0 + j], Some(0))
+                } else {
+                    (vec![1.0, 0.2 - j], Some(1))
+                }
+            })
+            .collect();
+        let samples: Vec<Sample> = points
+            .iter()
+            .map(|(v, l)| Sample {
+                vector: v,
+                label: *l,
+            })
+            .collect();
+        let (train, val) = samples.split_at(30);
+        let (c, fitted) = fit_tuned(train, val, 2, 2, false, &[1e-4, 100.0]);
+        assert_eq!(c, 100.0);
+        assert!(val.iter().all(|s| fitted.answers_right(s, 2, 2, false)));
+        let (c, _) = fit_tuned(train, &[], 2, 2, false, &C_CANDIDATES);
+        assert_eq!(c, DEFAULT_C);
+    }
 
     #[test]
     fn separable_clusters_are_learned() {

@@ -203,6 +203,7 @@ mod tests {
             name: "t".into(),
             description: String::new(),
             out_of_scope: vec!["tell me a joke".into()],
+            encoder: None,
             dimensions: vec![DimensionSource {
                 id: "bank".into(),
                 name: "bank".into(),
