@@ -7,7 +7,8 @@
 //! error is shown next to its field), a query routes to it, and it is deleted; an eval file is
 //! uploaded and its figures appear; feedback is sent from the Query lab; no-match traffic
 //! becomes a suggested layer on the Feedback page, which is accepted and then routed to; and
-//! "Learn now" shows its report. A screenshot of each page is saved under
+//! "Learn now" shows its report; the Cluster page shows the one gateway and its core with the
+//! generation it serves. A screenshot of each page is saved under
 //! `target/console-screenshots/`, and the first contentful paint of each page (the Paint Timing
 //! API, read in the page) is printed and written to `target/console-screenshots/paint.txt`;
 //! nothing is asserted about wall-clock time.
@@ -305,7 +306,7 @@ async fn the_console_works_in_a_real_browser() {
     .await;
     assert_eq!(
         visible_pages,
-        json!(["Query lab", "Registry", "Quality", "Feedback"]),
+        json!(["Query lab", "Registry", "Quality", "Feedback", "Cluster"]),
         "the dev key has every scope"
     );
 
@@ -819,6 +820,73 @@ async fn the_console_works_in_a_real_browser() {
     );
     screenshot(&client, "feedback-learned").await;
 
+    // Cluster: outside cluster mode, this one gateway and its one core, with the generation the
+    // core serves (as the gateway's status route reports it) and both healthy.
+    client
+        .goto(&format!("{base}/console/cluster"))
+        .await
+        .expect("goto");
+    first_paint(&client, "cluster", &mut paints).await;
+    wait_until(
+        &client,
+        "document.querySelectorAll('#cores tbody tr').length > 0 && document.querySelectorAll('#gateways tbody tr').length > 0",
+        "the cores and gateways",
+    )
+    .await;
+    let serving = js(
+        &client,
+        "return fetch('/api/v1/status', {headers: {Authorization: 'Bearer ' + sessionStorage.getItem('jessy.key')}})
+            .then(r => r.json()).then(s => s.snapshot_generation)",
+    )
+    .await;
+    let cluster = js(
+        &client,
+        "const cells = (tr) => [...tr.cells].map(c => c.textContent);
+         return {
+            mode: document.getElementById('cluster-mode').textContent,
+            gateways: [...document.querySelectorAll('#gateways tbody tr')].map(tr => ({liveness: tr.dataset.liveness, cells: cells(tr)})),
+            cores: [...document.querySelectorAll('#cores tbody tr')].map(tr => ({generation: tr.dataset.generation, cells: cells(tr)})),
+            error: document.getElementById('cluster-error').textContent,
+            auto: document.getElementById('auto-refresh').checked,
+         }",
+    )
+    .await;
+    println!("cluster page: {cluster}");
+    assert!(
+        serving.as_u64().is_some(),
+        "the status route's generation: {serving}"
+    );
+    assert_eq!(cluster["error"], json!(""), "{cluster}");
+    assert!(
+        cluster["mode"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Standalone")),
+        "{cluster}"
+    );
+    let gateways = cluster["gateways"].as_array().expect("gateways");
+    assert_eq!(gateways.len(), 1, "{cluster}");
+    assert_eq!(gateways[0]["liveness"], json!("live"), "{cluster}");
+    assert_eq!(gateways[0]["cells"][0], json!("this gateway"), "{cluster}");
+    let cores = cluster["cores"].as_array().expect("cores");
+    assert_eq!(cores.len(), 1, "one core behind jessy serve: {cluster}");
+    assert_eq!(
+        cores[0]["generation"],
+        json!(serving.to_string()),
+        "the page shows the generation the core serves: {cluster}"
+    );
+    assert_eq!(cores[0]["cells"][1], json!("up"), "{cluster}");
+    assert_eq!(cores[0]["cells"][2], json!("ready"), "{cluster}");
+    assert_eq!(cluster["auto"], json!(true), "{cluster}");
+    // The refresh replaces the tables in place: still one row each after it.
+    click(&client, "#refresh-cluster").await;
+    wait_until(
+        &client,
+        "document.getElementById('refreshed').textContent.startsWith('Updated') && document.querySelectorAll('#cores tbody tr').length === 1",
+        "a refresh",
+    )
+    .await;
+    screenshot(&client, "cluster").await;
+
     // Second visits: the browser and the gateway are warm, as for someone using the console.
     for (page, path, ready) in [
         ("query lab (second visit)", "/console/query", "#query-text"),
@@ -833,6 +901,7 @@ async fn the_console_works_in_a_real_browser() {
             "/console/feedback",
             "#refresh-suggestions",
         ),
+        ("cluster (second visit)", "/console/cluster", "#cores"),
     ] {
         client.goto(&format!("{base}{path}")).await.expect("goto");
         wait_until(

@@ -43,6 +43,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("../../console/feedback.js"),
     ),
+    (
+        "cluster.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/cluster.js"),
+    ),
 ];
 
 /// The asset named `name`, if there is one.

@@ -51,6 +51,14 @@ const PAGES: &[Page] = &[
         main: include_str!("../../console/feedback.html"),
         script: "feedback.js",
     },
+    Page {
+        slug: "cluster",
+        title: "Cluster",
+        // Names internal core URLs and every gateway's address, as `/api/v1/status` does.
+        scope: "admin",
+        main: include_str!("../../console/cluster.html"),
+        script: "cluster.js",
+    },
 ];
 
 const SIGN_IN: &str = include_str!("../../console/signin.html");
