@@ -207,23 +207,64 @@ async fn screenshot(client: &Client, name: &str) {
     std::fs::write(artifacts().join(format!("{name}.png")), png).expect("save screenshot");
 }
 
-/// The page's first contentful paint in ms after navigation start, from the Paint Timing API.
-async fn first_paint(client: &Client, page: &str, paints: &mut Vec<(String, f64)>) {
+/// The page's first contentful paint in ms after navigation start, from the Paint Timing API,
+/// with where the time went (printed, and written to `paint.txt`).
+///
+/// Nothing here is a wall-clock bound (the machine is shared). What is checked is what decides
+/// first paint and does not depend on load: the page blocks rendering on exactly one resource
+/// (the stylesheet), no script blocks the parser, no web font has to load, and after the first
+/// navigation the stylesheet comes from the browser's cache without a request (the assets are
+/// versioned and immutable; see `jessy_api::console`).
+async fn first_paint(client: &Client, page: &str, paints: &mut Vec<(String, f64, String)>) {
     wait_until(
         client,
         "performance.getEntriesByName('first-contentful-paint').length > 0",
         "a first contentful paint entry",
     )
     .await;
-    let ms = js(
+    // Navigation and Resource Timing: when the page's HTML was requested and complete, when the
+    // stylesheet was asked for, sent and complete and whether it came from the cache (no bytes
+    // transferred), when the DOM was parsed and DOMContentLoaded had run the deferred scripts.
+    let timing = js(
         client,
-        "return performance.getEntriesByName('first-contentful-paint')[0].startTime",
+        "const n = performance.getEntriesByType('navigation')[0];
+         const css = performance.getEntriesByType('resource').find(r => r.name.includes('/console.css'));
+         const ms = (x) => (typeof x === 'number' ? Math.round(x * 10) / 10 : null);
+         return {
+            fcp: performance.getEntriesByName('first-contentful-paint')[0].startTime,
+            html_request: ms(n.requestStart), html_done: ms(n.responseEnd),
+            dom_interactive: ms(n.domInteractive), dom_loaded: ms(n.domContentLoadedEventEnd),
+            css_asked: css ? ms(css.startTime) : null, css_sent: css ? ms(css.requestStart) : null,
+            css_done: css ? ms(css.responseEnd) : null,
+            css_cached: css ? css.transferSize === 0 : null,
+            stylesheets: document.querySelectorAll('link[rel=stylesheet], style').length,
+            blocking_scripts: [...document.scripts].filter(s => !s.src || !(s.defer || s.async)).length,
+            web_fonts: document.fonts.size,
+         }",
     )
-    .await
-    .as_f64()
-    .expect("a number");
-    println!("first contentful paint of {page}: {ms:.1} ms");
-    paints.push((page.to_owned(), ms));
+    .await;
+    let ms = timing["fcp"].as_f64().expect("a number");
+    let details = format!(
+        "html requested {} done {}, css asked {} sent {} done {} cached {}, dom interactive {} loaded {}",
+        timing["html_request"], timing["html_done"], timing["css_asked"], timing["css_sent"],
+        timing["css_done"], timing["css_cached"], timing["dom_interactive"], timing["dom_loaded"]
+    );
+    println!("first contentful paint of {page}: {ms:.1} ms ({details})");
+    assert_eq!(
+        timing["stylesheets"],
+        json!(1),
+        "{page}: one stylesheet: {timing}"
+    );
+    assert_eq!(timing["blocking_scripts"], json!(0), "{page}: {timing}");
+    assert_eq!(timing["web_fonts"], json!(0), "{page}: {timing}");
+    if !paints.is_empty() {
+        assert_eq!(
+            timing["css_cached"],
+            json!(true),
+            "{page}: after the first page the stylesheet must come from the cache: {timing}"
+        );
+    }
+    paints.push((page.to_owned(), ms, details));
 }
 
 /// Clicks the element `css` selects.
@@ -932,8 +973,15 @@ async fn the_console_works_in_a_real_browser() {
 
     let report: String = paints
         .iter()
-        .map(|(page, ms)| format!("{page}\t{ms:.1} ms\n"))
+        .map(|(page, ms, details)| format!("{page}\t{ms:.1} ms\t{details}\n"))
         .collect();
+    let over: Vec<&str> = paints
+        .iter()
+        .filter(|(_, ms, _)| *ms > 200.0)
+        .map(|(page, _, _)| page.as_str())
+        .collect();
+    // Reported, not asserted: wall-clock time on a shared machine is noise, not a verdict.
+    println!("pages over the 200 ms first-paint bar in this run: {over:?}");
     std::fs::write(artifacts().join("paint.txt"), report).expect("write paint report");
     client.close().await.expect("close the browser");
 }
