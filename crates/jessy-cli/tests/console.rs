@@ -932,6 +932,22 @@ async fn the_console_works_in_a_real_browser() {
         "a refresh",
     )
     .await;
+    // It refreshes by itself (every 5 s while visible) and leaves focus where it was.
+    let updated = text_of(&client, "#refreshed").await;
+    wait_until(
+        &client,
+        &format!(
+            "document.getElementById('refreshed').textContent !== {}",
+            json!(updated)
+        ),
+        "an automatic refresh",
+    )
+    .await;
+    assert_eq!(
+        js(&client, "return document.activeElement.id").await,
+        json!("refresh-cluster"),
+        "an automatic refresh must not move focus"
+    );
     screenshot(&client, "cluster").await;
 
     // Second visits: the browser and the gateway are warm, as for someone using the console.
