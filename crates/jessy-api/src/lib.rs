@@ -38,6 +38,7 @@ pub mod cluster_keys;
 pub mod config;
 pub mod console;
 pub mod error;
+pub mod heartbeat;
 pub mod metrics;
 pub mod rate_limit;
 pub mod rate_limit_redis;

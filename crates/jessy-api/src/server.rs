@@ -73,6 +73,7 @@ pub async fn serve_with_state(
     let addr = listener
         .local_addr()
         .context("cannot read the listener address")?;
+    state.set_listen_addr(addr);
     state.probe_upstreams().await;
     let background = state.spawn_background_tasks();
 

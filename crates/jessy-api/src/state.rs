@@ -1,7 +1,8 @@
 //! The gateway's shared state: one handle, cloned into every handler for a refcount bump.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -13,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::auth::KeyStore;
 use crate::config::Config;
 use crate::config::Secret;
+use crate::heartbeat::Heartbeat;
 use crate::metrics::Metrics;
 use crate::rate_limit::{FailedAuthLimiter, KeyRateLimiter};
 use crate::rate_limit_redis::SharedRateLimiter;
@@ -45,6 +47,10 @@ struct Inner {
     shared_limiter: Option<Arc<SharedRateLimiter>>,
     /// Cluster mode: the cluster's PostgreSQL URL (`--cluster`), where keys live.
     cluster_url: Option<String>,
+    /// Cluster mode: this gateway's heartbeat row, and the list of the others.
+    heartbeat: Option<Arc<Heartbeat>>,
+    /// The address the public listener is bound to, once [`crate::serve_with_state`] knows it.
+    listen_addr: OnceLock<SocketAddr>,
     auth_failures: FailedAuthLimiter,
     core_token: Option<Secret>,
     upstreams: UpstreamPool,
@@ -97,6 +103,11 @@ impl AppState {
                     ))
                 }),
                 cluster_url: config.cluster_url.as_ref().map(|u| u.expose().to_string()),
+                heartbeat: config
+                    .cluster_url
+                    .as_ref()
+                    .map(|u| Arc::new(Heartbeat::new(u.expose().to_string()))),
+                listen_addr: OnceLock::new(),
                 auth_failures: FailedAuthLimiter::new(
                     config.auth_failure_limit,
                     config.auth_failure_window,
@@ -147,6 +158,21 @@ impl AppState {
             limiter.connect().await;
         }
         Ok(())
+    }
+
+    /// Cluster mode: this gateway's heartbeat (its id, and the list of every gateway).
+    pub fn heartbeat(&self) -> Option<&Heartbeat> {
+        self.inner.heartbeat.as_deref()
+    }
+
+    /// Where the public listener is bound (`None` before [`crate::serve_with_state`] ran).
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.inner.listen_addr.get().copied()
+    }
+
+    /// Records the public listener's address (first call wins: one state serves one listener).
+    pub fn set_listen_addr(&self, addr: SocketAddr) {
+        let _ = self.inner.listen_addr.set(addr);
     }
 
     /// Per-key token buckets.
@@ -257,7 +283,12 @@ impl AppState {
                     }
                 }
             };
-            tokio::join!(health, upkeep, keys, redis);
+            let heartbeat = async {
+                if let Some(heartbeat) = state.inner.heartbeat.clone() {
+                    crate::heartbeat::run(state.clone(), heartbeat, state.shutdown_signal()).await;
+                }
+            };
+            tokio::join!(health, upkeep, keys, redis, heartbeat);
         })
     }
 

@@ -7,7 +7,8 @@
 //! error is shown next to its field), a query routes to it, and it is deleted; an eval file is
 //! uploaded and its figures appear; feedback is sent from the Query lab; no-match traffic
 //! becomes a suggested layer on the Feedback page, which is accepted and then routed to; and
-//! "Learn now" shows its report. A screenshot of each page is saved under
+//! "Learn now" shows its report; the Cluster page shows the one gateway and its core with the
+//! generation it serves. A screenshot of each page is saved under
 //! `target/console-screenshots/`, and the first contentful paint of each page (the Paint Timing
 //! API, read in the page) is printed and written to `target/console-screenshots/paint.txt`;
 //! nothing is asserted about wall-clock time.
@@ -206,23 +207,70 @@ async fn screenshot(client: &Client, name: &str) {
     std::fs::write(artifacts().join(format!("{name}.png")), png).expect("save screenshot");
 }
 
-/// The page's first contentful paint in ms after navigation start, from the Paint Timing API.
-async fn first_paint(client: &Client, page: &str, paints: &mut Vec<(String, f64)>) {
+/// The page's first contentful paint in ms after navigation start, from the Paint Timing API,
+/// with where the time went (printed, and written to `paint.txt`).
+///
+/// Nothing here is a wall-clock bound (the machine is shared). What is checked is what decides
+/// first paint and does not depend on load: the page blocks rendering on exactly one resource
+/// (the stylesheet), no script blocks the parser, no web font has to load, and after the first
+/// navigation the stylesheet comes from the browser's cache without a request (the assets are
+/// versioned and immutable; see `jessy_api::console`).
+async fn first_paint(client: &Client, page: &str, paints: &mut Vec<(String, f64, String)>) {
     wait_until(
         client,
         "performance.getEntriesByName('first-contentful-paint').length > 0",
         "a first contentful paint entry",
     )
     .await;
-    let ms = js(
+    // Navigation and Resource Timing: when the page's HTML was requested and complete, when the
+    // stylesheet was asked for, sent and complete and whether it came from the cache (no bytes
+    // transferred), when the DOM was parsed and DOMContentLoaded had run the deferred scripts.
+    let timing = js(
         client,
-        "return performance.getEntriesByName('first-contentful-paint')[0].startTime",
+        "const n = performance.getEntriesByType('navigation')[0];
+         const css = performance.getEntriesByType('resource').find(r => r.name.includes('/console.css'));
+         const ms = (x) => (typeof x === 'number' ? Math.round(x * 10) / 10 : null);
+         return {
+            fcp: performance.getEntriesByName('first-contentful-paint')[0].startTime,
+            html_request: ms(n.requestStart), html_done: ms(n.responseEnd),
+            dom_interactive: ms(n.domInteractive), dom_loaded: ms(n.domContentLoadedEventEnd),
+            css_asked: css ? ms(css.startTime) : null, css_sent: css ? ms(css.requestStart) : null,
+            css_done: css ? ms(css.responseEnd) : null,
+            css_cached: css ? css.transferSize === 0 : null,
+            scripts_done: ms(Math.max(0, ...performance.getEntriesByType('resource').filter(r => r.initiatorType === 'script').map(r => r.responseEnd))),
+            stylesheets: document.querySelectorAll('link[rel=stylesheet], style').length,
+            blocking_scripts: [...document.scripts].filter(s => !s.src || !(s.defer || s.async)).length,
+            web_fonts: document.fonts.size,
+         }",
     )
-    .await
-    .as_f64()
-    .expect("a number");
-    println!("first contentful paint of {page}: {ms:.1} ms");
-    paints.push((page.to_owned(), ms));
+    .await;
+    let ms = timing["fcp"].as_f64().expect("a number");
+    let details = format!(
+        "html requested {} done {}, css asked {} sent {} done {} cached {}, scripts done {}, dom interactive {} loaded {}",
+        timing["html_request"], timing["html_done"], timing["css_asked"], timing["css_sent"],
+        timing["css_done"], timing["css_cached"], timing["scripts_done"], timing["dom_interactive"], timing["dom_loaded"]
+    );
+    // The browser's own start-up before the request (large on the first navigation of a newly
+    // launched browser) is part of `ms`; the time from the request on is the page's share.
+    let from_request = ms - timing["html_request"].as_f64().unwrap_or(0.0);
+    println!(
+        "first contentful paint of {page}: {ms:.1} ms, {from_request:.1} ms after the request ({details})"
+    );
+    assert_eq!(
+        timing["stylesheets"],
+        json!(1),
+        "{page}: one stylesheet: {timing}"
+    );
+    assert_eq!(timing["blocking_scripts"], json!(0), "{page}: {timing}");
+    assert_eq!(timing["web_fonts"], json!(0), "{page}: {timing}");
+    if !paints.is_empty() {
+        assert_eq!(
+            timing["css_cached"],
+            json!(true),
+            "{page}: after the first page the stylesheet must come from the cache: {timing}"
+        );
+    }
+    paints.push((page.to_owned(), ms, details));
 }
 
 /// Clicks the element `css` selects.
@@ -305,7 +353,7 @@ async fn the_console_works_in_a_real_browser() {
     .await;
     assert_eq!(
         visible_pages,
-        json!(["Query lab", "Registry", "Quality", "Feedback"]),
+        json!(["Query lab", "Registry", "Quality", "Feedback", "Cluster"]),
         "the dev key has every scope"
     );
 
@@ -819,6 +867,89 @@ async fn the_console_works_in_a_real_browser() {
     );
     screenshot(&client, "feedback-learned").await;
 
+    // Cluster: outside cluster mode, this one gateway and its one core, with the generation the
+    // core serves (as the gateway's status route reports it) and both healthy.
+    client
+        .goto(&format!("{base}/console/cluster"))
+        .await
+        .expect("goto");
+    first_paint(&client, "cluster", &mut paints).await;
+    wait_until(
+        &client,
+        "document.querySelectorAll('#cores tbody tr').length > 0 && document.querySelectorAll('#gateways tbody tr').length > 0",
+        "the cores and gateways",
+    )
+    .await;
+    let serving = js(
+        &client,
+        "return fetch('/api/v1/status', {headers: {Authorization: 'Bearer ' + sessionStorage.getItem('jessy.key')}})
+            .then(r => r.json()).then(s => s.snapshot_generation)",
+    )
+    .await;
+    let cluster = js(
+        &client,
+        "const cells = (tr) => [...tr.cells].map(c => c.textContent);
+         return {
+            mode: document.getElementById('cluster-mode').textContent,
+            gateways: [...document.querySelectorAll('#gateways tbody tr')].map(tr => ({liveness: tr.dataset.liveness, cells: cells(tr)})),
+            cores: [...document.querySelectorAll('#cores tbody tr')].map(tr => ({generation: tr.dataset.generation, cells: cells(tr)})),
+            error: document.getElementById('cluster-error').textContent,
+            auto: document.getElementById('auto-refresh').checked,
+         }",
+    )
+    .await;
+    println!("cluster page: {cluster}");
+    assert!(
+        serving.as_u64().is_some(),
+        "the status route's generation: {serving}"
+    );
+    assert_eq!(cluster["error"], json!(""), "{cluster}");
+    assert!(
+        cluster["mode"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Standalone")),
+        "{cluster}"
+    );
+    let gateways = cluster["gateways"].as_array().expect("gateways");
+    assert_eq!(gateways.len(), 1, "{cluster}");
+    assert_eq!(gateways[0]["liveness"], json!("live"), "{cluster}");
+    assert_eq!(gateways[0]["cells"][0], json!("this gateway"), "{cluster}");
+    let cores = cluster["cores"].as_array().expect("cores");
+    assert_eq!(cores.len(), 1, "one core behind jessy serve: {cluster}");
+    assert_eq!(
+        cores[0]["generation"],
+        json!(serving.to_string()),
+        "the page shows the generation the core serves: {cluster}"
+    );
+    assert_eq!(cores[0]["cells"][1], json!("up"), "{cluster}");
+    assert_eq!(cores[0]["cells"][2], json!("ready"), "{cluster}");
+    assert_eq!(cluster["auto"], json!(true), "{cluster}");
+    // The refresh replaces the tables in place: still one row each after it.
+    click(&client, "#refresh-cluster").await;
+    wait_until(
+        &client,
+        "document.getElementById('refreshed').textContent.startsWith('Updated') && document.querySelectorAll('#cores tbody tr').length === 1",
+        "a refresh",
+    )
+    .await;
+    // It refreshes by itself (every 5 s while visible) and leaves focus where it was.
+    let updated = text_of(&client, "#refreshed").await;
+    wait_until(
+        &client,
+        &format!(
+            "document.getElementById('refreshed').textContent !== {}",
+            json!(updated)
+        ),
+        "an automatic refresh",
+    )
+    .await;
+    assert_eq!(
+        js(&client, "return document.activeElement.id").await,
+        json!("refresh-cluster"),
+        "an automatic refresh must not move focus"
+    );
+    screenshot(&client, "cluster").await;
+
     // Second visits: the browser and the gateway are warm, as for someone using the console.
     for (page, path, ready) in [
         ("query lab (second visit)", "/console/query", "#query-text"),
@@ -833,6 +964,7 @@ async fn the_console_works_in_a_real_browser() {
             "/console/feedback",
             "#refresh-suggestions",
         ),
+        ("cluster (second visit)", "/console/cluster", "#cores"),
     ] {
         client.goto(&format!("{base}{path}")).await.expect("goto");
         wait_until(
@@ -863,8 +995,15 @@ async fn the_console_works_in_a_real_browser() {
 
     let report: String = paints
         .iter()
-        .map(|(page, ms)| format!("{page}\t{ms:.1} ms\n"))
+        .map(|(page, ms, details)| format!("{page}\t{ms:.1} ms\t{details}\n"))
         .collect();
+    let over: Vec<&str> = paints
+        .iter()
+        .filter(|(_, ms, _)| *ms > 200.0)
+        .map(|(page, _, _)| page.as_str())
+        .collect();
+    // Reported, not asserted: wall-clock time on a shared machine is noise, not a verdict.
+    println!("pages over the 200 ms first-paint bar in this run: {over:?}");
     std::fs::write(artifacts().join("paint.txt"), report).expect("write paint report");
     client.close().await.expect("close the browser");
 }

@@ -13,6 +13,7 @@
 //!   in the same transaction as the generation built from it.
 //! - [`feedback`]: the feedback log (append a batch durably; read all or since an id).
 //! - [`keys`]: gateway API keys (SHA-256 digests, scopes, revocation).
+//! - [`gateways`]: gateway heartbeats, so gateways (and the console) can list each other.
 //! - [`listen`]: a connection that delivers `NOTIFY` messages (new generations, key changes).
 //! - [`ratelimit`]: a GCRA rate limiter as one atomic Redis script.
 //!
@@ -23,6 +24,7 @@
 
 pub mod error;
 pub mod feedback;
+pub mod gateways;
 pub mod generations;
 pub mod keys;
 pub mod listen;

@@ -75,6 +75,19 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX jessy_api_keys_name ON jessy_api_keys (name);
     "#,
+    // 2: gateway heartbeats, so each gateway (and the console's Cluster page) can list the
+    // others. Times are the database's clock (`now()`), never a gateway's, so ages compare.
+    r#"
+    CREATE TABLE jessy_gateways (
+        id           TEXT PRIMARY KEY,
+        address      TEXT NOT NULL,
+        version      TEXT NOT NULL,
+        started_at   TIMESTAMPTZ NOT NULL,
+        last_seen_at TIMESTAMPTZ NOT NULL,
+        stopped_at   TIMESTAMPTZ
+    );
+    CREATE INDEX jessy_gateways_last_seen ON jessy_gateways (last_seen_at DESC);
+    "#,
 ];
 
 /// The schema version this binary writes and reads.

@@ -89,7 +89,7 @@ async fn three_cores_two_gateways_share_one_registry() {
 
     let key = keygen(&db, "shared-client", "query,write");
     let g1 = gateway(&db, &[&a, &b, &c], &[]);
-    let g2 = gateway(&db, &[&a, &b, &c], &[]);
+    let mut g2 = gateway(&db, &[&a, &b, &c], &[]);
     for gw in [&g1, &g2] {
         let url = gw.url("/api/v1/query");
         let key = key.clone();
@@ -134,6 +134,53 @@ async fn three_cores_two_gateways_share_one_registry() {
             .all(|c| c["generation"].as_u64() == Some(generation)),
         "{status}"
     );
+    // The console's Cluster page (`GET /api/v1/cluster`): each gateway lists both gateways
+    // (from their heartbeats in PostgreSQL), itself marked, and every core at the written
+    // generation with no lag and its database connected.
+    for (gw, other) in [(&g1, &g2), (&g2, &g1)] {
+        let view = gateways_view(&client, gw, &admin, |v| {
+            v["gateways"].as_array().is_some_and(|g| g.len() == 2)
+        })
+        .await;
+        let listed = |addr: std::net::SocketAddr| {
+            view["gateways"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|g| g["address"] == addr.to_string())
+                .cloned()
+        };
+        let (me, peer) = (
+            listed(gw.addr).expect("itself listed"),
+            listed(other.addr).expect("the other gateway listed"),
+        );
+        assert_eq!(
+            (me["this"].as_bool(), peer["this"].as_bool()),
+            (Some(true), Some(false)),
+            "{view}"
+        );
+        assert!(
+            [&me, &peer].iter().all(|g| g["liveness"] == "live"),
+            "{view}"
+        );
+        assert_eq!(view["mode"], "cluster", "{view}");
+        let cores = view["cores"].as_array().expect("cores");
+        assert_eq!(cores.len(), 3, "{view}");
+        for core in cores {
+            assert_eq!(
+                core["readiness"]["generation"].as_u64(),
+                Some(generation),
+                "{view}"
+            );
+            assert_eq!(
+                core["cluster"]["cluster_generation"].as_u64(),
+                Some(generation),
+                "{view}"
+            );
+            assert_eq!(core["cluster"]["lag"].as_u64(), Some(0), "{view}");
+            assert_eq!(core["cluster"]["database"]["state"], "connected", "{view}");
+        }
+    }
     // A key made after the gateways started works on both too (notified).
     let late = keygen(&db, "late-client", "query");
     for gw in [&g1, &g2] {
@@ -181,6 +228,45 @@ async fn three_cores_two_gateways_share_one_registry() {
         )
         .await;
     }
+    // A gateway that stops cleanly stays listed, as stopped (a crashed one would turn stale).
+    let g2_addr = g2.addr.to_string();
+    g2.signal(jessy_testkit::Signal::SIGTERM);
+    assert!(g2.wait_exit(Duration::from_secs(20)).success());
+    gateways_view(&client, &g1, &admin, |v| {
+        v["gateways"].as_array().is_some_and(|g| {
+            g.iter()
+                .any(|g| g["address"] == g2_addr.as_str() && g["liveness"] == "stopped")
+        })
+    })
+    .await;
+}
+
+/// `GET /api/v1/cluster` of gateway `gw` with `key`, once `accept` holds for it (the key and the
+/// heartbeats reach a gateway within a reload interval).
+async fn gateways_view(
+    client: &reqwest::Client,
+    gw: &jessy_testkit::RunningProcess,
+    key: &str,
+    accept: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let url = gw.url("/api/v1/cluster");
+    let accept = &accept;
+    eventually(
+        Duration::from_secs(15),
+        "the gateway's cluster view",
+        || {
+            let (client, url, key) = (client.clone(), url.clone(), key.to_string());
+            async move {
+                let response = client.get(&url).bearer_auth(&key).send().await.ok()?;
+                if response.status() != 200 {
+                    return None;
+                }
+                let view = response.json::<serde_json::Value>().await.ok()?;
+                accept(&view).then_some(view)
+            }
+        },
+    )
+    .await
 }
 
 /// Two writers on different cores, 100 layer writes each, interleaved: all 200 are present

@@ -27,7 +27,7 @@ async fn concurrent_migrations_apply_once() {
     }
     assert_eq!(
         applied,
-        vec![migrate::latest()],
+        (1..=migrate::latest()).collect::<Vec<_>>(),
         "each migration applied exactly once"
     );
 }
@@ -121,4 +121,61 @@ async fn feedback_appends_durably_and_reads_since_an_id() {
         .await
         .unwrap();
     assert_eq!(total, 4);
+}
+
+/// Gateway heartbeats: two gateways see each other; one whose beats stopped is listed as stale
+/// (not dropped), one that stopped cleanly as stopped, and a beat after a stop revives the row.
+#[tokio::test]
+async fn gateway_heartbeats_list_live_stale_and_stopped_gateways() {
+    use jessy_cluster::gateways::{self, Beat, Liveness};
+    let db = TestDb::create().await;
+    let mut client = db.client().await;
+    migrate::migrate(&mut client).await.unwrap();
+    let beat = |id: &'static str, uptime_secs: f64| Beat {
+        id,
+        address: "127.0.0.1:3000",
+        version: "9.9.9",
+        uptime_secs,
+    };
+    gateways::beat(&client, &beat("gw-a", 120.0)).await.unwrap();
+    gateways::beat(&client, &beat("gw-b", 0.0)).await.unwrap();
+    gateways::beat(&client, &beat("gw-a", 125.0)).await.unwrap();
+    let (rows, total) = gateways::list(&client, 10).await.unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter().all(|r| r.liveness(15.0) == Liveness::Live),
+        "{rows:?}"
+    );
+    assert!(rows
+        .iter()
+        .all(|r| r.version == "9.9.9" && r.last_seen_at.ends_with('Z')));
+    // Started at now() - uptime on the database's clock: gw-a two minutes before gw-b.
+    let started = |id: &str| rows.iter().find(|r| r.id == id).unwrap().started_at.clone();
+    assert!(started("gw-a") < started("gw-b"), "{rows:?}");
+
+    // gw-a stops beating (as after a crash): a minute later it is stale, and still listed.
+    client
+        .execute(
+            "UPDATE jessy_gateways SET last_seen_at = now() - interval '1 minute' WHERE id = 'gw-a'",
+            &[],
+        )
+        .await
+        .unwrap();
+    gateways::stopped(&client, "gw-b").await.unwrap();
+    let (rows, _) = gateways::list(&client, 10).await.unwrap();
+    let find = |id: &str| rows.iter().find(|r| r.id == id).unwrap().clone();
+    assert_eq!(find("gw-a").liveness(15.0), Liveness::Stale);
+    assert!(find("gw-a").seen_secs_ago >= 60.0);
+    assert_eq!(find("gw-b").liveness(15.0), Liveness::Stopped);
+    // Not stopped first: the stale one is listed before the stopped one.
+    assert_eq!(rows[0].id, "gw-a");
+    // A limit shows fewer rows but the total counts all.
+    let (first, total) = gateways::list(&client, 1).await.unwrap();
+    assert_eq!((first.len(), total), (1, 2));
+
+    gateways::beat(&client, &beat("gw-b", 30.0)).await.unwrap();
+    let (rows, _) = gateways::list(&client, 10).await.unwrap();
+    let b = rows.iter().find(|r| r.id == "gw-b").unwrap();
+    assert_eq!(b.liveness(15.0), Liveness::Live, "{b:?}");
 }

@@ -1,8 +1,8 @@
 //! The web console at `/console`: pages and their static assets, embedded in the binary.
 //!
 //! The console is a few server-rendered page shells (one per area: sign-in, Query lab,
-//! Registry, Quality, Feedback) and a small vanilla-JavaScript client per page that fills them from the
-//! gateway's own `/api/v1` routes. There is no build step: the files in
+//! Registry, Quality, Feedback, Cluster) and a small vanilla-JavaScript client per page that
+//! fills them from the gateway's own `/api/v1` routes. There is no build step: the files in
 //! `crates/jessy-api/console/` are included with `include_str!`, so the console works offline,
 //! from any `jessy serve` or `jessy-api` binary, with nothing fetched from elsewhere.
 //!

@@ -51,6 +51,14 @@ const PAGES: &[Page] = &[
         main: include_str!("../../console/feedback.html"),
         script: "feedback.js",
     },
+    Page {
+        slug: "cluster",
+        title: "Cluster",
+        // Names internal core URLs and every gateway's address, as `/api/v1/status` does.
+        scope: "admin",
+        main: include_str!("../../console/cluster.html"),
+        script: "cluster.js",
+    },
 ];
 
 const SIGN_IN: &str = include_str!("../../console/signin.html");
@@ -123,12 +131,13 @@ fn render(title: &str, slug: &str, nav: Option<&str>, main: &str, script: &str) 
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{title} · Jessy console</title>\n\
-         <link rel=\"stylesheet\" href=\"/console/assets/console.css\">\n\
-         <script src=\"/console/assets/common.js\" defer></script>\n\
-         <script src=\"/console/assets/{script}\" defer></script>\n</head>\n\
+         <link rel=\"stylesheet\" href=\"/console/assets/console.css?v={v}\">\n\
+         <script src=\"/console/assets/common.js?v={v}\" defer></script>\n\
+         <script src=\"/console/assets/{script}?v={v}\" defer></script>\n</head>\n\
          <body data-page=\"{slug}\">\n<a class=\"skip\" href=\"#main\">Skip to content</a>\n\
          <header class=\"top\"><span class=\"brand\">Jessy console</span>{navigation}</header>\n\
-         <main id=\"main\" tabindex=\"-1\">\n{main}\n</main>\n</body>\n</html>\n"
+         <main id=\"main\" tabindex=\"-1\">\n{main}\n</main>\n</body>\n</html>\n",
+        v = super::assets::version()
     )
 }
 
@@ -151,6 +160,9 @@ mod tests {
                 page.main,
                 page.script,
             );
+            // Every asset is linked with the current version, so it is cached as immutable.
+            let versioned = format!("?v={}\"", super::super::assets::version());
+            assert_eq!(html.matches(&versioned).count(), 3, "{}", page.slug);
             // The CSP forbids inline script and style: the shells must not need them.
             assert!(!html.contains("<script>"), "{}", page.slug);
             assert!(!html.contains("style="), "{}", page.slug);

@@ -14,6 +14,7 @@
 //! | `GET /api/v1/suggestions`, `POST /api/v1/suggestions/{id}/accept` | `write` | the same on the core, with its admin token |
 //! | `POST /api/v1/learn` | `admin` | `POST /v1/learn`, with the core admin token |
 //! | `GET /api/v1/status` | `admin` | `GET /ready` (generation) |
+//! | `GET /api/v1/cluster` | `admin` | `GET /ready` and `GET /v1/cluster` of every core; the gateways' heartbeats (see [`cluster`]) |
 //! | `GET /api/v1/stream` (WebSocket) | `query` | `POST /v1/query` per message |
 //! | `GET /api/v1/whoami`, `GET /api/v1/generations`, `POST /api/v1/eval` | see [`console_api`] | |
 //! | `GET /console`, `/console/{page}`, `/console/assets/{file}` | none (page shells, see [`crate::console`]) | — |
@@ -30,6 +31,7 @@
 //! throttle) and, inside it, rate limiting and the body read timeout (408); each handler then
 //! checks its key scope.
 
+pub mod cluster;
 pub mod console_api;
 pub mod console_origin;
 mod dimensions;
@@ -65,6 +67,7 @@ pub fn app(state: AppState) -> Router {
         .merge(query::router())
         .merge(dimensions::router())
         .merge(status::router())
+        .merge(cluster::router())
         .merge(stream::router())
         .merge(usage::router())
         .merge(console_api::router())

@@ -18,6 +18,7 @@ mod cluster;
 mod forward;
 mod health;
 
+pub use cluster::CoreReport;
 pub use forward::{UpstreamCall, UpstreamResponse};
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
