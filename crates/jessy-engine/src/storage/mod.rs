@@ -247,23 +247,39 @@ impl<G: Generation> Store<G> {
                 Arc::new(G::load(snapshot)?)
             }
             Some(dir) => {
-                if self.owner.is_none() {
-                    return Err(PublishError::ReadOnly { dir: dir.clone() });
-                }
-                let _lock = publish::lock_publish(dir)?;
-                let expected = self.current().snapshot().generation();
-                let found = publish::read_current(dir)?.generation;
-                if found != expected {
-                    return Err(PublishError::Conflict {
-                        dir: dir.clone(),
-                        expected,
-                        found,
-                    });
-                }
+                let _lock = self.lock_for_publish(dir)?;
                 publish::publish_locked(dir, encode, verify::<G>)?;
                 Arc::new(open_current(dir)?)
             }
         };
+        Ok(self.swap_in(generation))
+    }
+
+    /// Takes the directory's publish lock for a publish over this store's current generation:
+    /// only the owner publishes ([`PublishError::ReadOnly`]), and a `CURRENT` naming another
+    /// generation than this store's is refused ([`PublishError::Conflict`]).
+    fn lock_for_publish(&self, dir: &Path) -> Result<publish::PublishLock, PublishError> {
+        if self.owner.is_none() {
+            return Err(PublishError::ReadOnly {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let lock = publish::lock_publish(dir)?;
+        let expected = self.current().snapshot().generation();
+        let found = publish::read_current(dir)?.generation;
+        if found != expected {
+            return Err(PublishError::Conflict {
+                dir: dir.to_path_buf(),
+                expected,
+                found,
+            });
+        }
+        Ok(lock)
+    }
+
+    /// Makes a just-published `generation` current, remembers it among the generations handed
+    /// out (so garbage collection spares it while readers hold it), and collects garbage.
+    fn swap_in(&self, generation: Arc<G>) -> Arc<G> {
         self.current.store(generation.clone());
         {
             let mut handed_out = self.handed_out.lock().unwrap_or_else(|e| e.into_inner());
@@ -271,7 +287,7 @@ impl<G: Generation> Store<G> {
             handed_out.push(Arc::downgrade(&generation));
         }
         self.collect_garbage();
-        Ok(generation)
+        generation
     }
 
     /// Removes generation files that are neither current nor held by a reader of this process.

@@ -106,30 +106,11 @@ impl<G: Generation> Store<G> {
                 Arc::new(G::load(snapshot)?)
             }
             Some(dir) => {
-                if self.owner.is_none() {
-                    return Err(PublishError::ReadOnly { dir: dir.clone() });
-                }
-                let _lock = publish::lock_publish(dir)?;
-                let expected = self.current().snapshot().generation();
-                let found = publish::read_current(dir)?.generation;
-                if found != expected {
-                    return Err(PublishError::Conflict {
-                        dir: dir.clone(),
-                        expected,
-                        found,
-                    });
-                }
+                let _lock = self.lock_for_publish(dir)?;
                 publish::publish_locked_from(dir, at_least, |n| numbered(bytes, n), verify::<G>)?;
                 Arc::new(open_current(dir)?)
             }
         };
-        self.current.store(generation.clone());
-        {
-            let mut handed_out = self.handed_out.lock().unwrap_or_else(|e| e.into_inner());
-            handed_out.retain(|w| w.strong_count() > 0);
-            handed_out.push(Arc::downgrade(&generation));
-        }
-        self.collect_garbage();
-        Ok(generation)
+        Ok(self.swap_in(generation))
     }
 }
