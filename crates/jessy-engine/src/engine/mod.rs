@@ -135,6 +135,21 @@ impl Engine {
     /// directory with generation files but no manifest is recovered from the newest complete
     /// generation ([`Engine::recovery`] says so), or refused when none validates.
     pub fn open_or_init_default(dir: &Path) -> Result<Engine, EngineError> {
+        Engine::open_or_fill(dir, |empty| {
+            let source = registry::default_source().map_err(BuildError::from)?;
+            let compiled = build::compile(&source, &BuildOptions::for_default_registry()?)?;
+            Ok(empty
+                .publish_first(|generation| compiled.encode(generation))
+                .map_err(BuildError::from)?)
+        })
+    }
+
+    /// Creates `dir` if needed and opens (or recovers) its snapshot for writing; a directory
+    /// holding none is filled with the first generation `fill` publishes.
+    fn open_or_fill(
+        dir: &Path,
+        fill: impl FnOnce(crate::storage::EmptyDir) -> Result<Store<Registry>, EngineError>,
+    ) -> Result<Engine, EngineError> {
         std::fs::create_dir_all(dir).map_err(|source| OpenError::Io {
             path: dir.to_path_buf(),
             source,
@@ -142,14 +157,7 @@ impl Engine {
         match Store::claim(dir)? {
             Claimed::Opened(store) => Ok(Engine::new(store)),
             Claimed::Recovered(store, recovery) => Ok(Engine::recovered(store, recovery)),
-            Claimed::Empty(empty) => {
-                let source = registry::default_source().map_err(BuildError::from)?;
-                let compiled = build::compile(&source, &BuildOptions::for_default_registry()?)?;
-                let store = empty
-                    .publish_first(|generation| compiled.encode(generation))
-                    .map_err(BuildError::from)?;
-                Ok(Engine::new(store))
-            }
+            Claimed::Empty(empty) => Ok(Engine::new(fill(empty)?)),
         }
     }
 

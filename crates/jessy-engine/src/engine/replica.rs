@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::{Engine, EngineError, WriteError};
 use crate::build::BuildError;
 use crate::registry::{DimensionSource, LayerSource, Registry};
-use crate::storage::{self, publish, Claimed, OpenError, PublishError, Store};
+use crate::storage::{self, publish, PublishError};
 
 /// A generation built but not published: what a cluster stores before any core serves it.
 #[derive(Debug, Clone)]
@@ -53,18 +53,9 @@ impl Engine {
         let Some(bytes) = adopt else {
             return Engine::open_or_init_default(dir);
         };
-        std::fs::create_dir_all(dir).map_err(|source| OpenError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        match Store::claim(dir)? {
-            Claimed::Opened(store) => Ok(Engine::new(store)),
-            Claimed::Recovered(store, recovery) => Ok(Engine::recovered(store, recovery)),
-            Claimed::Empty(empty) => {
-                let store = empty.publish_first_bytes(bytes).map_err(BuildError::from)?;
-                Ok(Engine::new(store))
-            }
-        }
+        Engine::open_or_fill(dir, |empty| {
+            Ok(empty.publish_first_bytes(bytes).map_err(BuildError::from)?)
+        })
     }
 
     /// Whether `dir` holds a snapshot (a manifest or a generation file), i.e. whether opening
@@ -107,13 +98,7 @@ impl Engine {
     ) -> Result<Prepared, WriteError> {
         let mut created = false;
         let bytes = self.prepare(dimension, generation, |dim| {
-            match dim.layers.iter_mut().find(|l| l.id == layer.id) {
-                Some(existing) => *existing = layer,
-                None => {
-                    created = true;
-                    dim.layers.push(layer);
-                }
-            }
+            created = super::write::put_layer(dim, layer);
             Ok(())
         })?;
         Ok(Prepared {
@@ -132,15 +117,7 @@ impl Engine {
         generation: u64,
     ) -> Result<Prepared, WriteError> {
         let bytes = self.prepare(dimension, generation, |dim| {
-            let before = dim.layers.len();
-            dim.layers.retain(|l| l.id != layer);
-            if dim.layers.len() == before {
-                return Err(WriteError::UnknownLayer {
-                    dimension: dim.id.clone(),
-                    layer: layer.to_string(),
-                });
-            }
-            Ok(())
+            super::write::remove_layer(dim, layer)
         })?;
         Ok(Prepared {
             generation,

@@ -52,13 +52,7 @@ impl Engine {
     ) -> Result<Upserted, WriteError> {
         let mut created = false;
         let generation = self.write(dimension, |dim| {
-            match dim.layers.iter_mut().find(|l| l.id == layer.id) {
-                Some(existing) => *existing = layer,
-                None => {
-                    created = true;
-                    dim.layers.push(layer);
-                }
-            }
+            created = put_layer(dim, layer);
             Ok(())
         })?;
         Ok(Upserted {
@@ -70,17 +64,7 @@ impl Engine {
     /// Deletes a layer (and refuses if other layers name it as parent) and publishes a new
     /// generation.
     pub fn delete_layer(&self, dimension: &str, layer: &str) -> Result<u64, WriteError> {
-        self.write(dimension, |dim| {
-            let before = dim.layers.len();
-            dim.layers.retain(|l| l.id != layer);
-            if dim.layers.len() == before {
-                return Err(WriteError::UnknownLayer {
-                    dimension: dim.id.clone(),
-                    layer: layer.to_string(),
-                });
-            }
-            Ok(())
-        })
+        self.write(dimension, |dim| remove_layer(dim, layer))
     }
 
     fn write(
@@ -165,4 +149,33 @@ impl Engine {
             _ => None,
         }
     }
+}
+
+/// The upsert change, shared by local writes and the cluster's prepared ones: replaces layer
+/// `layer.id` in `dim` or appends it; returns whether it is new.
+pub(super) fn put_layer(dim: &mut DimensionSource, layer: LayerSource) -> bool {
+    match dim.layers.iter_mut().find(|l| l.id == layer.id) {
+        Some(existing) => {
+            *existing = layer;
+            false
+        }
+        None => {
+            dim.layers.push(layer);
+            true
+        }
+    }
+}
+
+/// The delete change, shared by local writes and the cluster's prepared ones: removes layer
+/// `layer` from `dim`, or says it does not exist.
+pub(super) fn remove_layer(dim: &mut DimensionSource, layer: &str) -> Result<(), WriteError> {
+    let before = dim.layers.len();
+    dim.layers.retain(|l| l.id != layer);
+    if dim.layers.len() == before {
+        return Err(WriteError::UnknownLayer {
+            dimension: dim.id.clone(),
+            layer: layer.to_string(),
+        });
+    }
+    Ok(())
 }
