@@ -114,6 +114,18 @@ pub struct Decision {
     pub out_of_scope_wins: bool,
 }
 
+/// The first of the highest of the first `n` logits, with its value (`None` when `n` is 0):
+/// the best in-scope class, ties to the lower index.
+pub(crate) fn best_class(logits: &[f32], n: usize) -> Option<(usize, f32)> {
+    logits[..n.min(logits.len())].iter().enumerate().fold(
+        None,
+        |b: Option<(usize, f32)>, (i, &l)| match b {
+            Some((_, bl)) if bl >= l => b,
+            _ => Some((i, l)),
+        },
+    )
+}
+
 /// The query's [`Decision`] from its logits.
 ///
 /// Why the margin over the out-of-scope output and not the best confidence alone: a query can
@@ -123,15 +135,7 @@ pub struct Decision {
 /// and vetoing when the out-of-scope output wins.
 pub fn decision(view: &ModelView<'_>, logits: &[f32]) -> Decision {
     let n = (view.num_classes as usize).min(logits.len());
-    let best =
-        logits[..n]
-            .iter()
-            .enumerate()
-            .fold(None, |b: Option<(usize, f32)>, (i, &l)| match b {
-                Some((_, bl)) if bl >= l => b,
-                _ => Some((i, l)),
-            });
-    let Some((class, logit)) = best else {
+    let Some((class, logit)) = best_class(logits, n) else {
         return Decision {
             best: None,
             value: 0.0,

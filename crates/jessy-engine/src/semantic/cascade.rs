@@ -108,14 +108,7 @@ pub fn blend_into(lexical: &[f32], semantic: &[f32], blend: f32, out: &mut Vec<f
 /// model.
 pub fn decide(logits: &[f32], num_classes: usize, out_of_scope_output: bool) -> Option<(u32, f32)> {
     let n = num_classes.min(logits.len());
-    let (class, best) =
-        logits[..n]
-            .iter()
-            .enumerate()
-            .fold(None, |b: Option<(usize, f32)>, (i, &l)| match b {
-                Some((_, bl)) if bl >= l => b,
-                _ => Some((i, l)),
-            })?;
+    let (class, best) = crate::model::calibrate::best_class(logits, n)?;
     let reference = if out_of_scope_output {
         logits.get(n).copied().unwrap_or(0.0)
     } else {
