@@ -496,10 +496,7 @@ impl Cluster {
         }
         .await;
         result.map_err(|error| {
-            if error.is_connection() {
-                *slot = None;
-                self.set_database(DbState::Degraded(error.to_string()));
-            }
+            self.note_failure(&mut slot, &error);
             tracing::warn!(%error, "recording feedback in the cluster failed");
             CoreError::NotReady(format!(
                 "the cluster database is unavailable, the feedback was not recorded: {error}"
@@ -585,6 +582,19 @@ impl Cluster {
         Ok(slot.as_mut().expect("connected above"))
     }
 
+    /// After a failed database call over the connection in `slot`: a lost connection is
+    /// dropped (the next call reconnects) and the core reports `degraded` until a success.
+    fn note_failure(
+        &self,
+        slot: &mut Option<jessy_cluster::tokio_postgres::Client>,
+        error: &ClusterError,
+    ) {
+        if error.is_connection() {
+            *slot = None;
+            self.set_database(DbState::Degraded(error.to_string()));
+        }
+    }
+
     /// Runs one write through the cluster (see the module docs): `build` gets the engine
     /// (caught up with the cluster), the next generation's number and, with
     /// [`Reads::Feedback`], the cluster's feedback log; what it returns to publish is stored
@@ -593,13 +603,7 @@ impl Cluster {
     async fn write<R, B>(&self, reads: Reads, build: B) -> Result<(R, Option<u64>), CoreError>
     where
         R: Send + 'static,
-        B: FnOnce(
-                &Engine,
-                u64,
-                Vec<jessy_engine::usage::FeedbackRecord>,
-            ) -> Result<Built<R>, CoreError>
-            + Send
-            + 'static,
+        B: BuildStep<R>,
     {
         let _sync = self.inner.sync.lock().await;
         let mut writer = self.inner.writer.lock().await;
@@ -608,10 +612,7 @@ impl Cluster {
             Err(error) => Err(Failure::Cluster(error)),
         };
         if let Err(Failure::Cluster(error)) = &result {
-            if error.is_connection() {
-                *writer = None;
-                self.set_database(DbState::Degraded(error.to_string()));
-            }
+            self.note_failure(&mut writer, error);
         }
         let (answer, published) = result.map_err(|failure| match failure {
             Failure::Cluster(error) => unavailable(error),
@@ -637,13 +638,7 @@ impl Cluster {
     ) -> Result<(R, Option<(Prepared, GenerationHead)>), Failure>
     where
         R: Send + 'static,
-        B: FnOnce(
-                &Engine,
-                u64,
-                Vec<jessy_engine::usage::FeedbackRecord>,
-            ) -> Result<Built<R>, CoreError>
-            + Send
-            + 'static,
+        B: BuildStep<R>,
     {
         let tx = client.transaction().await?;
         locks::lock_for_transaction(&tx, locks::BUILD).await?;
@@ -713,6 +708,27 @@ enum Reads {
     Nothing,
     /// The whole feedback log (learning).
     Feedback,
+}
+
+/// A write's build step: given the engine (caught up with the cluster), the next generation's
+/// number and the feedback log it asked for ([`Reads`]), what to answer and what to publish.
+/// It runs on the blocking pool.
+trait BuildStep<R>:
+    FnOnce(&Engine, u64, Vec<jessy_engine::usage::FeedbackRecord>) -> Result<Built<R>, CoreError>
+    + Send
+    + 'static
+{
+}
+
+impl<R, F> BuildStep<R> for F where
+    F: FnOnce(
+            &Engine,
+            u64,
+            Vec<jessy_engine::usage::FeedbackRecord>,
+        ) -> Result<Built<R>, CoreError>
+        + Send
+        + 'static
+{
 }
 
 /// What a write's build step produced.

@@ -225,7 +225,7 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     PathParams((dimension, layer)): PathParams<(String, String)>,
 ) -> Result<Response, CoreError> {
-    if let Some(cluster) = state.cluster() {
+    let generation = if let Some(cluster) = state.cluster() {
         let started = Instant::now();
         let generation = cluster.delete_layer(&dimension, &layer).await;
         state
@@ -237,43 +237,37 @@ pub(crate) async fn delete(
         let _ =
             tokio::task::spawn_blocking(move || history_state.history().record(generation, note))
                 .await;
-        return json(
-            StatusCode::OK,
-            &WriteOutcome {
-                dimension,
-                layer,
-                generation,
-                created: false,
-                deleted: true,
-            },
-        );
-    }
-    let ((), generation) = run_write(&state, "delete", {
-        let (dimension, layer) = (dimension.clone(), layer.clone());
-        move |state| {
-            // A friendlier refusal than the validator's "unknown parent" on each child (a
-            // child added concurrently is still refused by the engine's validation).
-            if let Ok(detail) = views::layer_detail(&state.engine().registry(), &dimension, &layer)
-            {
-                if !detail.children.is_empty() {
-                    return Err(CoreError::request(
-                        ErrorCode::InvalidLayer,
-                        format!(
-                            "layer {layer:?} has child layers {}; delete or re-parent them first",
-                            detail.children.join(", ")
-                        ),
-                    ));
+        generation
+    } else {
+        let ((), generation) = run_write(&state, "delete", {
+            let (dimension, layer) = (dimension.clone(), layer.clone());
+            move |state| {
+                // A friendlier refusal than the validator's "unknown parent" on each child (a
+                // child added concurrently is still refused by the engine's validation).
+                if let Ok(detail) =
+                    views::layer_detail(&state.engine().registry(), &dimension, &layer)
+                {
+                    if !detail.children.is_empty() {
+                        return Err(CoreError::request(
+                            ErrorCode::InvalidLayer,
+                            format!(
+                                "layer {layer:?} has child layers {}; delete or re-parent them first",
+                                detail.children.join(", ")
+                            ),
+                        ));
+                    }
                 }
+                let generation = state.engine().delete_layer(&dimension, &layer)?;
+                state
+                    .history()
+                    .record(generation, format!("deleted layer {dimension}/{layer}"));
+                Ok(((), generation))
             }
-            let generation = state.engine().delete_layer(&dimension, &layer)?;
-            state
-                .history()
-                .record(generation, format!("deleted layer {dimension}/{layer}"));
-            Ok(((), generation))
-        }
-    })
-    .await?;
-    tracing::info!(%dimension, %layer, generation, "layer deleted");
+        })
+        .await?;
+        tracing::info!(%dimension, %layer, generation, "layer deleted");
+        generation
+    };
     json(
         StatusCode::OK,
         &WriteOutcome {
