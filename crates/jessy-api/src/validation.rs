@@ -40,6 +40,17 @@ pub async fn read_body_in_time(
     } else {
         MAX_BODY_BYTES
     };
+    buffer_then_run(&state, request, limit, next).await
+}
+
+/// Buffers the body (at most `limit` bytes, within the body read timeout) and runs the rest of
+/// the stack on it; a failure answers at once with `Connection: close`.
+pub(crate) async fn buffer_then_run(
+    state: &AppState,
+    request: Request,
+    limit: usize,
+    next: Next,
+) -> Response {
     let timeout = state.body_read_timeout();
     match jessy_protocol::server::buffer_request(request, limit, timeout).await {
         Ok(request) => next.run(request).await,

@@ -34,6 +34,38 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), ProtocolError> {
     }
 }
 
+/// The media types a JSONL upload (`POST /v1/eval`, the console's quality upload) may carry.
+pub const JSONL_MEDIA_TYPES: [&str; 4] = [
+    "application/x-ndjson",
+    "application/jsonl",
+    "application/json",
+    "text/plain",
+];
+
+/// 415 `unsupported_media_type` when a `Content-Type` is present and not one of
+/// [`JSONL_MEDIA_TYPES`] (any case, parameters ignored). An absent one is accepted.
+pub fn check_jsonl_content_type(headers: &HeaderMap) -> Result<(), ProtocolError> {
+    let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let media = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if JSONL_MEDIA_TYPES.contains(&media.as_str()) {
+        Ok(())
+    } else {
+        Err(ProtocolError::new(
+            ErrorCode::UnsupportedMediaType,
+            "the upload must be JSONL (application/x-ndjson, application/jsonl, application/json or text/plain)",
+        ))
+    }
+}
+
 /// Decodes a body that must be one JSON object: not UTF-8 → 400 `invalid_utf8`; not JSON →
 /// 400 `invalid_json`; JSON that is not an object, or of the wrong shape (unknown field,
 /// wrong type, missing field) → 422 `invalid_body`.

@@ -14,12 +14,12 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use jessy_protocol::{ErrorCode, ProtocolError};
+use jessy_protocol::ProtocolError;
 use serde::Serialize;
 
 use crate::auth::{AdminScope, Authorized, Caller, QueryScope};
@@ -98,23 +98,7 @@ impl<S: Send + Sync> FromRequest<S> for Upload {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        if let Some(value) = request.headers().get(header::CONTENT_TYPE) {
-            let media = value.to_str().unwrap_or("").split(';').next().unwrap_or("");
-            let media = media.trim().to_ascii_lowercase();
-            if ![
-                "application/x-ndjson",
-                "application/jsonl",
-                "application/json",
-                "text/plain",
-            ]
-            .contains(&media.as_str())
-            {
-                return Err(ApiError::Request(ProtocolError::new(
-                    ErrorCode::UnsupportedMediaType,
-                    "the upload must be JSONL (application/x-ndjson, application/jsonl, application/json or text/plain)",
-                )));
-            }
-        }
+        jessy_protocol::body::check_jsonl_content_type(request.headers())?;
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {
@@ -146,15 +130,5 @@ async fn read_upload_in_time(
     request: Request,
     next: Next,
 ) -> Response {
-    let timeout = state.body_read_timeout();
-    match jessy_protocol::server::buffer_request(request, UPLOAD_MAX_BODY_BYTES, timeout).await {
-        Ok(request) => next.run(request).await,
-        Err(error) => {
-            let mut response = ApiError::from(error).into_response();
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            response
-        }
-    }
+    crate::validation::buffer_then_run(&state, request, UPLOAD_MAX_BODY_BYTES, next).await
 }

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use jessy_engine::dataset::{parse_jsonl, DatasetError};
 use jessy_engine::eval::EvalReport;
@@ -51,28 +51,7 @@ impl FromRequest<AppState> for JsonlBody {
     type Rejection = CoreError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, CoreError> {
-        if let Some(value) = request.headers().get(header::CONTENT_TYPE) {
-            let media = value
-                .to_str()
-                .unwrap_or("")
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            let accepted = [
-                "application/x-ndjson",
-                "application/jsonl",
-                "application/json",
-                "text/plain",
-            ];
-            if !accepted.contains(&media.as_str()) {
-                return Err(CoreError::request(
-                    ErrorCode::UnsupportedMediaType,
-                    "the upload must be JSONL (application/x-ndjson, application/jsonl, application/json or text/plain)",
-                ));
-            }
-        }
+        jessy_protocol::body::check_jsonl_content_type(request.headers())?;
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {
