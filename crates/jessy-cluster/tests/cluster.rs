@@ -185,23 +185,7 @@ async fn three_cores_two_gateways_share_one_registry() {
     let late = keygen(&db, "late-client", "query");
     for gw in [&g1, &g2] {
         let url = gw.url("/api/v1/dimensions");
-        let (late, client) = (late.clone(), client.clone());
-        eventually(
-            Duration::from_secs(10),
-            "a new cluster key to work",
-            move || {
-                let (url, late, client) = (url.clone(), late.clone(), client.clone());
-                async move {
-                    client
-                        .get(&url)
-                        .bearer_auth(&late)
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status() == 200)
-                }
-            },
-        )
-        .await;
+        until_get_answers(&client, &url, &late, 200, "a new cluster key to work").await;
     }
     let revoked = jessy_testkit::command(binary("jessy-api"))
         .args(["revoke", "late-client", "--cluster", &db.url])
@@ -210,23 +194,7 @@ async fn three_cores_two_gateways_share_one_registry() {
     assert!(revoked.status.success());
     for gw in [&g1, &g2] {
         let url = gw.url("/api/v1/dimensions");
-        let (late, client) = (late.clone(), client.clone());
-        eventually(
-            Duration::from_secs(10),
-            "a revoked key to stop working",
-            move || {
-                let (url, late, client) = (url.clone(), late.clone(), client.clone());
-                async move {
-                    client
-                        .get(&url)
-                        .bearer_auth(&late)
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status() == 401)
-                }
-            },
-        )
-        .await;
+        until_get_answers(&client, &url, &late, 401, "a revoked key to stop working").await;
     }
     // A gateway that stops cleanly stays listed, as stopped (a crashed one would turn stale).
     let g2_addr = g2.addr.to_string();
@@ -923,5 +891,24 @@ async fn feedback_and_learning_go_through_the_cluster() {
         "B to serve the accepted layer",
         || has_layer(&client, &b_url, "garden", "flurbo-gizmos"),
     )
+    .await;
+}
+
+/// Waits up to 10 s for `GET url` with `key` to answer `status`.
+async fn until_get_answers(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    status: u16,
+    what: &str,
+) {
+    eventually(Duration::from_secs(10), what, || async {
+        client
+            .get(url)
+            .bearer_auth(key)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == status)
+    })
     .await;
 }
