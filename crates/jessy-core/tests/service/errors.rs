@@ -255,9 +255,19 @@ async fn overload_is_shed_with_503_and_health_still_answers() {
     let dir = prepared_dir();
     let server = start_core(dir.path(), &["--max-concurrency", "1"]);
     let http = client();
-    let _held = stalled_query(server.addr).await;
     // The stalled request reaches its handler asynchronously; poll until it holds the permit.
+    // If it arrived while a poll held the permit, it was the one shed (answered 503 and closed
+    // without reading its body): then a new one is stalled, so the race cannot end the test.
+    let held = tokio::sync::Mutex::new(stalled_query(server.addr).await);
     let shed = eventually(Duration::from_secs(10), "a query shed with 503", || async {
+        {
+            let mut stalled = held.lock().await;
+            let mut byte = [0u8; 1];
+            if !matches!(stalled.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            {
+                *stalled = stalled_query(server.addr).await;
+            }
+        }
         let response = http
             .post(server.url("/v1/query"))
             .json(&json!({"query": "rust code"}))
