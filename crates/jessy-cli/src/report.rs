@@ -175,6 +175,7 @@ pub fn print_eval(out: &mut impl Write, r: &EvalReport) -> io::Result<()> {
     if let (Some(lexical), Some(semantic)) = (&r.lexical_path, &r.semantic_path) {
         writeln!(out, "{:<20} {:.4}", "escalation_rate", r.escalation_rate)?;
         writeln!(out, "{:<20} {:.1} µs", "encoder p50", r.encoder_p50_us)?;
+        writeln!(out, "{:<20} {:.1} µs", "rewarm p50", r.rewarm_p50_us)?;
         for (name, p) in [("lexical path", lexical), ("semantic path", semantic)] {
             writeln!(
                 out,

@@ -51,6 +51,12 @@ fn the_cascade_on_the_clinc150_slice() {
     assert_eq!(head.encoder, *encoder.identity());
     let p = head.params;
     assert!(p.val_rate > 0.0 && p.val_rate <= 0.3, "{p:?}");
+    // The cap holds for each group of validation lines, so for any mix of them.
+    let groups = p.group_rates.expect("per-group rates");
+    assert!(
+        groups.in_scope <= 0.3 && groups.out_of_scope <= 0.3,
+        "{p:?}"
+    );
     assert!(p.blend > 0.0, "the head takes part in the blend: {p:?}");
     assert!(cache.exists(), "embeddings cached beside the snapshot");
 
@@ -101,6 +107,8 @@ fn the_cascade_on_the_clinc150_slice() {
     assert!(trace.error.is_none());
     if trace.path == AnswerPath::Semantic {
         assert!(trace.encoder_us > 0.0 && r.timings_us.encoder == trace.encoder_us);
+        // The caches were re-warmed after the encoder, inside the query's total.
+        assert!(trace.rewarm_us > 0.0 && r.timings_us.total > trace.encoder_us + trace.rewarm_us);
     }
     // query_fast answers the sure queries and defers the others.
     let mut deferred = 0;

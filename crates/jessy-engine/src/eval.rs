@@ -9,7 +9,7 @@
 //! - `oos_recall`: out-of-scope lines answered `no_match`; `oos_precision`: of all `no_match`
 //!   answers, the share that were out of scope.
 //! - `p50_us`, `p90_us`, `p99_us`: wall time of [`Engine::query`] per line, single thread, in
-//!   process (encoder included for escalated lines).
+//!   process (encoder and the cache re-warm after it included for escalated lines).
 //! - With the semantic cascade (a registry with a semantic head, an engine with an encoder):
 //!   `escalation_rate`, the share of lines the encoder ran for, and `lexical_path` /
 //!   `semantic_path`, the same accuracies over the lines each path answered.
@@ -69,6 +69,10 @@ pub struct EvalReport {
     /// Median encoder time of the escalated lines (µs; 0 without escalations).
     #[serde(default)]
     pub encoder_p50_us: f64,
+    /// Median time the escalated lines spent re-warming the caches after the encoder (µs; 0
+    /// without escalations; part of their latency, see `Engine::rewarm`).
+    #[serde(default)]
+    pub rewarm_p50_us: f64,
 }
 
 /// Accuracy over the lines one path of the cascade answered.
@@ -177,6 +181,7 @@ pub fn evaluate_with(
     let (mut oos, mut oos_rejected, mut no_match_answers, mut rejected) = (0, 0, 0, 0);
     let mut paths = [PathCounts::default(), PathCounts::default()];
     let mut encoder_us = Vec::new();
+    let mut rewarm_us = Vec::new();
     let cascade = engine.has_cascade();
     for (i, ex) in examples.iter().enumerate() {
         let started = Instant::now();
@@ -214,6 +219,7 @@ pub fn evaluate_with(
         let path = match result.as_ref().ok().and_then(|r| r.cascade.as_ref()) {
             Some(trace) if trace.path == crate::semantic::AnswerPath::Semantic => {
                 encoder_us.push(trace.encoder_us);
+                rewarm_us.push(trace.rewarm_us);
                 &mut paths[1]
             }
             _ => &mut paths[0],
@@ -257,6 +263,7 @@ pub fn evaluate_with(
     }
     latencies.sort_by(f64::total_cmp);
     encoder_us.sort_by(f64::total_cmp);
+    rewarm_us.sort_by(f64::total_cmp);
     EvalReport {
         examples: examples.len(),
         in_scope,
@@ -275,5 +282,6 @@ pub fn evaluate_with(
         lexical_path: cascade.then(|| paths[0].report()),
         semantic_path: cascade.then(|| paths[1].report()),
         encoder_p50_us: percentile(&encoder_us, 50.0),
+        rewarm_p50_us: percentile(&rewarm_us, 50.0),
     }
 }

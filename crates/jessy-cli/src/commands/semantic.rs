@@ -54,12 +54,20 @@ pub fn build_settings(dir: &Path, out: &Path) -> anyhow::Result<SemanticBuild> {
 /// One line on stderr about a trained head.
 pub fn report_head(head: &SemanticHead, cost: Option<f32>) {
     let p = &head.params;
+    let groups = p.group_rates.map_or(String::new(), |g| {
+        format!(
+            ": {:.1}% of in-scope, {:.1}% of out-of-scope lines",
+            g.in_scope * 100.0,
+            g.out_of_scope * 100.0
+        )
+    });
     eprintln!(
-        "semantic head: encoder {}, C {}, blend {:.1}, escalate below margin {:.3} ({:.1}% of validation lines, cap {:.0}%), cascade threshold {:.4}",
+        "semantic head: encoder {}, C {}, blend {:.1}, escalate below margin {:.3} (match) / {:.3} (no match) ({:.1}% of validation lines{groups}; cap {:.0}% per group), cascade threshold {:.4}",
         head.encoder,
         cost.map_or("?".to_string(), |c| c.to_string()),
         p.blend,
-        p.escalate_below,
+        p.escalate_below_match,
+        p.escalate_below_no_match,
         p.val_rate * 100.0,
         p.max_rate * 100.0,
         p.threshold

@@ -20,7 +20,7 @@ use crate::parser::ParsedQuery;
 use crate::query::convergence::has_word_evidence_in;
 use crate::registry::RegistrySource;
 use crate::semantic::calibrate::{choose, ScoredLine};
-use crate::semantic::cascade::lexical_margin;
+use crate::semantic::cascade::{lexical_margin, Margin};
 use crate::semantic::head::SemanticHead;
 use crate::semantic::train::{fit, fit_tuned, Sample, C_CANDIDATES};
 use crate::semantic::{EmbeddingCache, Encoder};
@@ -66,7 +66,7 @@ pub(super) struct LexicalVal {
     texts: Vec<String>,
     labels: Vec<Option<u32>>,
     logits: Vec<Vec<f32>>,
-    margins: Vec<f32>,
+    margins: Vec<Margin>,
     right: Vec<bool>,
 }
 
@@ -156,7 +156,7 @@ pub(super) fn cross_fit_val(
     // With a single line, its one fold is trained on the training lines alone.
     let folds = CROSS_FIT_FOLDS.min(n);
     // Per line: (margin, right, logits), filled fold by fold.
-    let mut slots: Vec<Option<(f32, bool, Vec<f32>)>> = vec![None; n];
+    let mut slots: Vec<Option<(Margin, bool, Vec<f32>)>> = vec![None; n];
     for fold in 0..folds {
         // Lines i ≡ fold (mod folds) are held out: validation files are usually grouped by
         // label, so this keeps every label in every fold.
@@ -267,13 +267,7 @@ pub(super) fn train_head(
         outputs: num_classes + u32::from(oos),
         weights: first.weights,
         bias: first.bias,
-        params: crate::semantic::head::CascadeParams {
-            blend: 0.0,
-            escalate_below: f32::NEG_INFINITY,
-            threshold: 0.5,
-            max_rate: settings.escalate_at_most,
-            val_rate: 0.0,
-        },
+        params: crate::semantic::head::CascadeParams::never(settings.escalate_at_most),
     };
     let mut semantic = Vec::new();
     let lines: Vec<ScoredLine> = (0..val.texts.len())

@@ -319,6 +319,30 @@ impl<'a> ModelView<'a> {
 }
 
 impl ModelView<'_> {
+    /// Reads one word of every cache line of the model's arrays and lookup structures, so the
+    /// next queries find them in the caches (see `Engine::rewarm`); returns a checksum the
+    /// caller must use (`black_box`) so the reads are not optimized away.
+    pub fn touch(&self) -> u64 {
+        fn lines<T: Copy>(slice: &[T], word: impl Fn(T) -> u64) -> u64 {
+            let step = (64 / std::mem::size_of::<T>().max(1)).max(1);
+            slice
+                .iter()
+                .step_by(step)
+                .fold(0u64, |acc, &x| acc ^ word(x))
+        }
+        let a = &self.arrays;
+        lines(a.keys, |k| k)
+            ^ lines(a.idf, |f| u64::from(f.to_bits()))
+            ^ lines(a.row_start, u64::from)
+            ^ lines(a.post_class, u64::from)
+            ^ lines(a.post_weight, |f| u64::from(f.to_bits()))
+            ^ lines(a.bias, |f| u64::from(f.to_bits()))
+            ^ lines(a.dense_rows, u64::from)
+            ^ lines(a.dense, u64::from)
+            ^ lines(self.key_index, u64::from)
+            ^ lines(self.dense_map, |(bits, rank)| bits ^ u64::from(rank))
+    }
+
     /// Turns `extra`, the logits of a vector `e` (as [`ModelView::score_into`] gives them, bias
     /// included), into the logits of `(q + e) / norm`, where `base` holds the logits of `q` and
     /// `norm` is `‖q + e‖` (see [`sum_norm`]). Scoring is linear in the features, so a refinement

@@ -59,10 +59,18 @@ pub struct CascadeTrace {
     /// The lexical margin (logit units; absent when the query had no known word, which always
     /// counts as unsure).
     pub margin: Option<f32>,
-    /// The margin below which the encoder runs (absent: never or always).
+    /// The kind of answer the lexical margin is about (`match` or `no_match`): each kind has
+    /// its own escalation cut-off.
+    pub lexical_answer: crate::semantic::cascade::AnswerKind,
+    /// The margin below which the encoder runs for this kind of answer (absent: never or
+    /// always).
     pub escalate_below: Option<f32>,
     /// Microseconds in the encoder (0 on the lexical path; also in `timings_us.encoder`).
     pub encoder_us: f64,
+    /// Microseconds spent after the encoder bringing the fast path's working set back into
+    /// the caches (0 on the lexical path; see `Engine::rewarm`). Part of `timings_us.total`.
+    #[serde(default)]
+    pub rewarm_us: f64,
     /// Why the semantic path could not run, when it should have (the lexical answer stands).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

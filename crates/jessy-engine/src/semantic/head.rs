@@ -6,6 +6,7 @@
 //! (`SectionKind::Semantic`), and [`SemanticHead::from_bytes`] checks every length before it
 //! builds anything, so a corrupt section is a typed error at open.
 
+use super::cascade::AnswerKind;
 use super::EncoderId;
 
 /// How the cascade uses the head; chosen on the validation lines
@@ -15,9 +16,13 @@ pub struct CascadeParams {
     /// Share of the semantic logits in the blend: an escalated query's logits are
     /// `(1 − blend) · lexical + blend · semantic`.
     pub blend: f32,
-    /// The encoder runs when the lexical margin ([`super::cascade::lexical_margin`]) is below
-    /// this (`-inf`: never; `+inf`: always).
-    pub escalate_below: f32,
+    /// The encoder runs for a lexical *match* whose margin
+    /// ([`super::cascade::lexical_margin`]) is below this (`-inf`: never; `+inf`: always).
+    pub escalate_below_match: f32,
+    /// The same for a lexical *no match*. A separate cut-off, because the two kinds of answer
+    /// come from different traffic: out-of-scope queries mostly get "no match", in-scope ones
+    /// mostly a match, so one cut-off for both lets the traffic's mix decide the rate.
+    pub escalate_below_no_match: f32,
     /// The cascade's no-match threshold on the blended decision value
     /// (`σ(best blended logit − blended out-of-scope logit)`).
     pub threshold: f32,
@@ -25,6 +30,45 @@ pub struct CascadeParams {
     pub max_rate: f32,
     /// The escalation rate on the validation lines at the chosen settings.
     pub val_rate: f32,
+    /// The escalation rate of each group of validation lines at the chosen settings; each is
+    /// at most `max_rate`, so any mix of the two groups is too. `None` for a head stored
+    /// before the rate was held per group.
+    pub group_rates: Option<GroupRates>,
+}
+
+/// Escalation rates of the in-scope and the out-of-scope validation lines.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GroupRates {
+    /// Share of the in-scope lines escalated.
+    pub in_scope: f32,
+    /// Share of the out-of-scope lines escalated (0 when there are none).
+    pub out_of_scope: f32,
+}
+
+impl CascadeParams {
+    /// Settings that never escalate (a head whose cascade cannot help), held to `max_rate`.
+    pub fn never(max_rate: f32) -> CascadeParams {
+        CascadeParams {
+            blend: 0.0,
+            escalate_below_match: f32::NEG_INFINITY,
+            escalate_below_no_match: f32::NEG_INFINITY,
+            threshold: 0.5,
+            max_rate,
+            val_rate: 0.0,
+            group_rates: Some(GroupRates {
+                in_scope: 0.0,
+                out_of_scope: 0.0,
+            }),
+        }
+    }
+
+    /// The cut-off for a lexical answer of `kind`.
+    pub fn escalate_below(&self, kind: AnswerKind) -> f32 {
+        match kind {
+            AnswerKind::Match => self.escalate_below_match,
+            AnswerKind::NoMatch => self.escalate_below_no_match,
+        }
+    }
 }
 
 /// A trained head with its cascade settings.
@@ -44,8 +88,12 @@ pub struct SemanticHead {
     pub params: CascadeParams,
 }
 
-/// Magic at the start of the stored head.
-const MAGIC: [u8; 8] = *b"JSEMHD01";
+/// Magic at the start of the stored head: version 2 has a cut-off per kind of answer and the
+/// per-group rates.
+const MAGIC: [u8; 8] = *b"JSEMHD02";
+/// Version 1 (one cut-off for both kinds of answer), still read: its one cut-off serves both
+/// kinds, which is exactly how it decided.
+const MAGIC_V1: [u8; 8] = *b"JSEMHD01";
 
 /// Why a stored head could not be read.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -74,12 +122,19 @@ impl SemanticHead {
             out.extend_from_slice(&v.to_le_bytes());
         }
         let p = &self.params;
+        // A head without per-group rates is written with NaN ones (read back as `None`).
+        let rates = p
+            .group_rates
+            .map_or([f32::NAN; 2], |g| [g.in_scope, g.out_of_scope]);
         for v in [
             p.blend,
-            p.escalate_below,
+            p.escalate_below_match,
+            p.escalate_below_no_match,
             p.threshold,
             p.max_rate,
             p.val_rate,
+            rates[0],
+            rates[1],
         ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -95,18 +150,37 @@ impl SemanticHead {
     /// Reads [`SemanticHead::to_bytes`]'s form, checking every length and value it relies on.
     pub fn from_bytes(bytes: &[u8]) -> Result<SemanticHead, HeadError> {
         let mut r = Reader { bytes, at: 0 };
-        if r.take(8)? != MAGIC {
+        let magic = r.take(8)?;
+        let v1 = magic == MAGIC_V1;
+        if magic != MAGIC && !v1 {
             return Err(HeadError("bad magic".into()));
         }
         let num_classes = r.u32()?;
         let outputs = r.u32()?;
         let dim = r.u32()?;
+        let blend = r.f32()?;
+        let escalate_below_match = r.f32()?;
+        let escalate_below_no_match = if v1 { escalate_below_match } else { r.f32()? };
+        let threshold = r.f32()?;
+        let max_rate = r.f32()?;
+        let val_rate = r.f32()?;
+        let group_rates = if v1 {
+            None
+        } else {
+            let (in_scope, out_of_scope) = (r.f32()?, r.f32()?);
+            (!in_scope.is_nan() || !out_of_scope.is_nan()).then_some(GroupRates {
+                in_scope,
+                out_of_scope,
+            })
+        };
         let params = CascadeParams {
-            blend: r.f32()?,
-            escalate_below: r.f32()?,
-            threshold: r.f32()?,
-            max_rate: r.f32()?,
-            val_rate: r.f32()?,
+            blend,
+            escalate_below_match,
+            escalate_below_no_match,
+            threshold,
+            max_rate,
+            val_rate,
+            group_rates,
         };
         let digest: [u8; 32] = r.take(32)?.try_into().expect("32 bytes");
         let name_len = r.u32()? as usize;
@@ -132,7 +206,8 @@ impl SemanticHead {
         }
         if !(0.0..=1.0).contains(&params.blend)
             || !(0.0..=1.0).contains(&params.threshold)
-            || params.escalate_below.is_nan()
+            || params.escalate_below_match.is_nan()
+            || params.escalate_below_no_match.is_nan()
             || weights.iter().chain(&bias).any(|v| !v.is_finite())
         {
             return Err(HeadError("parameter out of range or not finite".into()));
@@ -203,10 +278,15 @@ mod tests {
             bias: vec![0.1, 0.2, -0.3],
             params: CascadeParams {
                 blend: 0.5,
-                escalate_below: 0.25,
+                escalate_below_match: 0.25,
+                escalate_below_no_match: 1.5,
                 threshold: 0.4,
                 max_rate: 0.3,
                 val_rate: 0.28,
+                group_rates: Some(GroupRates {
+                    in_scope: 0.27,
+                    out_of_scope: 0.3,
+                }),
             },
         }
     }
@@ -229,6 +309,32 @@ mod tests {
         let at = nan.len() - 4;
         nan[at..].copy_from_slice(&f32::NAN.to_le_bytes());
         assert!(SemanticHead::from_bytes(&nan).is_err());
+    }
+
+    /// A version-1 head (one cut-off) still opens, and decides as it did: its cut-off serves
+    /// both kinds of answer.
+    #[test]
+    fn version_1_heads_still_open() {
+        let h = head();
+        let mut v1 = Vec::new();
+        v1.extend_from_slice(&MAGIC_V1);
+        for v in [h.num_classes, h.outputs, h.encoder.dim] {
+            v1.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [0.5f32, 0.25, 0.4, 0.3, 0.28] {
+            v1.extend_from_slice(&v.to_le_bytes());
+        }
+        v1.extend_from_slice(&h.encoder.digest);
+        v1.extend_from_slice(&(h.encoder.name.len() as u32).to_le_bytes());
+        v1.extend_from_slice(h.encoder.name.as_bytes());
+        for v in h.weights.iter().chain(&h.bias) {
+            v1.extend_from_slice(&v.to_le_bytes());
+        }
+        let read = SemanticHead::from_bytes(&v1).unwrap();
+        assert_eq!(read.params.escalate_below_match, 0.25);
+        assert_eq!(read.params.escalate_below_no_match, 0.25);
+        assert_eq!(read.params.group_rates, None);
+        assert_eq!(read.weights, h.weights);
     }
 
     #[test]
