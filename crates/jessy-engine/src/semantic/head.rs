@@ -138,13 +138,19 @@ impl SemanticHead {
         ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
+        self.write_tail(&mut out);
+        out
+    }
+
+    /// The part of the byte form every version shares after the scalars: the encoder's
+    /// digest and name, then the weights and the bias.
+    fn write_tail(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.encoder.digest);
         out.extend_from_slice(&(self.encoder.name.len() as u32).to_le_bytes());
         out.extend_from_slice(self.encoder.name.as_bytes());
         for v in self.weights.iter().chain(&self.bias) {
             out.extend_from_slice(&v.to_le_bytes());
         }
-        out
     }
 
     /// Reads [`SemanticHead::to_bytes`]'s form, checking every length and value it relies on.
@@ -324,12 +330,7 @@ mod tests {
         for v in [0.5f32, 0.25, 0.4, 0.3, 0.28] {
             v1.extend_from_slice(&v.to_le_bytes());
         }
-        v1.extend_from_slice(&h.encoder.digest);
-        v1.extend_from_slice(&(h.encoder.name.len() as u32).to_le_bytes());
-        v1.extend_from_slice(h.encoder.name.as_bytes());
-        for v in h.weights.iter().chain(&h.bias) {
-            v1.extend_from_slice(&v.to_le_bytes());
-        }
+        h.write_tail(&mut v1);
         let read = SemanticHead::from_bytes(&v1).unwrap();
         assert_eq!(read.params.escalate_below_match, 0.25);
         assert_eq!(read.params.escalate_below_no_match, 0.25);
