@@ -361,7 +361,7 @@ impl Engine {
         scratch.parsed.parse_into(text)?;
         let parse_us = t.elapsed().as_secs_f64() * 1e6;
         let mut routing = query::route(registry, scratch, options.max_iterations);
-        routing.parse_us = parse_us;
+        routing.parse_us += parse_us;
         Ok(routing)
     }
 }

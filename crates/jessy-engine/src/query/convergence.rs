@@ -69,7 +69,8 @@ pub struct Routing {
     pub converged: bool,
     /// Whether more than six dimensions were active and the selection was reduced.
     pub return_to_source: bool,
-    /// Microseconds in the parser (set by the caller, which parses).
+    /// Microseconds in the Query Parser: featurizing here, plus parsing (added by the caller,
+    /// which parses).
     pub parse_us: f64,
     /// Microseconds in the scanner + navigator.
     pub scan_us: f64,
@@ -122,6 +123,9 @@ pub(crate) fn route(registry: &Registry, scratch: &mut Scratch, max_iterations: 
         convergence_us: 0.0,
     };
     scratch.iterations.clear();
+    // Featurizing is the Query Parser's last step (text → words → features): its time counts
+    // in `parse_us`, so the stages add up to the whole route.
+    let t_features = Instant::now();
     // Already in the form `model::sum_norm` needs: rows unique and ascending, L2-normalized.
     view.featurize_into(
         &scratch.parsed,
@@ -131,6 +135,7 @@ pub(crate) fn route(registry: &Registry, scratch: &mut Scratch, max_iterations: 
     if scratch.base_features.is_empty() || !has_word_evidence(&view, scratch) {
         routing.no_match = Some(NoMatchReason::UnknownTerms);
     }
+    routing.parse_us = t_features.elapsed().as_secs_f64() * 1e6;
 
     // The primary dimension and its layer path, as iteration 1 decided them.
     let mut primary: Option<DimensionState> = None;

@@ -222,7 +222,7 @@ pub struct ContextSource {
 /// Microseconds per stage.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct Timings {
-    /// Query Parser.
+    /// Query Parser: words and stems, then the model's features.
     pub parse: f64,
     /// Navigator + Dimension Scanner (all iterations).
     pub scan: f64,
