@@ -254,10 +254,11 @@ impl Engine {
         text: &str,
         options: &QueryOptions,
     ) -> Result<QueryResult, ParseError> {
-        self.query_staged(text, options, true).map(|r| match r {
-            FastQuery::Answered(result) => *result,
-            FastQuery::NeedsEncoder => unreachable!("escalation allowed"),
-        })
+        // `Infallible`: this caller never defers, so the deferred case cannot be built.
+        match self.query_staged(text, options, || None::<std::convert::Infallible>)? {
+            Ok(result) => Ok(*result),
+            Err(never) => match never {},
+        }
     }
 
     /// [`Engine::query`] without running the encoder: the lexical answer (remembered, with
@@ -266,12 +267,12 @@ impl Engine {
     /// bounded pool of blocking workers (which call [`Engine::query`]), so fast queries never
     /// queue behind encoder work.
     pub fn query_fast(&self, text: &str, options: &QueryOptions) -> Result<FastQuery, ParseError> {
-        Ok(match self.query_staged(text, options, false)? {
-            FastQuery::Answered(result) => {
-                FastQuery::Answered(Box::new(self.remember(*result, text)))
-            }
-            FastQuery::NeedsEncoder => FastQuery::NeedsEncoder,
-        })
+        Ok(
+            match self.query_staged(text, options, || Some(FastQuery::NeedsEncoder))? {
+                Ok(result) => FastQuery::Answered(Box::new(self.remember(*result, text))),
+                Err(deferred) => deferred,
+            },
+        )
     }
 
     /// Gives `result` its `query_id` and files a no-match in the inbox.
@@ -294,12 +295,15 @@ impl Engine {
         result
     }
 
-    fn query_staged(
+    /// The query path. When the cascade would escalate, `defer` decides: `Some(d)` stops
+    /// before the encoder and returns `Err(d)`; `None` runs the encoder here. The type of `d`
+    /// says which callers can be deferred at all.
+    fn query_staged<D>(
         &self,
         text: &str,
         options: &QueryOptions,
-        allow_encoder: bool,
-    ) -> Result<FastQuery, ParseError> {
+        defer: impl FnOnce() -> Option<D>,
+    ) -> Result<Result<Box<QueryResult>, D>, ParseError> {
         let started = Instant::now();
         let registry = self.store.current();
         let mut scratch = self.pool.take();
@@ -317,10 +321,12 @@ impl Engine {
         // Parsed text without a word has nothing an encoder could add either: not escalated.
         let cascade = if routing.iterations > 0 {
             match self.plan(&registry, &scratch, &routing) {
-                Some(plan) if plan.escalate && !allow_encoder => {
-                    return Ok(FastQuery::NeedsEncoder)
-                }
                 Some(plan) => {
+                    if plan.escalate {
+                        if let Some(deferred) = defer() {
+                            return Ok(Err(deferred));
+                        }
+                    }
                     Some(self.escalate(&registry, &mut scratch, &mut routing, text, &plan))
                 }
                 None => None,
@@ -345,7 +351,7 @@ impl Engine {
             result.cascade = Some(trace);
         }
         result.timings_us.total = started.elapsed().as_secs_f64() * 1e6;
-        Ok(FastQuery::Answered(Box::new(result)))
+        Ok(Ok(Box::new(result)))
     }
 
     /// The scoring part of [`Engine::query`], into caller-provided scratch: parse, scan,

@@ -18,18 +18,6 @@ pub enum Path {
     Semantic,
 }
 
-/// What the cascade did for one query.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Escalation {
-    /// Which path answered.
-    pub path: Path,
-    /// The lexical margin the escalation decision read (see [`lexical_margin`]); `None` when
-    /// the snapshot has no semantic head or no encoder is attached.
-    pub margin: Option<f32>,
-    /// Microseconds in the encoder (0 on the lexical path).
-    pub encoder_us: f64,
-}
-
 /// `ln(t / (1 − t))`: a decision threshold on the sigmoid scale back on the logit scale.
 fn logit(t: f32) -> f32 {
     let t = t.clamp(1e-6, 1.0 - 1e-6);

@@ -29,7 +29,7 @@ pub mod train;
 use std::fmt;
 
 pub use cache::EmbeddingCache;
-pub use cascade::{Escalation, Path as AnswerPath};
+pub use cascade::Path as AnswerPath;
 pub use head::SemanticHead;
 
 /// Who an encoder is: a digest of everything that decides its vectors (weights, tokenizer,
