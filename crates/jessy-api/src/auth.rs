@@ -558,17 +558,12 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The client address of a request: the TCP peer recorded by the server
-/// (`ConnectInfo<PeerAddr>`, see [`crate::serve_with_state`]; a plain `SocketAddr` is read
-/// too, for embedders serving [`crate::app`] themselves), or the unspecified address when the router runs without one
+/// (`ConnectInfo<SocketAddr>`, which [`jessy_http::serve`] attaches to every request), or the
+/// unspecified address when the router runs without one
 /// (tests driving it directly), so such requests share one failed-authentication budget.
 pub fn client_ip<B>(request: &axum::http::Request<B>) -> std::net::IpAddr {
-    let extensions = request.extensions();
-    if let Some(info) =
-        extensions.get::<axum::extract::ConnectInfo<jessy_protocol::wire::PeerAddr>>()
-    {
-        return info.0 .0.ip();
-    }
-    extensions
+    request
+        .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |info| info.0.ip())
 }

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
-use tokio::sync::watch;
 
 use crate::auth::{KeyStore, Scopes, KEY_PREFIX};
 use crate::state::AppState;
@@ -69,7 +68,7 @@ pub async fn load_once(url: &str) -> anyhow::Result<KeyStore> {
 }
 
 /// Keeps `state`'s keys equal to the cluster's until `shutdown` turns true.
-pub async fn follow(state: AppState, url: String, mut shutdown: watch::Receiver<bool>) {
+pub async fn follow(state: AppState, url: String, shutdown: jessy_http::CancellationToken) {
     loop {
         let outcome: anyhow::Result<()> = async {
             let mut listener =
@@ -86,7 +85,7 @@ pub async fn follow(state: AppState, url: String, mut shutdown: watch::Receiver<
                         state.replace_keys(load(&listener.client).await?);
                     }
                     _ = ticker.tick() => state.replace_keys(load(&listener.client).await?),
-                    _ = shutdown.changed() => return Ok(()),
+                    () = shutdown.cancelled() => return Ok(()),
                 }
             }
         }
@@ -97,7 +96,7 @@ pub async fn follow(state: AppState, url: String, mut shutdown: watch::Receiver<
                 tracing::warn!(error = %format!("{error:#}"), "cannot reload API keys from the cluster; keeping the last ones loaded");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = shutdown.changed() => return,
+                    () = shutdown.cancelled() => return,
                 }
             }
         }

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::http::HeaderValue;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+pub use jessy_http::{LogFormat, Secret};
 use reqwest::Url;
 
 use crate::auth::Scopes;
@@ -75,54 +76,6 @@ pub enum Command {
         /// File to create.
         file: PathBuf,
     },
-}
-
-/// A secret given in the configuration (the core admin token). `Debug` is redacted so it
-/// never reaches a log line through a printed configuration.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// A secret from its text, surrounding whitespace removed; at least 16 characters of
-    /// visible ASCII (what jessy-core accepts as an admin token).
-    pub fn new(text: &str) -> Result<Secret, String> {
-        let text = text.trim();
-        if text.len() < 16 || !text.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(
-                "the core admin token must be at least 16 visible ASCII characters".to_owned(),
-            );
-        }
-        Ok(Secret(text.to_owned()))
-    }
-
-    /// The secret itself.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Secret, String> {
-        Secret::new(text)
-    }
-}
-
-/// How log lines are written to stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum LogFormat {
-    /// Human-readable lines, for a terminal.
-    #[default]
-    Text,
-    /// One JSON object per line, for log collectors.
-    Json,
 }
 
 /// Everything the gateway needs to serve. Every field has a flag and a `JESSY_*` variable.
@@ -328,9 +281,9 @@ impl Default for Config {
             health_interval: Duration::from_secs(10),
             upstream_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(10),
-            body_read_timeout: jessy_protocol::server::DEFAULT_BODY_READ_TIMEOUT,
-            header_read_timeout: jessy_protocol::server::DEFAULT_HEADER_READ_TIMEOUT,
-            max_connections: NonZeroUsize::new(jessy_protocol::server::DEFAULT_MAX_CONNECTIONS)
+            body_read_timeout: jessy_http::body::DEFAULT_BODY_READ_TIMEOUT,
+            header_read_timeout: jessy_http::listener::DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: NonZeroUsize::new(jessy_http::listener::DEFAULT_MAX_CONNECTIONS)
                 .expect("non-zero"),
             log_format: LogFormat::Text,
             log_filter: "info".to_owned(),
@@ -340,8 +293,8 @@ impl Default for Config {
 
 impl Config {
     /// The connection cap and header read timeout the listener is served with.
-    pub fn connection_limits(&self) -> jessy_protocol::server::ConnectionLimits {
-        jessy_protocol::server::ConnectionLimits {
+    pub fn connection_limits(&self) -> jessy_http::ConnectionLimits {
+        jessy_http::ConnectionLimits {
             max_connections: self.max_connections.get(),
             header_read_timeout: self.header_read_timeout,
         }
@@ -378,14 +331,7 @@ impl Config {
                 "give the core admin token either with --core-admin-token-file or with --core-admin-token, not both"
             ),
             (Some(token), None) => Ok(Some(token.clone())),
-            (None, Some(path)) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    anyhow::anyhow!("cannot read the core admin token file {}: {e}", path.display())
-                })?;
-                Secret::new(text.lines().next().unwrap_or(""))
-                    .map(Some)
-                    .map_err(|e| anyhow::anyhow!("core admin token file {}: {e}", path.display()))
-            }
+            (None, Some(path)) => Ok(Some(Secret::read(path)?)),
             (None, None) => Ok(None),
         }
     }
@@ -495,7 +441,7 @@ mod tests {
         assert_eq!(parsed.body_read_timeout, Duration::from_millis(300));
         assert_eq!(
             parsed.connection_limits(),
-            jessy_protocol::server::ConnectionLimits {
+            jessy_http::ConnectionLimits {
                 max_connections: 5,
                 header_read_timeout: Duration::from_millis(400),
             }

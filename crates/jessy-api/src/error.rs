@@ -117,7 +117,7 @@ impl IntoResponse for ApiError {
             // can be matched to the generic 500 the client received.
             tracing::error!(error = format!("{cause:#}"), "internal error");
         }
-        let mut response = jessy_protocol::wire::error_response(self.code(), self.to_string());
+        let mut response = jessy_http::wire::error_response(self.code(), self.to_string());
         match &self {
             Self::RateLimited { retry_after_secs } | Self::AuthThrottled { retry_after_secs } => {
                 response

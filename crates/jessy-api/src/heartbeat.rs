@@ -18,7 +18,6 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use jessy_cluster::gateways::{self, Beat, GatewayRow};
 use jessy_cluster::tokio_postgres::Client;
-use tokio::sync::watch;
 
 use crate::state::AppState;
 
@@ -134,7 +133,11 @@ pub fn advertised(addr: Option<SocketAddr>) -> String {
 
 /// Beats every [`BEAT_INTERVAL`] until `shutdown` turns true, then records the stop.
 /// Reconnects on any error; never returns early.
-pub async fn run(state: AppState, heartbeat: Arc<Heartbeat>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    state: AppState,
+    heartbeat: Arc<Heartbeat>,
+    shutdown: jessy_http::CancellationToken,
+) {
     let address = advertised(state.listen_addr());
     let version = env!("CARGO_PKG_VERSION");
     loop {
@@ -160,7 +163,7 @@ pub async fn run(state: AppState, heartbeat: Arc<Heartbeat>, mut shutdown: watch
                             .map_err(|e| format!("heartbeat failed: {e}"))?;
                         heartbeat.set_problem(None);
                     }
-                    _ = shutdown.changed() => {
+                    () = shutdown.cancelled() => {
                         let stop = gateways::stopped(&*client, heartbeat.id());
                         if let Ok(Err(error)) = tokio::time::timeout(STOP_TIMEOUT, stop).await {
                             tracing::warn!(%error, "cannot record this gateway's stop in the cluster");
@@ -179,7 +182,7 @@ pub async fn run(state: AppState, heartbeat: Arc<Heartbeat>, mut shutdown: watch
                 heartbeat.set_problem(Some(problem));
                 tokio::select! {
                     _ = tokio::time::sleep(RETRY_INTERVAL) => {}
-                    _ = shutdown.changed() => return,
+                    () = shutdown.cancelled() => return,
                 }
             }
         }

@@ -17,7 +17,7 @@
 //!
 //! - [`app`] builds the public router from an [`AppState`] (no socket needed, for tests), and
 //!   [`metrics_app`] the `/metrics` router for the separate metrics listener;
-//! - [`serve`] runs it on a bound listener until a shutdown future completes (and the metrics
+//! - [`serve`] runs it on a bound listener until a shutdown token is cancelled (and the metrics
 //!   listener of the configuration); [`serve_with_state`] and [`serve_metrics`] run each one
 //!   on a listener the caller bound;
 //! - [`generate_key`] creates a key (used by `jessy-api keygen` and `jessy serve`).
@@ -29,7 +29,9 @@
 //!     ..jessy_api::Config::default()
 //! };
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! jessy_api::serve(listener, config, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! let shutdown = jessy_http::CancellationToken::new();
+//! tokio::spawn(jessy_http::shutdown::cancel_on_signal(shutdown.clone()));
+//! jessy_api::serve(listener, config, shutdown).await
 //! # }
 //! ```
 

@@ -63,7 +63,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         None => {}
     }
     let config = cli.config;
-    jessy_api::telemetry::init_tracing(config.log_format, &config.log_filter)?;
+    jessy_http::log::init(&config.log_filter, config.log_format)?;
     // Fallible setup (keys file, URLs) before binding, so a bad config never prints the
     // "listening" line that scripts wait for.
     let state = AppState::new(&config)?;
@@ -90,8 +90,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let metrics =
         metrics.map(|listener| tokio::spawn(jessy_api::serve_metrics(listener, state.clone())));
-    let result =
-        jessy_api::serve_with_state(listener, state, jessy_protocol::shutdown_signal()).await;
+    let shutdown = jessy_http::CancellationToken::new();
+    tokio::spawn(jessy_http::shutdown::cancel_on_signal(shutdown.clone()));
+    let result = jessy_api::serve_with_state(listener, state, shutdown).await;
     if let Some(task) = metrics {
         task.await.context("metrics task")??;
     }

@@ -1,15 +1,15 @@
-//! Running the gateway on a listener until a shutdown signal, with a bounded drain.
-
-use std::future::Future;
+//! Running the gateway on a listener until its shutdown token is cancelled, with a bounded
+//! drain. The accept loop, limits and drain are jessy-http's ([`jessy_http::serve`]).
 
 use anyhow::Context;
+use jessy_http::CancellationToken;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::routes::{app, metrics_app};
 use crate::state::AppState;
 
-/// Serves the gateway on `listener` until `shutdown` completes, then drains.
+/// Serves the gateway on `listener` until `shutdown` is cancelled, then drains.
 ///
 /// Builds the state from `config` (keys file, upstream pool), tests the connection to every
 /// core and logs which are reachable, starts the health checker, and serves. The listener is
@@ -20,7 +20,7 @@ use crate::state::AppState;
 pub async fn serve(
     listener: TcpListener,
     config: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let state = AppState::new(&config)?;
     let metrics = match config.metrics_addr {
@@ -40,19 +40,16 @@ pub async fn serve(
 }
 
 /// Serves [`metrics_app`] (`GET /metrics`) on `listener` until the state's shutdown begins
-/// (which [`serve_with_state`] starts when its own shutdown signal fires).
+/// (which [`serve_with_state`] starts when its own token is cancelled).
 pub async fn serve_metrics(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "jessy-api metrics listener");
     }
-    let mut stopping = state.shutdown_signal();
-    axum::serve(
-        jessy_protocol::wire::JsonErrorListener(listener),
-        metrics_app(state),
-    )
-    .with_graceful_shutdown(async move { crate::state::stopped(&mut stopping).await })
-    .await
-    .context("metrics server failed")
+    let limits = state.connection_limits();
+    let grace = state.shutdown_grace();
+    let stop = state.shutdown_signal();
+    jessy_http::serve(listener, limits, metrics_app(state), stop, grace).await;
+    Ok(())
 }
 
 /// [`serve`] with a state built beforehand: lets the binary report configuration errors
@@ -60,15 +57,16 @@ pub async fn serve_metrics(listener: TcpListener, state: AppState) -> anyhow::Re
 ///
 /// Connections are capped at [`Config::max_connections`] (beyond it they wait in the listen
 /// backlog) and closed when they do not deliver a request head within
-/// [`Config::header_read_timeout`] (see [`jessy_protocol::server`]).
+/// [`Config::header_read_timeout`] (see [`jessy_http::listener`]).
 ///
-/// Shutdown sequence: when `shutdown` completes, the listener stops accepting, WebSocket
-/// sessions are told to close, the health checker stops, and in-flight requests get
-/// [`AppState::shutdown_grace`] to finish; connections still open after that are dropped.
+/// Shutdown sequence: when `shutdown` is cancelled, the state's shutdown begins: the listener
+/// stops accepting, WebSocket sessions are told to close, the health checker stops, and
+/// in-flight requests get [`AppState::shutdown_grace`] to finish; connections still open
+/// after that are abandoned.
 pub async fn serve_with_state(
     listener: TcpListener,
     state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let addr = listener
         .local_addr()
@@ -76,51 +74,30 @@ pub async fn serve_with_state(
     state.set_listen_addr(addr);
     state.probe_upstreams().await;
     let background = state.spawn_background_tasks();
-
-    let signal_state = state.clone();
-    let graceful = async move {
-        shutdown.await;
-        tracing::info!("shutdown requested; draining connections");
-        signal_state.begin_shutdown();
-    };
-    let limits = state.connection_limits();
-    let router = app(state.clone());
-    // The peer address feeds the failed-authentication throttle (read as
-    // `ConnectInfo<SocketAddr>`); the accept loop gives the 400/414/431 hyper answers by
-    // itself the JSON error body.
-    let server = jessy_protocol::server::serve(
-        listener,
-        limits,
-        move |remote| {
-            let router = router.clone();
-            tower::service_fn(move |mut request: axum::http::Request<_>| {
-                request
-                    .extensions_mut()
-                    .insert(axum::extract::ConnectInfo(remote));
-                let mut router = router.clone();
-                async move {
-                    use tower::Service as _;
-                    router.call(request).await
+    let link = {
+        let state = state.clone();
+        let stopping = state.shutdown_signal();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {
+                    tracing::info!("shutdown requested; draining connections");
+                    state.begin_shutdown();
                 }
-            })
-        },
-        graceful,
-    );
-    tracing::info!(%addr, "jessy-api serving");
-
-    let grace = state.shutdown_grace();
-    let mut stopping = state.shutdown_signal();
-    let drain_deadline = async move {
-        crate::state::stopped(&mut stopping).await;
-        tokio::time::sleep(grace).await;
+                () = stopping.cancelled() => {}
+            }
+        })
     };
-    tokio::select! {
-        () = server => {}
-        () = drain_deadline => {
-            tracing::warn!(grace_secs = grace.as_secs_f64(), "drain deadline reached; closing remaining connections");
-        }
-    }
+    tracing::info!(%addr, "jessy-api serving");
+    jessy_http::serve(
+        listener,
+        state.connection_limits(),
+        app(state.clone()),
+        state.shutdown_signal(),
+        state.shutdown_grace(),
+    )
+    .await;
     state.begin_shutdown();
+    let _ = link.await;
     if let Err(error) = background.await {
         tracing::warn!(%error, "background task ended abnormally");
     }

@@ -7,25 +7,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::http::HeaderValue;
-use jessy_protocol::server::ConnectionLimits;
-use tokio::sync::watch;
+use jessy_http::{CancellationToken, ConnectionLimits};
 use tokio::task::JoinHandle;
 
 use crate::auth::KeyStore;
 use crate::config::Config;
-use crate::config::Secret;
 use crate::heartbeat::Heartbeat;
 use crate::metrics::Metrics;
 use crate::rate_limit::{FailedAuthLimiter, KeyRateLimiter};
 use crate::rate_limit_redis::SharedRateLimiter;
 use crate::upstream::UpstreamPool;
-
-/// Completes once `signal` (from [`AppState::shutdown_signal`]) turns true. The watch guard is
-/// dropped inside, so callers can use this in `select!` across awaits in `Send` futures.
-pub(crate) async fn stopped(signal: &mut watch::Receiver<bool>) {
-    // Err means the sender is gone, i.e. the state was dropped: that is a stop too.
-    let _ = signal.wait_for(|stopping| *stopping).await;
-}
+use jessy_http::Secret;
 
 /// How often buffered histogram samples are folded when nobody scrapes `/metrics`.
 const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -62,9 +54,9 @@ struct Inner {
     connection_limits: ConnectionLimits,
     started: Instant,
     served: AtomicU64,
-    /// Flipped to `true` once when shutdown begins; background tasks and WebSocket sessions
-    /// watch it so they end instead of holding the drain open.
-    shutdown: watch::Sender<bool>,
+    /// Cancelled once when shutdown begins: the accept loop, background tasks and WebSocket
+    /// sessions watch it so they end instead of holding the drain open.
+    shutdown: CancellationToken,
 }
 
 impl AppState {
@@ -88,7 +80,7 @@ impl AppState {
         let upstreams =
             UpstreamPool::new(&config.core_urls, config.upstream_timeout, metrics.clone())
                 .context("invalid upstream configuration")?;
-        let (shutdown, _) = watch::channel(false);
+        let shutdown = CancellationToken::new();
         Ok(Self {
             inner: Arc::new(Inner {
                 keys: arc_swap::ArcSwap::from_pointee(keys),
@@ -251,12 +243,12 @@ impl AppState {
                 .upstreams
                 .run_health_checks(state.inner.health_interval, state.shutdown_signal());
             let upkeep = async {
-                let mut shutdown = state.shutdown_signal();
+                let shutdown = state.shutdown_signal();
                 let mut ticker = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
                 loop {
                     tokio::select! {
                         _ = ticker.tick() => state.inner.metrics.run_upkeep(),
-                        () = stopped(&mut shutdown) => break,
+                        () = shutdown.cancelled() => break,
                     }
                 }
             };
@@ -269,7 +261,7 @@ impl AppState {
                 let Some(limiter) = state.inner.shared_limiter.clone() else {
                     return;
                 };
-                let mut shutdown = state.shutdown_signal();
+                let shutdown = state.shutdown_signal();
                 // Reconnect quickly while down; a slower health ping while up.
                 loop {
                     let pause = if limiter.is_reachable() {
@@ -279,7 +271,7 @@ impl AppState {
                     };
                     tokio::select! {
                         _ = tokio::time::sleep(pause) => limiter.connect().await,
-                        () = stopped(&mut shutdown) => break,
+                        () = shutdown.cancelled() => break,
                     }
                 }
             };
@@ -292,13 +284,13 @@ impl AppState {
         })
     }
 
-    /// A receiver that turns `true` when shutdown begins.
-    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.inner.shutdown.subscribe()
+    /// The token cancelled when shutdown begins.
+    pub fn shutdown_signal(&self) -> CancellationToken {
+        self.inner.shutdown.clone()
     }
 
-    /// Tells background tasks and open WebSocket sessions to finish. Idempotent.
+    /// Stops the accept loop, background tasks and open WebSocket sessions. Idempotent.
     pub fn begin_shutdown(&self) {
-        self.inner.shutdown.send_replace(true);
+        self.inner.shutdown.cancel();
     }
 }

@@ -38,8 +38,8 @@ use crate::auth::{Authorized, KeyName, QueryScope};
 use crate::error::{ApiError, ErrorCode};
 use crate::routes::query::query_call;
 use crate::state::AppState;
-use crate::telemetry::RequestId;
 use crate::validation::{parse_json, QueryOptions, QueryRequest, MAX_BODY_BYTES};
+use jessy_http::RequestId;
 
 /// WebSocket close code for "server going away" (RFC 6455 §7.4.1).
 const CLOSE_GOING_AWAY: u16 = 1001;
@@ -113,11 +113,11 @@ struct Session {
 impl Session {
     async fn run(mut self, mut socket: WebSocket) {
         tracing::info!("stream opened");
-        let mut shutdown = self.state.shutdown_signal();
+        let shutdown = self.state.shutdown_signal();
         loop {
             let message = tokio::select! {
                 message = socket.recv() => message,
-                () = crate::state::stopped(&mut shutdown) => {
+                () = shutdown.cancelled() => {
                     let frame = CloseFrame {
                         code: CLOSE_GOING_AWAY,
                         reason: "server shutting down".into(),

@@ -10,11 +10,10 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use jessy_http::body::BodyRead;
 use jessy_protocol::body::{check_content_type, decode_query, parse_json_object};
-use jessy_protocol::ProtocolError;
 use serde::de::DeserializeOwned;
 
 pub use jessy_protocol::limits::{MAX_BODY_BYTES, MAX_ITERATIONS, MAX_QUERY_BYTES};
@@ -40,28 +39,11 @@ pub async fn read_body_in_time(
     } else {
         MAX_BODY_BYTES
     };
-    buffer_then_run(&state, request, limit, next).await
-}
-
-/// Buffers the body (at most `limit` bytes, within the body read timeout) and runs the rest of
-/// the stack on it; a failure answers at once with `Connection: close`.
-pub(crate) async fn buffer_then_run(
-    state: &AppState,
-    request: Request,
-    limit: usize,
-    next: Next,
-) -> Response {
-    let timeout = state.body_read_timeout();
-    match jessy_protocol::server::buffer_request(request, limit, timeout).await {
-        Ok(request) => next.run(request).await,
-        Err(error) => {
-            let mut response = ApiError::from(error).into_response();
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            response
-        }
-    }
+    let read = BodyRead {
+        limit,
+        timeout: state.body_read_timeout(),
+    };
+    jessy_http::body::buffer_then_run(read, request, next).await
 }
 
 /// Decodes a JSON *object* with the shared error mapping: not UTF-8 → 400, not JSON → 400,
@@ -90,13 +72,5 @@ pub(crate) async fn json_body_bytes<S: Send + Sync>(
     state: &S,
 ) -> Result<Bytes, ApiError> {
     check_content_type(request.headers())?;
-    Bytes::from_request(request, state)
-        .await
-        .map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ProtocolError::payload_too_large(MAX_BODY_BYTES).into()
-            } else {
-                ProtocolError::unreadable_body().into()
-            }
-        })
+    Ok(jessy_http::body::body_bytes(request, state, MAX_BODY_BYTES).await?)
 }

@@ -7,11 +7,10 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context as _;
+use jessy_http::{CancellationToken, Secret};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Name of the development API key [`Stack::start`] puts in the keys file. The name is
@@ -21,14 +20,16 @@ pub const DEV_KEY_NAME: &str = "dev";
 /// A running jessy-core + jessy-api pair. Dropping it asks both to stop without waiting;
 /// [`Stack::stop`] stops them and waits for both to drain.
 pub struct Stack {
+    core: Option<jessy_core::Server>,
     core_addr: SocketAddr,
     api_addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
     registry: PathBuf,
     keys: PathBuf,
     key: String,
-    stop: watch::Sender<bool>,
-    tasks: Option<(ServiceTask, ServiceTask)>,
+    /// Stops both services: the gateway's token, which also cancels the core's.
+    stop: CancellationToken,
+    api_task: Option<ServiceTask>,
     metrics_task: Option<ServiceTask>,
 }
 
@@ -56,39 +57,22 @@ impl Stack {
         match core.write_token()? {
             Some(token) => {
                 if api.core_admin_token.is_none() && api.core_admin_token_file.is_none() {
-                    api.core_admin_token = Some(
-                        jessy_api::config::Secret::new(token.expose())
-                            .map_err(anyhow::Error::msg)?,
-                    );
+                    api.core_admin_token = Some(token);
                 }
             }
             None if core.allow_unauthenticated_writes => {}
             None => {
                 let token = jessy_api::auth::random_token();
-                core.admin_token = Some(jessy_core::AdminToken::new(&token)?);
-                api.core_admin_token =
-                    Some(jessy_api::config::Secret::new(&token).map_err(anyhow::Error::msg)?);
+                let token = Secret::new(&token)?;
+                core.admin_token = Some(token.clone());
+                api.core_admin_token = Some(token);
                 api.core_admin_token_file = None;
             }
         }
         let registry = core.registry_dir()?;
-        let engine = {
-            let registry = registry.clone();
-            let (model, workers) = (core.encoder.clone(), core.encoder_worker_count());
-            tokio::task::spawn_blocking(move || {
-                jessy_core::attach_encoder(
-                    jessy_core::load_engine(&registry)?,
-                    model.as_deref(),
-                    workers,
-                )
-            })
-            .await
-            .context("loading the snapshot")??
-        };
+        let engine = jessy_core::Server::load(&core).await?;
         let core_listener = bind(core.addr).await?;
         let core_addr = core_listener.local_addr()?;
-        let core_state = jessy_core::AppState::new(Arc::new(engine), core);
-
         let keys = api
             .keys_file
             .clone()
@@ -111,21 +95,24 @@ impl Stack {
             Some(listener) => Some(listener.local_addr()?),
             None => None,
         };
+        // The core starts after every other fallible step: from here on nothing can fail
+        // before both serve.
+        let core_server = jessy_core::Server::start_on(core_listener, engine, core).await?;
         let metrics_task = metrics_listener
             .map(|listener| tokio::spawn(jessy_api::serve_metrics(listener, api_state.clone())));
-
-        let (stop, stopped) = watch::channel(false);
-        let core_task = tokio::spawn(jessy_core::serve(
-            core_listener,
-            core_state,
-            wait_for_stop(stopped.clone()),
-        ));
-        let api_task = tokio::spawn(jessy_api::serve_with_state(
-            api_listener,
-            api_state,
-            wait_for_stop(stopped),
-        ));
+        let stop = CancellationToken::new();
+        let core_stop = core_server.shutdown_token();
+        let api_task = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                let served = jessy_api::serve_with_state(api_listener, api_state, stop).await;
+                // The gateway drains first, so its requests in flight still reach the core.
+                core_stop.cancel();
+                served
+            }
+        });
         Ok(Stack {
+            core: Some(core_server),
             core_addr,
             api_addr,
             metrics_addr,
@@ -133,7 +120,7 @@ impl Stack {
             keys,
             key,
             stop,
-            tasks: Some((core_task, api_task)),
+            api_task: Some(api_task),
             metrics_task,
         })
     }
@@ -170,12 +157,12 @@ impl Stack {
 
     /// Stops both services and waits until they have drained; the first error of either wins.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        let _ = self.stop.send(true);
-        let Some((core, api)) = self.tasks.take() else {
+        self.stop.cancel();
+        let (Some(core), Some(api)) = (self.core.take(), self.api_task.take()) else {
             return Ok(());
         };
-        let (core, api) = tokio::join!(core, api);
-        core.context("jessy-core task")??;
+        let (core, api) = tokio::join!(core.wait(), api);
+        core?;
         api.context("jessy-api task")??;
         // The gateway's shutdown ends its metrics listener too.
         if let Some(metrics) = self.metrics_task.take() {
@@ -187,7 +174,10 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
+        self.stop.cancel();
+        if let Some(core) = &self.core {
+            core.shutdown_token().cancel();
+        }
     }
 }
 
@@ -195,8 +185,4 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))
-}
-
-async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
-    let _ = stopped.wait_for(|stop| *stop).await;
 }

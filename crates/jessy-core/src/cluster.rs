@@ -38,8 +38,8 @@ use jessy_cluster::source::{self, SourceRows};
 use jessy_cluster::{listen, locks, migrate, ClusterError, GENERATION_CHANNEL};
 use jessy_engine::registry::LayerSource;
 use jessy_engine::{Engine, LearnReport, Prepared, Registry};
+use jessy_http::CancellationToken;
 use serde::Serialize;
-use tokio::sync::watch;
 
 use crate::error::CoreError;
 
@@ -378,13 +378,13 @@ impl Cluster {
         Ok(())
     }
 
-    /// Follows the cluster until `shutdown` turns true: join, listen, poll; on a lost
+    /// Follows the cluster until `shutdown` is cancelled: join, listen, poll; on a lost
     /// connection report degraded, back off, reconnect and catch up.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(200);
         let mut joined = self.state().database == DbState::Connected;
         loop {
-            if *shutdown.borrow() {
+            if shutdown.is_cancelled() {
                 return;
             }
             let outcome = async {
@@ -406,7 +406,7 @@ impl Cluster {
                             None => return Err(ClusterError::Data("the listening connection closed".to_string())),
                         },
                         _ = ticker.tick() => self.sync(&listener.client).await?,
-                        _ = shutdown.changed() => return Ok(()),
+                        () = shutdown.cancelled() => return Ok(()),
                     }
                 }
             }
@@ -417,7 +417,7 @@ impl Cluster {
                     self.set_database(DbState::Degraded(error.to_string()));
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
-                        _ = shutdown.changed() => return,
+                        () = shutdown.cancelled() => return,
                     }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }

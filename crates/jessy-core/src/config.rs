@@ -9,17 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use jessy_protocol::server::ConnectionLimits;
-
-/// How log lines are written to stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines, for a terminal.
-    #[default]
-    Text,
-    /// One JSON object per line, for a log collector (what the container images set).
-    Json,
-}
+use jessy_http::{ConnectionLimits, LogFormat, Secret};
 
 /// Everything `jessy-core` can be told at start.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Parser)]
@@ -47,7 +37,7 @@ pub struct Config {
     /// `--admin-token-file` on a shared machine (a flag is visible in the process list).
     /// Giving both is an error.
     #[arg(long, env = "JESSY_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<AdminToken>,
+    pub admin_token: Option<Secret>,
 
     /// Accept layer writes without a token when none is configured. Without a token and
     /// without this flag, writes are refused with 403 `writes_disabled`: anyone who can reach
@@ -241,13 +231,13 @@ impl Config {
     /// The token layer writes must present: `--admin-token`, or the first line of
     /// `--admin-token-file`; `None` when neither is given. Errors when both are given, or the
     /// file cannot be read or holds no token.
-    pub fn write_token(&self) -> anyhow::Result<Option<AdminToken>> {
+    pub fn write_token(&self) -> anyhow::Result<Option<Secret>> {
         match (&self.admin_token, &self.admin_token_file) {
             (Some(_), Some(_)) => bail!(
                 "give the admin token either with --admin-token-file (JESSY_ADMIN_TOKEN_FILE) or with --admin-token (JESSY_ADMIN_TOKEN), not both"
             ),
             (Some(token), None) => Ok(Some(token.clone())),
-            (None, Some(path)) => AdminToken::read(path).map(Some),
+            (None, Some(path)) => Ok(Some(Secret::read(path)?)),
             (None, None) => Ok(None),
         }
     }
@@ -259,76 +249,6 @@ impl Config {
     /// directory itself, so the snapshot can sit beside other data.
     pub fn registry_dir(&self) -> anyhow::Result<PathBuf> {
         resolve_registry_dir(self.registry.as_deref(), |name| std::env::var_os(name))
-    }
-}
-
-/// A shared secret that authorizes layer writes. Its `Debug` output is redacted, and equality
-/// compares SHA-256 digests in constant time, so neither logs nor timing reveal it.
-#[derive(Clone)]
-pub struct AdminToken(std::sync::Arc<str>);
-
-impl AdminToken {
-    /// Shortest token accepted: a guessable token would make the check pointless.
-    pub const MIN_LEN: usize = 16;
-
-    /// A token from its text (surrounding whitespace removed); at least [`Self::MIN_LEN`]
-    /// bytes of visible ASCII.
-    pub fn new(text: &str) -> anyhow::Result<AdminToken> {
-        let text = text.trim();
-        if text.len() < Self::MIN_LEN {
-            bail!(
-                "the admin token must be at least {} characters",
-                Self::MIN_LEN
-            );
-        }
-        if !text.bytes().all(|b| b.is_ascii_graphic()) {
-            bail!("the admin token must be visible ASCII characters (no spaces)");
-        }
-        Ok(AdminToken(text.into()))
-    }
-
-    /// Reads a token from the first line of `path`.
-    pub fn read(path: &Path) -> anyhow::Result<AdminToken> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the admin token file {}", path.display()))?;
-        AdminToken::new(text.lines().next().unwrap_or(""))
-            .with_context(|| format!("admin token file {}", path.display()))
-    }
-
-    /// The token, to send as `Authorization: Bearer <token>`.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether `presented` is this token, in time independent of where they differ.
-    pub fn matches(&self, presented: &str) -> bool {
-        use sha2::Digest as _;
-        use subtle::ConstantTimeEq as _;
-        let want = sha2::Sha256::digest(self.0.as_bytes());
-        let got = sha2::Sha256::digest(presented.as_bytes());
-        want.ct_eq(&got).into()
-    }
-}
-
-impl std::fmt::Debug for AdminToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AdminToken(<redacted>)")
-    }
-}
-
-impl PartialEq for AdminToken {
-    fn eq(&self, other: &AdminToken) -> bool {
-        self.matches(&other.0)
-    }
-}
-
-impl Eq for AdminToken {}
-
-impl std::str::FromStr for AdminToken {
-    type Err = anyhow::Error;
-
-    fn from_str(text: &str) -> anyhow::Result<AdminToken> {
-        AdminToken::new(text)
     }
 }
 
@@ -479,15 +399,15 @@ mod tests {
         let token = from_file.write_token().unwrap().unwrap();
         assert!(token.matches("file-token-0123456789"));
         assert!(!token.matches("file-token-012345678"));
-        assert_eq!(format!("{token:?}"), "AdminToken(<redacted>)");
+        assert_eq!(format!("{token:?}"), "Secret(<redacted>)");
         assert!(!format!("{from_file:?}").contains("file-token"));
         let both = Config {
-            admin_token: Some(AdminToken::new("flag-token-0123456789").unwrap()),
+            admin_token: Some(Secret::new("flag-token-0123456789").unwrap()),
             ..from_file
         };
         assert!(both.validate().is_err());
-        assert!(AdminToken::new("short").is_err());
-        assert!(AdminToken::new("has a space in the token").is_err());
+        assert!(Secret::new("short").is_err());
+        assert!(Secret::new("has a space in the token").is_err());
         let missing = Config {
             admin_token_file: Some(dir.path().join("absent")),
             ..Config::default()

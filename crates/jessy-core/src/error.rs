@@ -83,7 +83,7 @@ impl IntoResponse for CoreError {
             // Runs inside the request's span, so the log line carries the request id.
             tracing::error!(error = %format!("{cause:#}"), "internal error");
         }
-        let mut response = jessy_protocol::wire::error_response(self.code(), self.to_string());
+        let mut response = jessy_http::wire::error_response(self.code(), self.to_string());
         if matches!(self, CoreError::Overloaded | CoreError::NotReady(_)) {
             // Overload and draining pass quickly: tell well-behaved clients when to come back.
             response

@@ -4,12 +4,10 @@
 //! status choices; these wrappers read the same input but fail with [`CoreError`], with the
 //! codes and statuses of [`jessy_protocol`] (the gateway decodes with the same functions).
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use jessy_protocol::body::{check_content_type, parse_json_object};
-use jessy_protocol::{ErrorCode, ProtocolError};
+use jessy_protocol::ErrorCode;
 use serde::de::DeserializeOwned;
 
 use crate::error::CoreError;
@@ -31,15 +29,8 @@ where
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         check_content_type(request.headers())?;
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ProtocolError::payload_too_large(state.config().max_body_bytes)
-                } else {
-                    ProtocolError::unreadable_body()
-                }
-            })?;
+        let limit = state.config().max_body_bytes;
+        let bytes = jessy_http::body::body_bytes(request, state, limit).await?;
         Ok(JsonBody(parse_json_object(&bytes)?))
     }
 }

@@ -80,8 +80,9 @@ pub async fn learn_now(state: &AppState) -> Result<LearnReport, CoreError> {
 }
 
 /// The background upkeep: the automatic learner (when configured) and the inbox saver.
-/// Returns when the task is aborted (the server drops it at shutdown, then saves once more).
-pub async fn run(state: AppState, interval: Option<Duration>) {
+/// Returns when `stop` is cancelled (the server then saves the inbox once more). A learning
+/// run in progress finishes first: it publishes whole or not at all.
+pub async fn run(state: AppState, interval: Option<Duration>, stop: jessy_http::CancellationToken) {
     let learner: Arc<AppState> = Arc::new(state);
     let mut save = tokio::time::interval(INBOX_SAVE_EVERY);
     let mut learn_tick = interval.map(tokio::time::interval);
@@ -95,6 +96,7 @@ pub async fn run(state: AppState, interval: Option<Duration>) {
             }
         };
         tokio::select! {
+            () = stop.cancelled() => return,
             _ = save.tick() => save_inbox(&learner).await,
             () = learner.learner().wake.notified() => run_logged(&learner).await,
             () = interval_due => {

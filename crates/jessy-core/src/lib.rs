@@ -34,14 +34,16 @@
 //! jessy-api, so nothing here assumes it owns the process: no global metrics recorder, no
 //! `process::exit`, logging installed only if nobody did.
 //!
+//! The HTTP machinery (accept loop, limits, request ids, access log, body reading, shutdown)
+//! is `jessy-http`'s, shared with the gateway; this crate keeps the routes, the state and the
+//! configuration.
+//!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
-//! use std::sync::Arc;
-//! let config = jessy_core::Config::default();
-//! let engine = jessy_core::load_engine(&config.registry_dir()?)?;
-//! let state = jessy_core::AppState::new(Arc::new(engine), config.clone());
-//! let listener = tokio::net::TcpListener::bind(config.addr).await?;
-//! jessy_core::serve(listener, state, jessy_core::shutdown_signal()).await
+//! let server = jessy_core::Server::start(jessy_core::Config::default()).await?;
+//! println!("listening on {}", server.addr());
+//! jessy_http::shutdown::cancel_on_signal(server.shutdown_token()).await;
+//! server.wait().await
 //! # }
 //! ```
 #![deny(unsafe_code)]
@@ -59,13 +61,10 @@ pub mod quality;
 pub mod routes;
 mod server;
 mod state;
-pub mod telemetry;
 pub mod views;
 
-pub use config::{AdminToken, Config, LogFormat};
+pub use config::Config;
 pub use error::CoreError;
-pub use jessy_protocol::request_id::REQUEST_ID_HEADER as REQUEST_ID;
-pub use jessy_protocol::shutdown_signal;
 pub use routes::{app, route_list};
-pub use server::{attach_encoder, load_engine, serve};
+pub use server::{attach_encoder, load_engine, serve, Server};
 pub use state::{AppState, WriteAccess};

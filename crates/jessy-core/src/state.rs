@@ -6,8 +6,9 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use jessy_engine::Engine;
 
-use crate::config::{AdminToken, Config};
+use crate::config::Config;
 use crate::metrics::Metrics;
+use jessy_http::Secret;
 
 /// A handle to the running service: the engine, its metrics, the configuration and the
 /// draining flag. Cloning bumps one reference count, so axum can hand a clone to every request.
@@ -46,7 +47,7 @@ struct Inner {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteAccess {
     /// Callers presenting this admin token (`Authorization: Bearer <token>`).
-    Token(AdminToken),
+    Token(Secret),
     /// Anyone: no token configured and `--allow-unauthenticated-writes` given.
     Open,
     /// Nobody: no token configured (or an unreadable token file) and writes not opened.

@@ -436,7 +436,7 @@ async fn writes_are_disabled_without_a_token_unless_opened() {
 async fn writes_need_the_admin_token_when_one_is_configured() {
     let token = "app-test-admin-token-42";
     let state = state_with(Config {
-        admin_token: Some(jessy_core::AdminToken::new(token).unwrap()),
+        admin_token: Some(jessy_http::Secret::new(token).unwrap()),
         // A token wins over the opt-out: writes still need it.
         allow_unauthenticated_writes: true,
         ..Config::default()

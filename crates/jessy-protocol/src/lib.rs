@@ -8,12 +8,10 @@
 //! before querying the engine, and neither has error rules of its own for those inputs.
 //!
 //! The crate is framework-light: serde, serde_json and the `http` types. Each service turns a
-//! [`ProtocolError`] into its own response type. Three optional features: `openapi` derives
-//! `utoipa::ToSchema` for jessy-core's OpenAPI document, `shutdown` adds
-//! [`shutdown_signal`] (it needs tokio's signal handling, which a types crate should not
-//! force on every user), and `server` adds the serving rules both services share (hyper and
-//! tokio; see [Serving](#serving)), with `wire`: the JSON bodies for the 400/414/431 that
-//! hyper answers before any service code runs, and for plain-text framework rejections.
+//! [`ProtocolError`] into its own response type. One optional feature: `openapi` derives
+//! `utoipa::ToSchema` for jessy-core's OpenAPI document. How the services *serve* this
+//! contract (accept loop, deadlines, request ids, access log, JSON bodies for the errors
+//! hyper answers by itself) is the `jessy-http` crate's.
 //!
 //! ## Errors
 //!
@@ -68,13 +66,6 @@
 //! read before anything is decided about it), then content type (415), body size (413),
 //! UTF-8 (400), JSON syntax (400), shape (422), then the values: query length, blank query,
 //! options (422).
-//!
-//! ## Serving
-//!
-//! The `server` feature adds [`server`]: the accept loop both services run (a cap on open
-//! connections, a header read timeout, graceful shutdown) and [`server::read_body`], the
-//! deadline on a request body that answers 408. Both services take the same limits from their
-//! configuration, so a slow client meets the same rules on either port.
 
 pub mod body;
 mod error;
@@ -82,14 +73,6 @@ pub mod feedback;
 pub mod limits;
 mod query;
 pub mod request_id;
-#[cfg(feature = "server")]
-pub mod server;
-#[cfg(feature = "shutdown")]
-mod shutdown;
-#[cfg(feature = "server")]
-pub mod wire;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail, ProtocolError};
 pub use query::{QueryOptions, QueryRequest};
-#[cfg(feature = "shutdown")]
-pub use shutdown::shutdown_signal;

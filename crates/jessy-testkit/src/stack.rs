@@ -3,7 +3,6 @@
 //! front ([`TestStack`], over the same [`Stack`] that `jessy serve` runs).
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::Arc;
 use std::time::Duration;
 
 pub use jessy_cli::stack::Stack;
@@ -62,13 +61,17 @@ impl InProcessCore {
             ..jessy_core::Config::default()
         };
         configure(&mut config);
-        let state = jessy_core::AppState::new(Arc::new(engine), config);
-        // Registered with the core's own runtime, so the listener dies with it.
+        // Registered with the core's own runtime, so the listener dies with it; started there
+        // too, so every task of the server does.
         let listener = {
             let _entered = runtime.enter();
             tokio::net::TcpListener::from_std(listener).expect("tokio listener")
         };
-        runtime.spawn(jessy_core::serve(listener, state, std::future::pending()));
+        runtime
+            .spawn(jessy_core::Server::start_on(listener, engine, config))
+            .await
+            .expect("core start task")
+            .expect("the core starts");
         InProcessCore {
             addr,
             runtime: Some(runtime),

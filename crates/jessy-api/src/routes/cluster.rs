@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use crate::auth::{AdminScope, Authorized};
 use crate::heartbeat::{BEAT_INTERVAL, STALE_AFTER};
 use crate::state::AppState;
-use crate::telemetry::RequestId;
+use jessy_http::RequestId;
 
 /// Routes of this area.
 pub(crate) fn router() -> Router<AppState> {

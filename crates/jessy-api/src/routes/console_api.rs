@@ -12,25 +12,24 @@
 //! Its body may be up to [`UPLOAD_MAX_BODY_BYTES`], more than the 64 KiB of every other route,
 //! so it is mounted in its own group ([`upload_router`]) with its own body reader.
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
-use axum::http::StatusCode;
-use axum::middleware::{from_fn_with_state, Next};
+use axum::extract::{Request, State};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use jessy_protocol::ProtocolError;
+use jessy_http::body::{read_body_in_time, BodyRead, JsonlUpload, MAX_UPLOAD_BYTES};
+use jessy_http::RequestId;
 use serde::Serialize;
 
 use crate::auth::{AdminScope, Authorized, Caller, QueryScope};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::telemetry::RequestId;
 use crate::upstream::{UpstreamCall, UpstreamResponse};
 use crate::{auth, rate_limit};
 
-/// Largest eval upload the gateway relays: the core's own limit for `POST /v1/eval`.
-pub const UPLOAD_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Largest eval upload the gateway relays: jessy-http's JSONL bound, the core's own limit for
+/// `POST /v1/eval`.
+pub const UPLOAD_MAX_BODY_BYTES: usize = MAX_UPLOAD_BYTES;
 
 /// Routes mounted with the other authenticated `/api/v1` routes (64 KiB bodies).
 pub(crate) fn router() -> Router<AppState> {
@@ -45,7 +44,13 @@ pub(crate) fn upload_router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/eval", post(eval))
         .route_layer(axum::extract::DefaultBodyLimit::max(UPLOAD_MAX_BODY_BYTES))
-        .route_layer(from_fn_with_state(state.clone(), read_upload_in_time))
+        .route_layer(from_fn_with_state(
+            BodyRead {
+                limit: UPLOAD_MAX_BODY_BYTES,
+                timeout: state.body_read_timeout(),
+            },
+            read_body_in_time,
+        ))
         .route_layer(from_fn_with_state(state.clone(), rate_limit::enforce))
         .route_layer(from_fn_with_state(state, auth::require_api_key))
 }
@@ -90,45 +95,14 @@ async fn generations(
     state.upstreams().forward(&call, &request_id).await
 }
 
-/// The upload: any JSONL-ish media type (or none), at most [`UPLOAD_MAX_BODY_BYTES`]. Its
-/// lines are the core's to judge (422 naming the line).
-struct Upload(Bytes);
-
-impl<S: Send + Sync> FromRequest<S> for Upload {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        jessy_protocol::body::check_jsonl_content_type(request.headers())?;
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ProtocolError::payload_too_large(UPLOAD_MAX_BODY_BYTES)
-                } else {
-                    ProtocolError::unreadable_body()
-                }
-            })?;
-        Ok(Upload(bytes))
-    }
-}
-
 /// Relayed to the core as `application/json` (the media type [`UpstreamCall`] sends), which
 /// the core's eval route accepts for JSONL uploads.
 async fn eval(
     _: Authorized<AdminScope>,
     State(state): State<AppState>,
     RequestId(request_id): RequestId,
-    Upload(body): Upload,
+    JsonlUpload(body): JsonlUpload,
 ) -> Result<UpstreamResponse, ApiError> {
     let call = UpstreamCall::post_json(["v1", "eval"], body);
     state.upstreams().forward(&call, &request_id).await
-}
-
-/// [`crate::validation::read_body_in_time`] with the upload limit.
-async fn read_upload_in_time(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    crate::validation::buffer_then_run(&state, request, UPLOAD_MAX_BODY_BYTES, next).await
 }

@@ -15,8 +15,8 @@ use serde::de::DeserializeOwned;
 use crate::auth::{Authorized, QueryScope, WriteScope};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::telemetry::RequestId;
 use crate::upstream::{UpstreamCall, UpstreamResponse};
+use jessy_http::RequestId;
 
 /// Longest id or layer name forwarded; registry identifiers are short, and the cap keeps
 /// a client from making the gateway build huge upstream URLs.

@@ -23,9 +23,8 @@
 //! loopback by default), never on the public port: it names API keys and counts each
 //! client's requests.
 //!
-//! Middleware, outermost first: tower-http's request id (kept or generated, always returned),
-//! tower-http's trace layer (span and access log, see [`crate::telemetry`]), metrics
-//! ([`crate::telemetry::observe`]), the JSON shape for errors a framework layer answered in
+//! Middleware, outermost first: jessy-http's shared stack ([`jessy_http::observed`]: request
+//! id, span and access log), metrics ([`crate::telemetry::observe`]), the JSON shape for errors a framework layer answered in
 //! plain text, CORS (only when origins are configured, and outside auth so preflights are not
 //! refused), body limit, then on `/api/v1/*` authentication (with the failed-attempt
 //! throttle) and, inside it, rate limiting and the body read timeout (408); each handler then
@@ -41,19 +40,17 @@ mod status;
 mod usage;
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::http::{header, HeaderValue, Method};
 use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use tower::util::MapRequestLayer;
+use jessy_http::AccessLog;
+use jessy_protocol::request_id::REQUEST_ID_HEADER;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::telemetry::REQUEST_ID;
 use crate::validation::MAX_BODY_BYTES;
 use crate::{auth, rate_limit, stream, validation};
 
@@ -97,25 +94,21 @@ pub fn app(state: AppState) -> Router {
     if let Some(cors) = cors_layer(state.cors_origins()) {
         router = router.layer(cors);
     }
-    router
-        .layer(axum::middleware::map_response(
-            jessy_protocol::wire::ensure_json_error,
-        ))
-        .layer(from_fn_with_state(state.clone(), crate::telemetry::observe))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(crate::telemetry::request_span)
-                .on_request(())
-                .on_response(crate::telemetry::log_response)
-                .on_failure(()),
-        )
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(MapRequestLayer::new(
-            jessy_protocol::request_id::drop_unacceptable_request_id,
-        ))
-        .with_state(state)
+    jessy_http::observed(
+        router,
+        from_fn_with_state(state.clone(), crate::telemetry::observe),
+        ACCESS_LOG,
+    )
+    .with_state(state)
 }
+
+/// The gateway's access log: a line per request at `info` (the public port's record of who
+/// called what), `debug` for the probes orchestrators and scrapers call every few seconds,
+/// `warn` for a 5xx.
+const ACCESS_LOG: AccessLog = AccessLog {
+    success_level: tracing::Level::INFO,
+    probes: &["/api/health", "/metrics"],
+};
 
 /// The metrics listener's router: `GET /metrics` in Prometheus text format, nothing else
 /// (other paths are 404 in the JSON error shape). Unauthenticated, as scrapers expect: it is
@@ -145,7 +138,7 @@ fn cors_layer(origins: &[HeaderValue]) -> Option<CorsLayer> {
     if origins.is_empty() {
         return None;
     }
-    let request_id = HeaderName::from_static(REQUEST_ID);
+    let request_id = REQUEST_ID_HEADER;
     Some(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins.iter().cloned()))

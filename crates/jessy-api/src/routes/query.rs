@@ -8,9 +8,9 @@ use axum::Router;
 use crate::auth::{Authorized, QueryScope};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::telemetry::RequestId;
 use crate::upstream::{UpstreamCall, UpstreamResponse};
 use crate::validation::{QueryRequest, ValidatedQuery};
+use jessy_http::RequestId;
 
 /// Routes of this area.
 pub(crate) fn router() -> Router<AppState> {

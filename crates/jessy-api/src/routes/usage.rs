@@ -25,8 +25,8 @@ use super::dimensions::with_core_token;
 use crate::auth::{AdminScope, Authorized, WriteScope};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::telemetry::RequestId;
 use crate::upstream::{UpstreamCall, UpstreamResponse};
+use jessy_http::RequestId;
 
 /// Routes of this area.
 pub(crate) fn router() -> Router<AppState> {

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
 use super::forward::{error_chain, REQUEST_ID_HEADER};
@@ -77,7 +76,11 @@ impl UpstreamPool {
 
     /// Runs [`Self::check_all`] every `interval` until `shutdown` turns true. Missed ticks
     /// are delayed rather than bunched, so a slow round never triggers a burst of checks.
-    pub async fn run_health_checks(&self, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run_health_checks(
+        &self,
+        interval: Duration,
+        shutdown: jessy_http::CancellationToken,
+    ) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         ticker.tick().await; // the first tick is immediate; the startup probe just ran
@@ -86,7 +89,7 @@ impl UpstreamPool {
                 _ = ticker.tick() => {
                     self.check_all().await;
                 }
-                () = crate::state::stopped(&mut shutdown) => break,
+                () = shutdown.cancelled() => break,
             }
         }
     }

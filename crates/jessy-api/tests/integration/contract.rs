@@ -14,14 +14,12 @@ use crate::support::{config, Keys, Served};
 struct Core {
     url: String,
     _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop: jessy_http::CancellationToken,
 }
 
 impl Drop for Core {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop.cancel();
     }
 }
 
@@ -41,14 +39,12 @@ async fn start_core() -> Core {
         .expect("bind core");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let state = jessy_core::AppState::new(Arc::new(engine), core_config);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(jessy_core::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let stop = jessy_http::CancellationToken::new();
+    tokio::spawn(jessy_core::serve(listener, state, stop.clone()));
     Core {
         url,
         _dir: dir,
-        stop: Some(stop),
+        stop,
     }
 }
 

@@ -321,7 +321,7 @@ pub struct Served {
     pub addr: SocketAddr,
     /// Where its `/metrics` listener is.
     pub metrics_addr: SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    shutdown: jessy_http::CancellationToken,
     pub task: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -333,27 +333,23 @@ impl Served {
         let metrics = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let metrics_addr = metrics.local_addr().expect("addr");
         tokio::spawn(jessy_api::serve_metrics(metrics, state.clone()));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = jessy_http::CancellationToken::new();
         let task = tokio::spawn(jessy_api::serve_with_state(
             listener,
             state.clone(),
-            async {
-                let _ = rx.await;
-            },
+            shutdown.clone(),
         ));
         Self {
             addr,
             metrics_addr,
-            shutdown: Some(tx),
+            shutdown,
             task,
         }
     }
 
     /// Sends the shutdown signal and waits for `serve` to return.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.shutdown.cancel();
         tokio::time::timeout(TIMEOUT, &mut self.task)
             .await
             .expect("serve returned in time")

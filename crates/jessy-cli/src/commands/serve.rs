@@ -55,7 +55,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let core_config = jessy_core::Config::try_parse_from(&core_flags)?;
     core_config.validate()?;
-    jessy_core::telemetry::init(&core_config.log, core_config.log_format)?;
+    jessy_http::log::init(&core_config.log, core_config.log_format)?;
     let mut api_config = jessy_api::Config::try_parse_from([
         "jessy-api",
         "--addr",
@@ -90,6 +90,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("  curl -s http://{api_addr}/api/health");
     println!("press Ctrl-C to stop");
 
-    jessy_core::shutdown_signal().await;
+    jessy_http::shutdown::signal().await;
     stack.stop().await
 }

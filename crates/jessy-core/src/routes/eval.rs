@@ -10,13 +10,13 @@
 
 use std::path::Path;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use jessy_engine::dataset::{parse_jsonl, DatasetError};
 use jessy_engine::eval::EvalReport;
-use jessy_protocol::{ErrorCode, ProtocolError};
+use jessy_http::body::JsonlUpload;
+use jessy_protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -25,8 +25,9 @@ use crate::error::{CoreError, ErrorBody};
 use crate::quality::{self, QualityDetail};
 use crate::state::AppState;
 
-/// Largest upload: 4 MiB, about 50,000 short labelled lines; CLINC150's test split is 0.4 MB.
-pub const EVAL_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Largest upload: jessy-http's JSONL bound, 4 MiB (about 50,000 short labelled lines;
+/// CLINC150's test split is 0.4 MB), the same the gateway relays.
+pub const EVAL_MAX_BODY_BYTES: usize = jessy_http::body::MAX_UPLOAD_BYTES;
 
 /// Most labelled lines evaluated in one request.
 pub const EVAL_MAX_LINES: usize = 20_000;
@@ -42,27 +43,6 @@ pub struct EvalAnswer {
     pub report: EvalReport,
     /// Confused pairs and the threshold sweep.
     pub quality: QualityDetail,
-}
-
-/// The upload: JSONL bytes, with a JSONL, JSON or plain-text media type (or none).
-pub(crate) struct JsonlBody(Bytes);
-
-impl FromRequest<AppState> for JsonlBody {
-    type Rejection = CoreError;
-
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, CoreError> {
-        jessy_protocol::body::check_jsonl_content_type(request.headers())?;
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ProtocolError::payload_too_large(EVAL_MAX_BODY_BYTES)
-                } else {
-                    ProtocolError::unreadable_body()
-                }
-            })?;
-        Ok(JsonlBody(bytes))
-    }
 }
 
 /// Evaluates the current generation on the uploaded lines.
@@ -82,7 +62,7 @@ impl FromRequest<AppState> for JsonlBody {
 )]
 pub(crate) async fn eval(
     State(state): State<AppState>,
-    JsonlBody(body): JsonlBody,
+    JsonlUpload(body): JsonlUpload,
 ) -> Result<Response, CoreError> {
     let examples = parse_jsonl(&body, Path::new("upload")).map_err(|error| match error {
         DatasetError::Line { line, message, .. } => {

@@ -31,13 +31,12 @@ use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
 use axum::Router;
+use jessy_http::body::{read_body_in_time, BodyRead};
+use jessy_http::AccessLog;
 use serde::Serialize;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
-use tower::util::MapRequestLayer;
 use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 use crate::error::CoreError;
 use crate::middleware;
@@ -157,11 +156,10 @@ pub fn route_list() -> Vec<(Method, &'static str)> {
 /// The whole service as a router: what [`crate::serve`] serves, and what tests drive with
 /// `tower::ServiceExt::oneshot` without a socket.
 ///
-/// Layers, outermost first: tower-http's request id (a client's acceptable `x-request-id` is
-/// kept, else a UUID v4 is made; either way it is returned), tower-http's trace layer (the
-/// request span and the access log) and metrics, so every response is observed, the 503s of
-/// load shedding included; the JSON shape for any error a framework layer answered in plain
-/// text; the body limit; then per route the admin-token check (layer writes), the load
+/// Layers, outermost first: jessy-http's shared stack ([`jessy_http::observed`]: the request
+/// id, the span and access log) around this service's metrics, so every response is observed,
+/// the 503s of load shedding included; the JSON shape for any error a framework layer
+/// answered in plain text; the body limit; then per route the admin-token check (layer writes), the load
 /// shedder and the shared concurrency limit, the body read timeout (408) and the read
 /// timeout (503).
 pub fn app(state: AppState) -> Router {
@@ -178,18 +176,14 @@ pub fn app(state: AppState) -> Router {
         }
         // Outside the request timeout, so a slow client is 408 (its fault), never 503; inside
         // the concurrency limit, so a body being received counts as a request in progress.
-        handler = match endpoint.body_limit {
-            None => handler.layer(from_fn_with_state(
-                state.clone(),
-                middleware::read_body_in_time,
-            )),
-            Some(limit) => handler
-                .layer(DefaultBodyLimit::max(limit))
-                .layer(from_fn_with_state(
-                    (state.clone(), limit),
-                    middleware::read_body_in_time_limited,
-                )),
+        let read = BodyRead {
+            limit: endpoint.body_limit.unwrap_or(body_limit),
+            timeout: config.body_read_timeout(),
         };
+        if let Some(limit) = endpoint.body_limit {
+            handler = handler.layer(DefaultBodyLimit::max(limit));
+        }
+        handler = handler.layer(from_fn_with_state(read, read_body_in_time));
         if endpoint.limited {
             handler = handler.layer(
                 ServiceBuilder::new()
@@ -204,32 +198,24 @@ pub fn app(state: AppState) -> Router {
         }
         router = router.route(endpoint.path, handler);
     }
-    router
+    let router = router
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
-        // Framework rejections (a path that is not UTF-8, …) get the JSON error shape too.
-        .layer(axum::middleware::map_response(
-            jessy_protocol::wire::ensure_json_error,
-        ))
-        .layer(from_fn_with_state(
-            state.clone(),
-            middleware::record_metrics,
-        ))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(middleware::request_span)
-                .on_request(())
-                .on_response(middleware::log_response)
-                .on_failure(()),
-        )
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(MapRequestLayer::new(
-            jessy_protocol::request_id::drop_unacceptable_request_id,
-        ))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit));
+    jessy_http::observed(
+        router,
+        from_fn_with_state(state.clone(), middleware::record_metrics),
+        ACCESS_LOG,
+    )
+    .with_state(state)
 }
+
+/// The core's access log: successes at `debug` (a query takes microseconds; an `info` line
+/// per query would cost more than the query), failures (5xx) at `warn`.
+const ACCESS_LOG: AccessLog = AccessLog {
+    success_level: tracing::Level::DEBUG,
+    probes: &[],
+};
 
 /// A JSON response with `status`. Serializing the engine's and this crate's types cannot fail
 /// (string keys, no maps with non-string keys), but if it ever did, the client gets the usual

@@ -12,20 +12,19 @@
 //! (`bad_request`, `uri_too_long`, `headers_too_large`), `content-type: application/json`,
 //! `connection: close` and a fresh `x-request-id`. The services never send such a head
 //! themselves (every error they produce has a non-empty JSON body), so nothing else is touched.
-//! [`JsonErrorListener`] applies the wrapper to every connection an `axum::serve` accepts.
+//! [`crate::serve`] applies the wrapper to every connection it accepts.
 //!
 //! A limit: hyper's automatic response is recognised when it starts a write, which is the case
 //! unless a client pipelines a malformed request behind one whose response is still unsent.
 
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::error::{ErrorBody, ErrorCode};
-use crate::request_id::REQUEST_ID_HEADER;
+use jessy_protocol::request_id::REQUEST_ID_HEADER;
+use jessy_protocol::{ErrorBody, ErrorCode, ProtocolError};
 
 /// The statuses hyper answers on its own, with the code and message each one gets.
 fn parser_error(status: &[u8]) -> Option<(ErrorCode, &'static str)> {
@@ -201,29 +200,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for JsonErrorIo<T> {
     }
 }
 
-/// An `axum::serve` listener that wraps every accepted connection in [`JsonErrorIo`]. Its
-/// address type is the inner listener's, so `ConnectInfo<SocketAddr>` keeps working over a
-/// `TcpListener`.
-#[derive(Debug)]
-pub struct JsonErrorListener<L>(pub L);
-
-impl<L: axum::serve::Listener> axum::serve::Listener for JsonErrorListener<L> {
-    type Io = JsonErrorIo<L::Io>;
-    type Addr = L::Addr;
-
-    fn accept(&mut self) -> impl Future<Output = (Self::Io, Self::Addr)> + Send {
-        let accept = self.0.accept();
-        async move {
-            let (io, addr) = accept.await;
-            (JsonErrorIo::new(io), addr)
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.0.local_addr()
-    }
-}
-
 /// The contract's error response, as either service sends it for its own errors: the status
 /// of `code`, the `{"error":{"code","message"}}` body as JSON, and `code` in the response's
 /// extensions, so metrics middleware counts errors by code without parsing bodies.
@@ -250,7 +226,7 @@ pub async fn ensure_json_error(response: axum::response::Response) -> axum::resp
     let is_json = response
         .headers()
         .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| crate::body::is_json_content_type(v.as_bytes()));
+        .is_some_and(|v| jessy_protocol::body::is_json_content_type(v.as_bytes()));
     if is_json {
         return response;
     }
@@ -274,23 +250,20 @@ pub async fn ensure_json_error(response: axum::response::Response) -> axum::resp
     axum::response::Response::from_parts(parts, axum::body::Body::from(body))
 }
 
-/// The client's address as connection info for a router served over
-/// [`JsonErrorListener`]`<TcpListener>`: use
-/// `into_make_service_with_connect_info::<PeerAddr>()` and read
-/// `ConnectInfo<PeerAddr>` from request extensions (axum provides `SocketAddr` only for its
-/// own listener types).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub std::net::SocketAddr);
+/// A [`ProtocolError`] as a response: the rejection of this crate's extractors and body
+/// middleware, and what a service's own error type can defer to for the contract's errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection(pub ProtocolError);
 
-impl
-    axum::extract::connect_info::Connected<
-        axum::serve::IncomingStream<'_, JsonErrorListener<tokio::net::TcpListener>>,
-    > for PeerAddr
-{
-    fn connect_info(
-        stream: axum::serve::IncomingStream<'_, JsonErrorListener<tokio::net::TcpListener>>,
-    ) -> PeerAddr {
-        PeerAddr(*stream.remote_addr())
+impl From<ProtocolError> for Rejection {
+    fn from(error: ProtocolError) -> Rejection {
+        Rejection(error)
+    }
+}
+
+impl axum::response::IntoResponse for Rejection {
+    fn into_response(self) -> axum::response::Response {
+        error_response(self.0.code, self.0.message)
     }
 }
 
