@@ -10,17 +10,18 @@
 //! an auto-refreshing console page costs one query, not one connection, per refresh. While the
 //! database is unreachable the task reconnects every [`RETRY_INTERVAL`] and the route says why
 //! the list is missing instead of showing an empty one.
+//!
+//! The task is given what it reports (the advertised address, the start time) rather than the
+//! gateway's state, so this module depends on nothing of the gateway but its cluster client.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use jessy_cluster::gateways::{self, Beat, GatewayRow};
 use jessy_cluster::tokio_postgres::Client;
 use tokio::sync::watch;
-
-use crate::state::AppState;
 
 /// How often a gateway beats. Five seconds, like the key reload ([`crate::cluster_keys`]): a
 /// write per gateway every five seconds is nothing for PostgreSQL, and an operator sees a
@@ -132,10 +133,15 @@ pub fn advertised(addr: Option<SocketAddr>) -> String {
     }
 }
 
-/// Beats every [`BEAT_INTERVAL`] until `shutdown` turns true, then records the stop.
-/// Reconnects on any error; never returns early.
-pub async fn run(state: AppState, heartbeat: Arc<Heartbeat>, mut shutdown: watch::Receiver<bool>) {
-    let address = advertised(state.listen_addr());
+/// Beats every [`BEAT_INTERVAL`] until `shutdown` turns true, then records the stop. Each
+/// beat records `address` (see [`advertised`]) and the time since `started`. Reconnects on
+/// any error; never returns early.
+pub async fn run(
+    heartbeat: Arc<Heartbeat>,
+    address: String,
+    started: Instant,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let version = env!("CARGO_PKG_VERSION");
     loop {
         let outcome: Result<(), String> = async {
@@ -153,7 +159,7 @@ pub async fn run(state: AppState, heartbeat: Arc<Heartbeat>, mut shutdown: watch
                             id: heartbeat.id(),
                             address: &address,
                             version,
-                            uptime_secs: state.uptime().as_secs_f64(),
+                            uptime_secs: started.elapsed().as_secs_f64(),
                         };
                         gateways::beat(&*client, &beat)
                             .await

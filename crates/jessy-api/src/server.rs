@@ -50,7 +50,7 @@ pub async fn serve_metrics(listener: TcpListener, state: AppState) -> anyhow::Re
         jessy_protocol::wire::JsonErrorListener(listener),
         metrics_app(state),
     )
-    .with_graceful_shutdown(async move { crate::state::stopped(&mut stopping).await })
+    .with_graceful_shutdown(async move { crate::shutdown::stopped(&mut stopping).await })
     .await
     .context("metrics server failed")
 }
@@ -111,7 +111,7 @@ pub async fn serve_with_state(
     let grace = state.shutdown_grace();
     let mut stopping = state.shutdown_signal();
     let drain_deadline = async move {
-        crate::state::stopped(&mut stopping).await;
+        crate::shutdown::stopped(&mut stopping).await;
         tokio::time::sleep(grace).await;
     };
     tokio::select! {

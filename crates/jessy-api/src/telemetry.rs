@@ -19,7 +19,7 @@ use axum::response::Response;
 use tracing::{Level, Span};
 use tracing_subscriber::EnvFilter;
 
-use crate::auth::KeyName;
+use crate::caller::KeyName;
 use crate::config::LogFormat;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;

@@ -64,7 +64,7 @@ impl Stack {
             }
             None if core.allow_unauthenticated_writes => {}
             None => {
-                let token = jessy_api::auth::random_token();
+                let token = jessy_api::secret::random_token();
                 core.admin_token = Some(jessy_core::AdminToken::new(&token)?);
                 api.core_admin_token =
                     Some(jessy_api::config::Secret::new(&token).map_err(anyhow::Error::msg)?);

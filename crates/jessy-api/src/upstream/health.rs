@@ -86,7 +86,7 @@ impl UpstreamPool {
                 _ = ticker.tick() => {
                     self.check_all().await;
                 }
-                () = crate::state::stopped(&mut shutdown) => break,
+                () = crate::shutdown::stopped(&mut shutdown) => break,
             }
         }
     }
