@@ -64,11 +64,6 @@ impl Authenticator {
         }
     }
 
-    /// The keys accepted now.
-    pub fn keys(&self) -> arc_swap::Guard<Arc<KeyStore>> {
-        self.keys.load()
-    }
-
     /// Replaces the accepted keys (cluster mode reloads them from PostgreSQL); requests
     /// already past the check keep the caller they were given.
     pub fn replace_keys(&self, keys: KeyStore) {

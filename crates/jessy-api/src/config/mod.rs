@@ -7,9 +7,9 @@
 //!
 //! - this module — [`Config`], its defaults, and what is derived from it (the connection
 //!   limits, the core admin token read from its file);
-//! - [`cli`] — the binary's command line ([`Cli`]), which adds the `keygen`, `revoke` and
+//! - `cli` — the binary's command line ([`Cli`]), which adds the `keygen`, `revoke` and
 //!   `admin-token` subcommands;
-//! - [`parse`] — the value parsers for URLs, origins, addresses and seconds.
+//! - `parse` — the value parsers ([`parse_core_url`] among them) for URLs, origins, addresses and seconds.
 
 mod cli;
 mod parse;
@@ -247,6 +247,7 @@ impl Config {
             header_read_timeout: self.header_read_timeout,
         }
     }
+
     /// The admin token to present to cores on layer writes: `--core-admin-token`, or the first
     /// line of `--core-admin-token-file`; `None` when neither is given. Errors when both are
     /// given or the file cannot be read.
