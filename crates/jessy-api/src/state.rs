@@ -299,7 +299,8 @@ impl FromRef<AppState> for Arc<Authenticator> {
     }
 }
 
-/// What [`crate::rate_limit::enforce`] takes from the state: the rate limits alone.
+/// What the rate-limit middleware (`rate_limit::enforce`) takes from the state: the rate
+/// limits alone.
 impl FromRef<AppState> for Arc<RateLimits> {
     fn from_ref(state: &AppState) -> Self {
         state.inner.rate_limits.clone()

@@ -2,8 +2,8 @@
 //! (`Authorized<QueryScope>`), so a handler without a check does not compile into an
 //! authenticated route by accident, and the check runs before the body is read.
 //!
-//! The scopes themselves ([`Scope`], [`crate::caller::Scopes`]) are plain values in
-//! [`crate::caller`]; this module is only the extractor over them.
+//! The scopes themselves ([`Scope`], [`super::Scopes`]) are plain values of the crate's
+//! `caller` module; this module is only the extractor over them.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
