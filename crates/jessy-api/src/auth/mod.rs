@@ -1,11 +1,11 @@
 //! API keys: who may call `/api/v1`, and as whom.
 //!
-//! - [`keys`] — the keys file's format and the [`KeyStore`] of accepted digests, with the
+//! - `keys` — the keys file's format and the [`KeyStore`] of accepted digests, with the
 //!   constant-time check of a presented key;
-//! - [`key_file`] — adding and replacing keys in a keys file (`jessy-api keygen`,
+//! - `key_file` — adding and replacing keys in a keys file (`jessy-api keygen`,
 //!   `jessy serve`);
-//! - [`throttle`] — the per-address throttle on failed attempts;
-//! - [`scope`] — the [`Authorized`] extractor handlers use to require a scope;
+//! - `throttle` — the per-address throttle on failed attempts;
+//! - `scope` — the [`Authorized`] extractor handlers use to require a scope;
 //! - this module — the [`Authenticator`] that combines the store and the throttle, and the
 //!   [`require_api_key`] middleware that runs it on every `/api/v1` request.
 //!
@@ -25,10 +25,10 @@
 //! (the state hands it over through `FromRef`), and cluster mode swaps its keys through
 //! [`Authenticator::replace_keys`].
 
-pub mod key_file;
-pub mod keys;
-pub mod scope;
-pub mod throttle;
+pub(crate) mod key_file;
+pub(crate) mod keys;
+pub(crate) mod scope;
+pub(crate) mod throttle;
 
 use std::net::IpAddr;
 use std::sync::Arc;
