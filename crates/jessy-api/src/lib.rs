@@ -36,9 +36,10 @@
 //!
 //! # Module map
 //!
-//! Dependencies point one way, from the top of this list to the bottom: a module uses only
+//! Dependencies point one way, from the top of this table to the bottom: a module uses only
 //! modules listed below it (and its own submodules), so no two modules import each other.
-//! `tests/integration/modules.rs` checks that no import circle comes back.
+//! `tests/integration/modules.rs` checks both against the code: every import points down
+//! this table, and no import circle comes back.
 //!
 //! | module | does | may use |
 //! | --- | --- | --- |
@@ -50,11 +51,11 @@
 //! | `state` | [`AppState`]: builds every piece below from the [`Config`], holds it, and hands each middleware its piece (`FromRef`) | everything below |
 //! | [`cluster_keys`] | cluster mode: keys in PostgreSQL, followed while serving | `auth`, `caller` |
 //! | `heartbeat` | cluster mode: this gateway's heartbeat and the gateway list | — |
+//! | [`config`] | flags, `JESSY_*` variables and their defaults; the binary's subcommands | `rate_limit_redis` (the policy enum), `secret`, `caller` |
 //! | [`auth`] | keys files, the key store, the failed-attempt throttle, scopes, the auth middleware | `error`, `caller` |
 //! | `rate_limit` | per-key buckets, the shared limits, the rate-limit middleware | `rate_limit_redis`, `error`, `caller` |
 //! | `rate_limit_redis` | cluster mode: limits shared through Redis, and the failure policy | `error`, `caller` |
 //! | [`upstream`] | the cores: health, balancing, forwarding | `metrics`, `error`, `shutdown` |
-//! | [`config`] | flags, `JESSY_*` variables and their defaults; the binary's subcommands | `rate_limit_redis` (the policy enum), `secret`, `caller` |
 //! | `metrics` | the Prometheus registry and what is recorded in it | — |
 //! | `error` | [`ApiError`], the one error shape | `caller` |
 //! | `caller` | who a request comes from: key name, scopes | — |

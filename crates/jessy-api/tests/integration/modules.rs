@@ -1,6 +1,7 @@
-//! The crate's module structure, checked: no two modules of `src/` import each other (directly
-//! or around a longer circle), and no source file is over 600 lines. The module map in
-//! `lib.rs` promises both; a promise nobody checks drifts within a wave.
+//! The crate's module structure, checked: every import points down the module map in
+//! `lib.rs` (which lists exactly the crate's modules), no two modules of `src/` import each
+//! other (directly or around a longer circle), and no source file is over 600 lines. The
+//! module map promises all three; a promise nobody checks drifts within a wave.
 //!
 //! Imports are read as text: every `crate::…` and `super::…` path outside comments and
 //! `#[cfg(test)]` modules (which sit at the end of their file here, and may reach anywhere),
@@ -215,6 +216,19 @@ fn find_circle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>
     None
 }
 
+/// The module map's rows in `lib.rs`, top to bottom: the module named first in each row of
+/// the table under `# Module map`.
+fn map_order(lib: &str) -> Vec<String> {
+    lib.lines()
+        .skip_while(|line| !line.starts_with("//! # Module map"))
+        .filter_map(|line| line.strip_prefix("//! | "))
+        .filter_map(|row| {
+            let name = row.trim_start_matches('[').strip_prefix('`')?;
+            name.split('`').next().map(str::to_owned)
+        })
+        .collect()
+}
+
 fn crate_sources() -> BTreeMap<Vec<String>, String> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     modules(&src)
@@ -246,6 +260,40 @@ fn no_module_of_the_gateway_imports_one_that_imports_it_back() {
     if let Some(circle) = find_circle(&top_level(&graph)) {
         panic!("import circle between modules: {}", circle.join(" -> "));
     }
+}
+
+#[test]
+fn every_import_points_down_the_module_map() {
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs");
+    let order = map_order(&std::fs::read_to_string(lib).expect("read lib.rs"));
+    let graph = top_level(&edges(&crate_sources()));
+    let modules: BTreeSet<&String> = graph.keys().collect();
+    let listed: BTreeSet<&String> = order.iter().collect();
+    assert_eq!(
+        modules, listed,
+        "the module map in lib.rs must list exactly the crate's modules"
+    );
+    let rank = |module: &str| order.iter().position(|listed| listed == module);
+    let upward: Vec<String> = graph
+        .iter()
+        .flat_map(|(from, targets)| {
+            targets
+                .iter()
+                .filter(|to| rank(to) <= rank(from))
+                .map(move |to| format!("{from} -> {to}"))
+        })
+        .collect();
+    assert!(
+        upward.is_empty(),
+        "imports that point up lib.rs's module map: {upward:?}"
+    );
+}
+
+#[test]
+fn the_module_map_is_read_in_order() {
+    let lib = "//! text\n//! # Module map\n//!\n//! | module | does |\n//! | --- | --- |\n\
+               //! | `server` | serves |\n//! | [`auth`] | keys |\n//!\n//! | after | x |\n";
+    assert_eq!(map_order(lib), ["server", "auth"]);
 }
 
 #[test]
