@@ -7,14 +7,18 @@
 //! lost. While the database is unreachable it keeps the keys it last loaded: a revocation made
 //! meanwhile takes effect once the gateway reconnects, which is the price of not refusing
 //! every client during a database outage.
+//!
+//! The reloaded keys go to the [`Authenticator`] alone: this module knows nothing else of the
+//! gateway.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sha2::{Digest, Sha256};
 
-use crate::auth::{KeyStore, Scopes, KEY_PREFIX};
-use crate::state::AppState;
+use crate::auth::keys::{validate_name, NewKey};
+use crate::auth::{Authenticator, KeyStore};
+use crate::caller::Scopes;
 
 /// How often keys are reloaded without a notification.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
@@ -23,15 +27,8 @@ pub const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 /// (shown once; only the digest is stored).
 pub async fn keygen(url: &str, name: &str, scopes: Scopes) -> anyhow::Result<String> {
     // The name rules of keys files (metric label, log field) hold in the cluster too.
-    KeyStore::parse(
-        std::path::Path::new("<cluster>"),
-        &format!("{name}:{}\n", "0".repeat(64)),
-    )
-    .map_err(|e| anyhow::anyhow!("invalid key name: {e}"))?;
-    let mut secret = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
-    let key = format!("{KEY_PREFIX}{}", hex::encode(secret));
-    let digest = hex::encode(Sha256::digest(key.as_bytes()));
+    validate_name(name).map_err(|reason| anyhow::anyhow!("invalid key name: {reason}"))?;
+    let NewKey { key, digest } = NewKey::generate();
     let mut client = jessy_cluster::connect(url).await?;
     jessy_cluster::migrate::migrate(&mut client).await?;
     jessy_cluster::keys::insert(&mut client, name, &digest, &scopes.to_string())
@@ -67,13 +64,17 @@ pub async fn load_once(url: &str) -> anyhow::Result<KeyStore> {
     load(&client).await
 }
 
-/// Keeps `state`'s keys equal to the cluster's until `shutdown` turns true.
-pub async fn follow(state: AppState, url: String, shutdown: jessy_http::CancellationToken) {
+/// Keeps `auth`'s keys equal to the cluster's until `shutdown` is cancelled.
+pub async fn follow(
+    auth: Arc<Authenticator>,
+    url: String,
+    shutdown: jessy_http::CancellationToken,
+) {
     loop {
         let outcome: anyhow::Result<()> = async {
             let mut listener =
                 jessy_cluster::listen::listen(&url, &[jessy_cluster::KEYS_CHANNEL]).await?;
-            state.replace_keys(load(&listener.client).await?);
+            auth.replace_keys(load(&listener.client).await?);
             let mut ticker = tokio::time::interval(RELOAD_INTERVAL);
             ticker.tick().await;
             loop {
@@ -82,9 +83,9 @@ pub async fn follow(state: AppState, url: String, shutdown: jessy_http::Cancella
                         if note.is_none() {
                             anyhow::bail!("the listening connection closed");
                         }
-                        state.replace_keys(load(&listener.client).await?);
+                        auth.replace_keys(load(&listener.client).await?);
                     }
-                    _ = ticker.tick() => state.replace_keys(load(&listener.client).await?),
+                    _ = ticker.tick() => auth.replace_keys(load(&listener.client).await?),
                     () = shutdown.cancelled() => return Ok(()),
                 }
             }

@@ -5,10 +5,15 @@
 //! the same status and code whether the gateway or the core refused its request. This module
 //! adds the gateway's own failures (auth, rate limit, upstreams, internal) and turns errors
 //! into responses.
+//!
+//! A leaf of the crate: it imports only [`crate::caller`] (to name the scope a caller lacked),
+//! so every other module can return an [`ApiError`] without an import circle.
+
+use std::time::Duration;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-pub use jessy_protocol::{ErrorBody, ErrorCode, ErrorDetail, ProtocolError};
+pub use jessy_protocol::{ErrorCode, ErrorDetail, ProtocolError};
 
 /// Everything a request handled by the gateway can fail with.
 ///
@@ -24,7 +29,7 @@ pub enum ApiError {
     #[error("this API key lacks the `{scope}` scope")]
     Forbidden {
         /// The scope the route needs.
-        scope: crate::auth::Scope,
+        scope: crate::caller::Scope,
     },
     /// The client address failed authentication too often; keys are not checked until the
     /// window ends.
@@ -110,6 +115,14 @@ impl ApiError {
     }
 }
 
+/// Whole seconds to tell a client in `Retry-After` for a wait of `wait`: rounded *up*, so a
+/// client that honours it succeeds, and never 0, which would invite an immediate retry. Used
+/// for [`ApiError::RateLimited`] and [`ApiError::AuthThrottled`] alike.
+pub(crate) fn retry_after_secs(wait: Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Self::Internal(cause) = &self {
@@ -178,6 +191,14 @@ mod tests {
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(value["error"]["code"], "internal");
         assert!(!value.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn retry_after_rounds_up_and_is_never_zero() {
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(10)), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(2)), 2);
+        assert_eq!(retry_after_secs(Duration::from_millis(2001)), 3);
     }
 
     #[tokio::test]

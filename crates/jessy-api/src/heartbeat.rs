@@ -10,16 +10,17 @@
 //! an auto-refreshing console page costs one query, not one connection, per refresh. While the
 //! database is unreachable the task reconnects every [`RETRY_INTERVAL`] and the route says why
 //! the list is missing instead of showing an empty one.
+//!
+//! The task is given what it reports (the advertised address, the start time) rather than the
+//! gateway's state, so this module depends on nothing of the gateway but its cluster client.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use jessy_cluster::gateways::{self, Beat, GatewayRow};
 use jessy_cluster::tokio_postgres::Client;
-
-use crate::state::AppState;
 
 /// How often a gateway beats. Five seconds, like the key reload ([`crate::cluster_keys`]): a
 /// write per gateway every five seconds is nothing for PostgreSQL, and an operator sees a
@@ -131,14 +132,15 @@ pub fn advertised(addr: Option<SocketAddr>) -> String {
     }
 }
 
-/// Beats every [`BEAT_INTERVAL`] until `shutdown` turns true, then records the stop.
-/// Reconnects on any error; never returns early.
+/// Beats every [`BEAT_INTERVAL`] until `shutdown` turns true, then records the stop. Each
+/// beat records `address` (see [`advertised`]) and the time since `started`. Reconnects on
+/// any error; never returns early.
 pub async fn run(
-    state: AppState,
     heartbeat: Arc<Heartbeat>,
+    address: String,
+    started: Instant,
     shutdown: jessy_http::CancellationToken,
 ) {
-    let address = advertised(state.listen_addr());
     let version = env!("CARGO_PKG_VERSION");
     loop {
         let outcome: Result<(), String> = async {
@@ -156,7 +158,7 @@ pub async fn run(
                             id: heartbeat.id(),
                             address: &address,
                             version,
-                            uptime_secs: state.uptime().as_secs_f64(),
+                            uptime_secs: started.elapsed().as_secs_f64(),
                         };
                         gateways::beat(&*client, &beat)
                             .await

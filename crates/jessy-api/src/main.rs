@@ -53,7 +53,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Some(Command::AdminToken { file }) => {
-            if jessy_api::auth::write_admin_token(&file)? {
+            if jessy_api::secret::write_admin_token(&file)? {
                 eprintln!("wrote a new admin token to {}", file.display());
             } else {
                 eprintln!("{} already exists; left as it is", file.display());

@@ -1,12 +1,17 @@
-//! Per-key rate limiting: one token bucket (GCRA, via [`governor`]) per key name; and
-//! [`FailedAuthLimiter`], which throttles client addresses that keep presenting bad keys.
+//! Per-key rate limiting: one token bucket (GCRA, via [`governor`]) per key name, or, in
+//! cluster mode, one budget per name shared by every gateway through Redis
+//! ([`crate::rate_limit_redis`]).
 //!
 //! Buckets are keyed by the *name* from the keys file, not by the key or the client address:
 //! rotated keys of one client share a budget, and clients behind one NAT do not starve each
 //! other. The limiter runs after authentication, so only names from the keys file ever become
 //! bucket keys and its memory is bounded by the size of that file.
+//!
+//! (Failed *authentication* attempts are throttled per address by
+//! [`crate::auth::FailedAuthLimiter`], before any key is known.)
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -15,9 +20,9 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::auth::KeyName;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::caller::KeyName;
+use crate::error::{retry_after_secs, ApiError};
+use crate::rate_limit_redis::SharedRateLimiter;
 
 /// Token buckets for all key names.
 pub struct KeyRateLimiter {
@@ -55,106 +60,52 @@ impl KeyRateLimiter {
     }
 }
 
-/// Whole seconds to tell the client, never 0 (which would invite an immediate retry).
-pub(crate) fn retry_after_secs(wait: Duration) -> u64 {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    secs.max(1)
-}
-
-/// Most client addresses tracked at once. Beyond it, addresses whose window has ended are
-/// dropped; if all are still live (a distributed attack), new addresses go untracked until
-/// some expire, so the table's memory stays bounded.
-const MAX_TRACKED_ADDRESSES: usize = 65_536;
-
-/// Failed-authentication throttle per client address: after `limit` failed attempts within
-/// `window` (counted from the first failure), the address gets 429 `rate_limited` with
-/// `Retry-After` until the window ends, without its keys being checked — so guessing runs
-/// at `limit` keys per window at best, and a throttled client cannot tell a good key from a
-/// bad one. IPv6 addresses count per /64, the block one host usually controls.
-///
-/// The address is the TCP peer. Behind a reverse proxy every client has the proxy's address,
-/// so one client's failures throttle everyone: raise the limit there, or let the proxy
-/// throttle.
+/// The gateway's rate limits: this gateway's own buckets, and the Redis-shared budget when
+/// `--redis` is given (which then decides for `/api/v1` requests).
 #[derive(Debug)]
-pub struct FailedAuthLimiter {
-    limit: u32,
-    window: Duration,
-    clients: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, FailureWindow>>,
+pub struct RateLimits {
+    local: KeyRateLimiter,
+    shared: Option<SharedRateLimiter>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct FailureWindow {
-    started: std::time::Instant,
-    failures: u32,
-}
-
-impl FailedAuthLimiter {
-    /// `limit` failures per `window` per address.
-    pub fn new(limit: NonZeroU32, window: Duration) -> Self {
-        Self {
-            limit: limit.get(),
-            window,
-            clients: std::sync::Mutex::default(),
-        }
+impl RateLimits {
+    /// Limits with `local` buckets and, in cluster mode, the `shared` budget.
+    pub fn new(local: KeyRateLimiter, shared: Option<SharedRateLimiter>) -> Self {
+        Self { local, shared }
     }
 
-    fn bucket(ip: std::net::IpAddr) -> std::net::IpAddr {
-        match ip {
-            std::net::IpAddr::V6(v6) => {
-                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                std::net::IpAddr::V6(prefix.into())
-            }
-            v4 => v4,
-        }
+    /// This gateway's own buckets.
+    pub fn local(&self) -> &KeyRateLimiter {
+        &self.local
     }
 
-    /// How long `ip` must still wait, when it is throttled.
-    pub fn blocked(&self, ip: std::net::IpAddr) -> Option<Duration> {
-        let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = clients.get(&Self::bucket(ip))?;
-        let elapsed = entry.started.elapsed();
-        (entry.failures >= self.limit && elapsed < self.window).then(|| self.window - elapsed)
+    /// The budget shared through Redis, when `--redis` is given.
+    pub fn shared(&self) -> Option<&SharedRateLimiter> {
+        self.shared.as_ref()
     }
 
-    /// Counts one failed attempt from `ip`.
-    pub fn record_failure(&self, ip: std::net::IpAddr) {
-        let now = std::time::Instant::now();
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        let key = Self::bucket(ip);
-        if !clients.contains_key(&key) && clients.len() >= MAX_TRACKED_ADDRESSES {
-            let window = self.window;
-            clients.retain(|_, entry| now.duration_since(entry.started) < window);
-            if clients.len() >= MAX_TRACKED_ADDRESSES {
-                return;
-            }
+    /// Takes one request from `name`'s budget: the shared one in cluster mode (one budget
+    /// across all gateways), this gateway's buckets otherwise.
+    pub async fn admit(&self, name: &KeyName) -> Result<(), ApiError> {
+        match &self.shared {
+            Some(shared) => shared.admit(name).await,
+            None => self.local.admit(name),
         }
-        let entry = clients.entry(key).or_insert(FailureWindow {
-            started: now,
-            failures: 0,
-        });
-        if now.duration_since(entry.started) >= self.window {
-            *entry = FailureWindow {
-                started: now,
-                failures: 0,
-            };
-        }
-        entry.failures = entry.failures.saturating_add(1);
     }
 }
 
 /// Middleware on `/api/v1/*` (inside authentication): 429 when the key's bucket is empty.
-pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn enforce(
+    State(limits): State<Arc<RateLimits>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some(name) = request.extensions().get::<KeyName>().cloned() else {
         // Authentication always runs first; reaching here without a name is a wiring bug.
         return ApiError::Internal(anyhow::anyhow!("rate limiter reached without a key name"))
             .into_response();
     };
-    let verdict = match state.shared_limiter() {
-        // Cluster mode: one budget across all gateways.
-        Some(shared) => shared.admit(&name).await,
-        None => state.rate_limiter().admit(&name),
-    };
-    match verdict {
+    match limits.admit(&name).await {
         Ok(()) => next.run(request).await,
         Err(error) => {
             tracing::debug!(key = %name, "rate limited");
@@ -166,20 +117,9 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::KeyStore;
-    use sha2::Digest;
 
     fn names() -> (KeyName, KeyName) {
-        let text = format!(
-            "a:{}\nb:{}\n",
-            hex::encode(sha2::Sha256::digest(b"ka")),
-            hex::encode(sha2::Sha256::digest(b"kb"))
-        );
-        let store = KeyStore::parse(std::path::Path::new("k"), &text).expect("parse");
-        (
-            store.verify("ka").expect("a"),
-            store.verify("kb").expect("b"),
-        )
+        (KeyName::new("a"), KeyName::new("b"))
     }
 
     #[test]
@@ -205,38 +145,22 @@ mod tests {
         assert!(limiter.check(&b).is_ok());
     }
 
-    #[test]
-    fn failed_auth_blocks_an_address_after_the_limit_until_the_window_ends() {
-        let limiter =
-            FailedAuthLimiter::new(NonZeroU32::new(3).expect("nz"), Duration::from_millis(300));
-        let a: std::net::IpAddr = "192.0.2.1".parse().expect("ip");
-        let b: std::net::IpAddr = "192.0.2.2".parse().expect("ip");
-        for _ in 0..2 {
-            limiter.record_failure(a);
-            assert_eq!(limiter.blocked(a), None);
-        }
-        limiter.record_failure(a);
-        let wait = limiter.blocked(a).expect("blocked after 3 failures");
-        assert!(wait <= Duration::from_millis(300));
-        assert_eq!(limiter.blocked(b), None, "other addresses are not affected");
-        // One IPv6 /64 is one budget.
-        let v6a: std::net::IpAddr = "2001:db8:1:2::1".parse().expect("ip");
-        let v6b: std::net::IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
-        for _ in 0..3 {
-            limiter.record_failure(v6a);
-        }
-        assert!(limiter.blocked(v6b).is_some());
-        std::thread::sleep(Duration::from_millis(350));
-        assert_eq!(limiter.blocked(a), None, "the window ended");
-        limiter.record_failure(a);
-        assert_eq!(limiter.blocked(a), None, "a new window starts from zero");
-    }
-
-    #[test]
-    fn retry_after_rounds_up_and_is_never_zero() {
-        assert_eq!(retry_after_secs(Duration::ZERO), 1);
-        assert_eq!(retry_after_secs(Duration::from_millis(10)), 1);
-        assert_eq!(retry_after_secs(Duration::from_secs(2)), 2);
-        assert_eq!(retry_after_secs(Duration::from_millis(2001)), 3);
+    #[tokio::test]
+    async fn without_redis_the_local_buckets_decide() {
+        let limits = RateLimits::new(
+            KeyRateLimiter::new(
+                NonZeroU32::new(1).expect("nz"),
+                NonZeroU32::new(1).expect("nz"),
+            ),
+            None,
+        );
+        let (a, _) = names();
+        assert!(limits.shared().is_none());
+        assert!(limits.admit(&a).await.is_ok());
+        assert!(matches!(
+            limits.admit(&a).await,
+            Err(ApiError::RateLimited { .. })
+        ));
+        assert!(limits.local().check(&a).is_err(), "one bucket, not two");
     }
 }

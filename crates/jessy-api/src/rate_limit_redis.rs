@@ -16,8 +16,8 @@ use arc_swap::ArcSwapOption;
 use jessy_cluster::ratelimit::RedisRateLimiter;
 use jessy_protocol::ErrorCode;
 
-use crate::auth::KeyName;
-use crate::error::ApiError;
+use crate::caller::KeyName;
+use crate::error::{retry_after_secs, ApiError};
 
 /// What to do with a request when Redis cannot answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -123,7 +123,7 @@ impl SharedRateLimiter {
                 Ok(())
             }
             Ok(Some(wait)) => Err(ApiError::RateLimited {
-                retry_after_secs: crate::rate_limit::retry_after_secs(wait),
+                retry_after_secs: retry_after_secs(wait),
             }),
             Err(error) => {
                 self.note(Some(error));

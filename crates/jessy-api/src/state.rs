@@ -1,4 +1,11 @@
 //! The gateway's shared state: one handle, cloned into every handler for a refcount bump.
+//!
+//! The state is the top of the crate's pieces: it builds each one from the [`Config`] and
+//! holds it, and the pieces know nothing of it. Middleware that needs one piece takes that
+//! piece alone, which the state hands over through axum's [`FromRef`] (the
+//! [`Authenticator`] for authentication, the [`RateLimits`] for rate limiting); background
+//! tasks are given the piece they serve ([`crate::cluster_keys::follow`] the authenticator,
+//! [`crate::heartbeat::run`] the address and start time it reports).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,18 +13,19 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use axum::extract::FromRef;
 use axum::http::HeaderValue;
 use jessy_http::{CancellationToken, ConnectionLimits};
 use tokio::task::JoinHandle;
 
-use crate::auth::KeyStore;
+use crate::auth::{Authenticator, FailedAuthLimiter, KeyStore};
 use crate::config::Config;
 use crate::heartbeat::Heartbeat;
 use crate::metrics::Metrics;
-use crate::rate_limit::{FailedAuthLimiter, KeyRateLimiter};
+use crate::rate_limit::{KeyRateLimiter, RateLimits};
 use crate::rate_limit_redis::SharedRateLimiter;
+use crate::secret::Secret;
 use crate::upstream::UpstreamPool;
-use jessy_http::Secret;
 
 /// How often buffered histogram samples are folded when nobody scrapes `/metrics`.
 const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -32,18 +40,16 @@ pub struct AppState {
 
 #[derive(Debug)]
 struct Inner {
-    /// Swappable: in cluster mode the keys are reloaded from PostgreSQL while serving.
-    keys: arc_swap::ArcSwap<KeyStore>,
-    limiter: KeyRateLimiter,
-    /// Cluster mode: the rate limits every gateway shares (`--redis`).
-    shared_limiter: Option<Arc<SharedRateLimiter>>,
+    /// The keys (swapped while serving in cluster mode) and the failed-attempt throttle.
+    auth: Arc<Authenticator>,
+    /// Per-key buckets and, in cluster mode, the limits every gateway shares (`--redis`).
+    rate_limits: Arc<RateLimits>,
     /// Cluster mode: the cluster's PostgreSQL URL (`--cluster`), where keys live.
     cluster_url: Option<String>,
     /// Cluster mode: this gateway's heartbeat row, and the list of the others.
     heartbeat: Option<Arc<Heartbeat>>,
     /// The address the public listener is bound to, once [`crate::serve_with_state`] knows it.
     listen_addr: OnceLock<SocketAddr>,
-    auth_failures: FailedAuthLimiter,
     core_token: Option<Secret>,
     upstreams: UpstreamPool,
     metrics: Metrics,
@@ -83,27 +89,28 @@ impl AppState {
         let shutdown = CancellationToken::new();
         Ok(Self {
             inner: Arc::new(Inner {
-                keys: arc_swap::ArcSwap::from_pointee(keys),
-                limiter: KeyRateLimiter::new(config.rate_limit, config.burst),
-                shared_limiter: config.redis_url.as_ref().map(|url| {
-                    Arc::new(SharedRateLimiter::new(
-                        url.expose().to_string(),
-                        config.rate_limit.get(),
-                        config.burst.get(),
-                        config.redis_prefix.clone(),
-                        config.redis_failure_policy,
-                    ))
-                }),
+                auth: Arc::new(Authenticator::new(
+                    keys,
+                    FailedAuthLimiter::new(config.auth_failure_limit, config.auth_failure_window),
+                )),
+                rate_limits: Arc::new(RateLimits::new(
+                    KeyRateLimiter::new(config.rate_limit, config.burst),
+                    config.redis_url.as_ref().map(|url| {
+                        SharedRateLimiter::new(
+                            url.expose().to_string(),
+                            config.rate_limit.get(),
+                            config.burst.get(),
+                            config.redis_prefix.clone(),
+                            config.redis_failure_policy,
+                        )
+                    }),
+                )),
                 cluster_url: config.cluster_url.as_ref().map(|u| u.expose().to_string()),
                 heartbeat: config
                     .cluster_url
                     .as_ref()
                     .map(|u| Arc::new(Heartbeat::new(u.expose().to_string()))),
                 listen_addr: OnceLock::new(),
-                auth_failures: FailedAuthLimiter::new(
-                    config.auth_failure_limit,
-                    config.auth_failure_window,
-                ),
                 core_token,
                 upstreams,
                 metrics,
@@ -119,19 +126,14 @@ impl AppState {
         })
     }
 
-    /// Accepted API keys (the set current now; in cluster mode it is reloaded while serving).
-    pub fn keys(&self) -> arc_swap::Guard<Arc<KeyStore>> {
-        self.inner.keys.load()
+    /// The bearer-key check: accepted keys and the failed-attempt throttle.
+    pub(crate) fn auth(&self) -> &Authenticator {
+        &self.inner.auth
     }
 
-    /// Replaces the accepted keys (cluster mode reloads them from PostgreSQL).
-    pub fn replace_keys(&self, keys: KeyStore) {
-        self.inner.keys.store(Arc::new(keys));
-    }
-
-    /// The rate limits shared through Redis, when `--redis` is given.
-    pub fn shared_limiter(&self) -> Option<&SharedRateLimiter> {
-        self.inner.shared_limiter.as_deref()
+    /// Per-key rate limits (shared through Redis when `--redis` is given).
+    pub(crate) fn rate_limits(&self) -> &RateLimits {
+        &self.inner.rate_limits
     }
 
     /// Cluster mode, before serving: loads the keys from PostgreSQL (an error if the cluster
@@ -144,16 +146,16 @@ impl AppState {
                 .await
                 .context("cannot load API keys from the cluster")?;
             tracing::info!(keys = keys.len(), "API keys loaded from the cluster");
-            self.replace_keys(keys);
+            self.inner.auth.replace_keys(keys);
         }
-        if let Some(limiter) = &self.inner.shared_limiter {
+        if let Some(limiter) = self.inner.rate_limits.shared() {
             limiter.connect().await;
         }
         Ok(())
     }
 
     /// Cluster mode: this gateway's heartbeat (its id, and the list of every gateway).
-    pub fn heartbeat(&self) -> Option<&Heartbeat> {
+    pub(crate) fn heartbeat(&self) -> Option<&Heartbeat> {
         self.inner.heartbeat.as_deref()
     }
 
@@ -167,18 +169,8 @@ impl AppState {
         let _ = self.inner.listen_addr.set(addr);
     }
 
-    /// Per-key token buckets.
-    pub fn rate_limiter(&self) -> &KeyRateLimiter {
-        &self.inner.limiter
-    }
-
-    /// Failed-authentication throttle per client address.
-    pub fn auth_failures(&self) -> &FailedAuthLimiter {
-        &self.inner.auth_failures
-    }
-
     /// The admin token presented to cores on forwarded layer writes, if configured.
-    pub fn core_token(&self) -> Option<&Secret> {
+    pub(crate) fn core_token(&self) -> Option<&Secret> {
         self.inner.core_token.as_ref()
     }
 
@@ -188,12 +180,12 @@ impl AppState {
     }
 
     /// This gateway's metrics registry.
-    pub fn metrics(&self) -> &Metrics {
+    pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
 
     /// Origins allowed by CORS; empty means CORS is closed.
-    pub fn cors_origins(&self) -> &[HeaderValue] {
+    pub(crate) fn cors_origins(&self) -> &[HeaderValue] {
         &self.inner.cors_origins
     }
 
@@ -254,11 +246,12 @@ impl AppState {
             };
             let keys = async {
                 if let Some(url) = state.inner.cluster_url.clone() {
-                    crate::cluster_keys::follow(state.clone(), url, state.shutdown_signal()).await;
+                    let auth = state.inner.auth.clone();
+                    crate::cluster_keys::follow(auth, url, state.shutdown_signal()).await;
                 }
             };
             let redis = async {
-                let Some(limiter) = state.inner.shared_limiter.clone() else {
+                let Some(limiter) = state.inner.rate_limits.shared() else {
                     return;
                 };
                 let shutdown = state.shutdown_signal();
@@ -277,7 +270,9 @@ impl AppState {
             };
             let heartbeat = async {
                 if let Some(heartbeat) = state.inner.heartbeat.clone() {
-                    crate::heartbeat::run(state.clone(), heartbeat, state.shutdown_signal()).await;
+                    let address = crate::heartbeat::advertised(state.listen_addr());
+                    let (started, shutdown) = (state.inner.started, state.shutdown_signal());
+                    crate::heartbeat::run(heartbeat, address, started, shutdown).await;
                 }
             };
             tokio::join!(health, upkeep, keys, redis, heartbeat);
@@ -289,8 +284,23 @@ impl AppState {
         self.inner.shutdown.clone()
     }
 
-    /// Stops the accept loop, background tasks and open WebSocket sessions. Idempotent.
+    /// Tells background tasks and open WebSocket sessions to finish. Idempotent.
     pub fn begin_shutdown(&self) {
         self.inner.shutdown.cancel();
+    }
+}
+
+/// What [`crate::auth::require_api_key`] takes from the state: the authenticator alone.
+impl FromRef<AppState> for Arc<Authenticator> {
+    fn from_ref(state: &AppState) -> Self {
+        state.inner.auth.clone()
+    }
+}
+
+/// What the rate-limit middleware (`rate_limit::enforce`) takes from the state: the rate
+/// limits alone.
+impl FromRef<AppState> for Arc<RateLimits> {
+    fn from_ref(state: &AppState) -> Self {
+        state.inner.rate_limits.clone()
     }
 }

@@ -7,7 +7,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::auth::KeyName;
+use crate::caller::KeyName;
 use crate::error::ErrorCode;
 use crate::state::AppState;
 

@@ -62,7 +62,7 @@ impl Stack {
             }
             None if core.allow_unauthenticated_writes => {}
             None => {
-                let token = jessy_api::auth::random_token();
+                let token = jessy_api::secret::random_token();
                 let token = Secret::new(&token)?;
                 core.admin_token = Some(token.clone());
                 api.core_admin_token = Some(token);

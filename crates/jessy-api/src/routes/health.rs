@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::auth::{authenticate, client_ip, Scope};
+use crate::auth::{client_ip, Scope};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -31,7 +31,7 @@ async fn health(State(state): State<AppState>, request: Request) -> Response {
     };
     let word = if healthy { "healthy" } else { "unhealthy" };
     // Cluster mode: whether shared rate limits work, and what the policy does when not.
-    let rate_limits = state.shared_limiter().map(|limiter| limiter.health());
+    let rate_limits = state.rate_limits().shared().map(|limiter| limiter.health());
     if !request.headers().contains_key(header::AUTHORIZATION) {
         let mut body = json!({ "status": word });
         if let Some(limits) = &rate_limits {
@@ -45,7 +45,10 @@ async fn health(State(state): State<AppState>, request: Request) -> Response {
         }
         return (status, Json(body)).into_response();
     }
-    let caller = match authenticate(&state, request.headers(), client_ip(&request)) {
+    let caller = match state
+        .auth()
+        .authenticate(request.headers(), client_ip(&request))
+    {
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };

@@ -37,6 +37,7 @@ mod dimensions;
 mod health;
 pub(crate) mod query;
 mod status;
+mod stream;
 mod usage;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -52,7 +53,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::validation::MAX_BODY_BYTES;
-use crate::{auth, rate_limit, stream, validation};
+use crate::{auth, rate_limit, validation};
 
 /// How long browsers may cache a CORS preflight answer.
 const CORS_MAX_AGE_SECS: u64 = 600;

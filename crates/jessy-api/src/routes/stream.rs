@@ -34,12 +34,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tracing::Instrument;
 
+use super::query::query_call;
 use crate::auth::{Authorized, KeyName, QueryScope};
 use crate::error::{ApiError, ErrorCode};
-use crate::routes::query::query_call;
 use crate::state::AppState;
+use crate::telemetry::RequestId;
 use crate::validation::{parse_json, QueryOptions, QueryRequest, MAX_BODY_BYTES};
-use jessy_http::RequestId;
 
 /// WebSocket close code for "server going away" (RFC 6455 §7.4.1).
 const CLOSE_GOING_AWAY: u16 = 1001;
@@ -181,7 +181,7 @@ impl Session {
     /// Validates, rate-limits and runs one query; returns the core's result object.
     async fn query(&mut self, request: &QueryRequest) -> Result<Value, StreamError> {
         request.validate().map_err(ApiError::from)?;
-        self.state.rate_limiter().admit(&self.key)?;
+        self.state.rate_limits().local().admit(&self.key)?;
         self.sequence += 1;
         let request_id = format!("{}.{}", self.request_id, self.sequence);
         let response = self
