@@ -38,8 +38,8 @@ use super::query::query_call;
 use crate::auth::{Authorized, KeyName, QueryScope};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
-use crate::telemetry::RequestId;
 use crate::validation::{parse_json, QueryOptions, QueryRequest, MAX_BODY_BYTES};
+use jessy_http::RequestId;
 
 /// WebSocket close code for "server going away" (RFC 6455 §7.4.1).
 const CLOSE_GOING_AWAY: u16 = 1001;
