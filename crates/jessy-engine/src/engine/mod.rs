@@ -3,6 +3,7 @@
 //! generation ([`write`]).
 
 mod cascade;
+mod judge;
 mod replica;
 mod usage;
 mod write;
@@ -21,6 +22,7 @@ use crate::usage::recent::RECENT_QUERIES;
 use crate::usage::{FeedbackLog, NoMatchInbox, RecentQueries, RecentQuery};
 
 pub use cascade::FastQuery;
+pub use judge::is_right;
 pub use replica::{InstallError, Prepared};
 pub use usage::{AcceptError, Figures, LearnError, LearnReport, SuggestedLayer, GUARD_Z};
 pub use write::{Upserted, WriteError};

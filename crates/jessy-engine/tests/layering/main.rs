@@ -136,7 +136,12 @@ fn forbidden(
             if segments[0] == module || allowed.iter().any(|a| a.permits(&segments)) {
                 continue;
             }
-            let target = segments.iter().take(2).cloned().collect::<Vec<_>>().join("::");
+            let target = segments
+                .iter()
+                .take(2)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("::");
             out.push(format!(
                 "{shown}:{}: {module} -> {target} (the table allows: {allows})",
                 path.line
@@ -157,7 +162,10 @@ fn every_module_has_a_row_and_every_row_a_module() {
          (add one saying what each may use): {unplaced:?}"
     );
     let gone: Vec<_> = table.keys().filter(|m| !on_disk.contains_key(*m)).collect();
-    assert!(gone.is_empty(), "rows for modules that do not exist: {gone:?}");
+    assert!(
+        gone.is_empty(),
+        "rows for modules that do not exist: {gone:?}"
+    );
     for (module, allowed) in &table {
         for a in allowed {
             assert!(

@@ -233,7 +233,11 @@ fn tokenize(source: &str) -> Vec<Token> {
         } else if c == '\'' {
             i = skip_quote(&chars, i);
         } else if c.is_alphabetic() || c == '_' {
-            let start = if c == 'r' && next == Some('#') { i + 2 } else { i };
+            let start = if c == 'r' && next == Some('#') {
+                i + 2
+            } else {
+                i
+            };
             let mut end = start;
             while end < chars.len() && (chars[end].is_alphanumeric() || chars[end] == '_') {
                 end += 1;
@@ -322,7 +326,13 @@ fn string_literal_end(chars: &[char], i: usize, line: &mut usize) -> Option<usiz
                 *line += usize::from(chars.get(j + 1) == Some(&'\n'));
                 j += 2;
             }
-            '"' if chars[j + 1..].iter().take(hashes).filter(|&&c| c == '#').count() == hashes => {
+            '"' if chars[j + 1..]
+                .iter()
+                .take(hashes)
+                .filter(|&&c| c == '#')
+                .count()
+                == hashes =>
+            {
                 return Some(j + 1 + hashes);
             }
             c => {

@@ -56,11 +56,16 @@ pub fn parse(doc: &str) -> Result<Table, String> {
         let at = index + 1;
         let cells: Vec<&str> = line.trim().trim_matches('|').split('|').collect();
         let [folder, _job, may_use] = cells[..] else {
-            return Err(format!("line {at}: expected 3 cells, found {}", cells.len()));
+            return Err(format!(
+                "line {at}: expected 3 cells, found {}",
+                cells.len()
+            ));
         };
         let named = ticked(folder);
         let [name] = named[..] else {
-            return Err(format!("line {at}: the first cell must name one module in backticks"));
+            return Err(format!(
+                "line {at}: the first cell must name one module in backticks"
+            ));
         };
         let module = name
             .strip_suffix('/')
@@ -164,7 +169,10 @@ mod tests {
         assert!(sections.permits(&["storage".into(), "ModelSections".into()]));
         assert!(!sections.permits(&["storage".into(), "Snapshot".into()]));
         assert!(!sections.permits(&["storage".into()]));
-        assert_eq!(table.keys().collect::<Vec<_>>(), ["eval", "model", "storage"]);
+        assert_eq!(
+            table.keys().collect::<Vec<_>>(),
+            ["eval", "model", "storage"]
+        );
         assert_eq!(cycle(&table), None);
     }
 
