@@ -17,7 +17,7 @@
 
 mod calibrate;
 mod compile;
-pub(crate) mod derive;
+mod derive;
 pub mod import;
 mod layout;
 mod order;
@@ -32,8 +32,11 @@ use crate::registry::{RegistryError, RegistrySource};
 use crate::storage::{self, PublishError};
 
 pub use crate::model::associations::AssociationCarry;
-/// The model settings a build takes ([`BuildOptions::train`]) and the calibration it keeps.
-pub use crate::model::{Calibration, FeatureConfig, Loss, OutOfScope, TrainConfig};
+/// The model settings a build takes ([`BuildOptions::train`]), the calibration it keeps, and
+/// the errors training reports ([`BuildError::Train`]).
+pub use crate::model::{
+    Calibration, FeatureConfig, Loss, ModelError, OutOfScope, TrainConfig, TrainError,
+};
 pub use compile::{compile, Compiled};
 pub use semantic::{SemanticBuild, DEFAULT_ESCALATE_AT_MOST};
 pub use warm::WarmStart;

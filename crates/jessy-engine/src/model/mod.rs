@@ -20,14 +20,14 @@
 //! structures derived from the arrays speed the query path up and may be empty: the key
 //! directory ([`build_key_index`]) and the dense map ([`build_dense_map`]).
 
-pub mod associations;
+pub(crate) mod associations;
 pub mod calibrate;
 mod error;
-pub mod features;
-pub mod hash;
+pub(crate) mod features;
+pub(crate) mod hash;
 mod index;
-pub mod simd;
-pub mod terms;
+pub(crate) mod simd;
+pub(crate) mod terms;
 pub mod train;
 mod validate;
 mod vector;

@@ -21,16 +21,16 @@
 //!   encodes new lines.
 
 pub mod cache;
-pub mod calibrate;
-pub mod cascade;
-pub mod head;
-pub mod train;
+pub(crate) mod calibrate;
+pub(crate) mod cascade;
+pub(crate) mod head;
+pub(crate) mod train;
 
 use std::fmt;
 
 pub use cache::EmbeddingCache;
-pub use cascade::Path as AnswerPath;
-pub use head::SemanticHead;
+pub use cascade::{AnswerKind, Path as AnswerPath};
+pub use head::{CascadeParams, GroupRates, HeadError, SemanticHead};
 
 /// Who an encoder is: a digest of everything that decides its vectors (weights, tokenizer,
 /// configuration) and a name for messages. A head trained on one encoder's vectors is

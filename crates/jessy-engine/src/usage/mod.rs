@@ -10,14 +10,14 @@
 //! - [`inbox`] and [`suggest`]: what nobody routed, grouped into suggested new layers.
 
 pub mod feedback;
-pub mod fold;
-pub mod inbox;
-pub mod recent;
-pub mod suggest;
+pub(crate) mod fold;
+pub(crate) mod inbox;
+pub(crate) mod recent;
+pub(crate) mod suggest;
 
 pub use feedback::{
     FeedbackError, FeedbackItem, FeedbackLog, FeedbackRecord, FeedbackTarget, MAX_FEEDBACK_BATCH,
 };
-pub use inbox::{InboxEntry, NoMatchInbox};
+pub use inbox::{InboxEntry, InboxError, NoMatchInbox};
 pub use recent::{RecentQueries, RecentQuery};
 pub use suggest::{ClosestLayer, Suggestion};
