@@ -1,7 +1,7 @@
 //! The engine's layering, checked: every path from one top-level module of `src/` into another
 //! must be allowed by the "May use" column of the table in `docs/architecture.md`; that table
-//! must have no cycle; and every module under `src/` must have a row, so a new module is placed
-//! before it is used.
+//! must have no cycle; every module under `src/` must have a row, so a new module is placed
+//! before it is used; and every permission of the table must be used by some path.
 //!
 //! `lib.rs` is the facade: it declares the modules and re-exports the public API, so it names
 //! every module and is not checked itself. A path through one of its re-exports
@@ -12,7 +12,7 @@
 mod scan;
 mod table;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -93,14 +93,21 @@ fn facade_names(src: &Path) -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
-/// The paths of `module` (its folder or file at `location`) that the table forbids, each
-/// formatted as the failure lists it.
-fn forbidden(
+/// What the scan of one module found: each path the table forbids (formatted as the failure
+/// lists it), and which of the module's permissions some path used.
+#[derive(Default)]
+struct Findings {
+    forbidden: Vec<String>,
+    used: BTreeSet<Allowed>,
+}
+
+/// Scans every file of `module` (its folder or file at `location`) against its row.
+fn scan_module(
     table: &Table,
     facade: &BTreeMap<String, Vec<String>>,
     module: &str,
     location: &Path,
-) -> Vec<String> {
+) -> Findings {
     let allowed = &table[module];
     let allows = if allowed.is_empty() {
         "nothing else of the engine".to_string()
@@ -112,7 +119,7 @@ fn forbidden(
             .join(", ")
     };
     let root = engine_dir();
-    let mut out = Vec::new();
+    let mut found = Findings::default();
     for (file, depth) in files_of(location) {
         let shown = file.strip_prefix(&root).unwrap_or(&file).display();
         let shown = format!("crates/jessy-engine/{shown}");
@@ -120,12 +127,12 @@ fn forbidden(
             let Some(first) = path.segments.first() else {
                 continue;
             };
-            let segments = if table.contains_key(first) {
+            let segments: Vec<String> = if table.contains_key(first) {
                 path.segments.clone()
             } else if let Some(target) = facade.get(first) {
                 target.iter().chain(&path.segments[1..]).cloned().collect()
             } else {
-                out.push(format!(
+                found.forbidden.push(format!(
                     "{shown}:{}: crate::{} is neither a module in the table nor re-exported \
                      by {FACADE}",
                     path.line,
@@ -133,7 +140,11 @@ fn forbidden(
                 ));
                 continue;
             };
-            if segments[0] == module || allowed.iter().any(|a| a.permits(&segments)) {
+            if segments[0] == module {
+                continue;
+            }
+            if let Some(permission) = allowed.iter().find(|a| a.permits(&segments)) {
+                found.used.insert(permission.clone());
                 continue;
             }
             let target = segments
@@ -142,13 +153,27 @@ fn forbidden(
                 .cloned()
                 .collect::<Vec<_>>()
                 .join("::");
-            out.push(format!(
+            found.forbidden.push(format!(
                 "{shown}:{}: {module} -> {target} (the table allows: {allows})",
                 path.line
             ));
         }
     }
-    out
+    found
+}
+
+/// Every module on disk that has a row, scanned.
+fn scan_all(table: &Table) -> BTreeMap<String, Findings> {
+    let src = engine_dir().join("src");
+    let facade = facade_names(&src);
+    modules_on_disk(&src)
+        .into_iter()
+        .filter(|(module, _)| table.contains_key(module))
+        .map(|(module, location)| {
+            let found = scan_module(table, &facade, &module, &location);
+            (module, found)
+        })
+        .collect()
 }
 
 #[test]
@@ -189,18 +214,37 @@ fn the_table_has_no_cycle() {
 #[test]
 fn every_module_uses_only_what_the_table_allows() {
     let table = read_table();
-    let src = engine_dir().join("src");
-    let facade = facade_names(&src);
-    let on_disk = modules_on_disk(&src);
-    let broken: Vec<String> = on_disk
-        .iter()
-        .filter(|(module, _)| table.contains_key(*module))
-        .flat_map(|(module, location)| forbidden(&table, &facade, module, location))
+    let broken: Vec<String> = scan_all(&table)
+        .into_values()
+        .flat_map(|found| found.forbidden)
         .collect();
     assert!(
         broken.is_empty(),
         "{} path(s) break docs/architecture.md's table:\n{}",
         broken.len(),
         broken.join("\n")
+    );
+}
+
+/// The table says what *is* used, not what might be: a permission no path uses is stale (and
+/// would let a new upward edge in unnoticed). This also keeps the scan honest: a scanner that
+/// found no paths at all would fail here rather than pass the test above.
+#[test]
+fn every_permission_in_the_table_is_used() {
+    let table = read_table();
+    let found = scan_all(&table);
+    let stale: Vec<String> = table
+        .iter()
+        .flat_map(|(module, allowed)| {
+            let used = found.get(module).map(|f| &f.used);
+            allowed
+                .iter()
+                .filter(move |a| used.is_none_or(|u| !u.contains(*a)))
+                .map(move |a| format!("{module} -> {a}"))
+        })
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "permissions in docs/architecture.md's table that no path uses (remove them): {stale:?}"
     );
 }
