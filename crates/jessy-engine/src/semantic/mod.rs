@@ -12,11 +12,11 @@
 //! the inference stack out of every build that does not want it, and lets the tests drive the
 //! cascade's logic with any encoder.
 //!
-//! - [`head`]: the head's parameters, its scoring, and its byte form in the snapshot;
-//! - [`train`]: fitting the head (one-vs-rest L2-loss SVM on dense vectors);
-//! - [`calibrate`]: choosing the blend, the escalation margin and the cascade's no-match
+//! - `head`: the head's parameters, its scoring, and its byte form in the snapshot;
+//! - `train`: fitting the head (one-vs-rest L2-loss SVM on dense vectors);
+//! - `calibrate`: choosing the blend, the escalation margin and the cascade's no-match
 //!   threshold on validation lines;
-//! - [`cascade`]: the query-time decision (escalate or not) and the blended logits;
+//! - `cascade`: the query-time decision (escalate or not) and the blended logits;
 //! - [`cache`]: embeddings of training lines cached by content digest, so a rebuild only
 //!   encodes new lines.
 
