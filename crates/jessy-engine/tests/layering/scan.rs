@@ -348,9 +348,11 @@ fn string_literal_end(chars: &[char], i: usize, line: &mut usize) -> Option<usiz
 fn skip_quote(chars: &[char], i: usize) -> usize {
     match (chars.get(i + 1), chars.get(i + 2)) {
         (Some('\\'), _) => {
-            let mut j = i + 2;
+            // Past the backslash and the escaped character (which may itself be `'`), then to
+            // the closing quote (`\u{…}` escapes are longer).
+            let mut j = i + 3;
             while j < chars.len() && chars[j] != '\'' {
-                j += 1 + usize::from(chars[j] == '\\');
+                j += 1;
             }
             j + 1
         }
@@ -403,10 +405,11 @@ const A: &str = "crate::build::x";
 const B: &str = r#"crate::query::y "quoted" crate::eval"#;
 const C: &[u8] = b"crate::usage";
 const D: char = '"';
+const E: [char; 3] = ['\'', '\\', '\u{7b}'];
 fn lifetime<'a>(s: &'a str) -> &'a str { s }
 use crate::storage::Snapshot;
 "###;
-        assert_eq!(found(source, 1), [("storage::Snapshot".to_string(), 10)]);
+        assert_eq!(found(source, 1), [("storage::Snapshot".to_string(), 11)]);
     }
 
     #[test]
