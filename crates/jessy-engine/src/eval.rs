@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::build::import::id_matches_label;
 use crate::dataset::LabeledExample;
+/// Whether one answer is right (defined in the engine, whose learning guard uses it too).
+pub use crate::engine::is_right;
 use crate::engine::Engine;
 use crate::query::result::Outcome;
 use crate::query::QueryOptions;
@@ -117,31 +119,6 @@ fn ratio(n: usize, d: usize) -> f64 {
         0.0
     } else {
         n as f64 / d as f64
-    }
-}
-
-/// Whether an answer is right by this module's definitions: for an in-scope line (`gold` is
-/// `(dimension, layer)`), `matched` with the gold layer as the chosen layer of the strongest
-/// dimension; for an out-of-scope line, `no_match`. An error is wrong.
-pub fn is_right(
-    result: &Result<crate::QueryResult, crate::ParseError>,
-    gold: Option<(&str, &str)>,
-) -> bool {
-    let Ok(r) = result else {
-        return false;
-    };
-    let matched = r.outcome == Outcome::Matched;
-    match gold {
-        None => !matched,
-        Some((dimension, layer)) => {
-            matched
-                && r.dimensions.first().is_some_and(|d| {
-                    id_matches_label(&d.id, dimension)
-                        && d.layers
-                            .last()
-                            .is_some_and(|l| id_matches_label(&l.id, layer))
-                })
-        }
     }
 }
 

@@ -20,7 +20,7 @@
 //! The public API is the facade and what it returns: [`Engine`], [`QueryOptions`],
 //! [`QueryResult`] and the [`result`] types, [`Registry`] and its views, the build, import and
 //! eval entry points, and typed errors. Everything else is private; `docs/architecture.md`
-//! maps which module may use which.
+//! maps which module may use which, and the `layering` test holds the code to that map.
 //!
 //! ```
 //! use jessy_engine::{Engine, Outcome, QueryOptions};

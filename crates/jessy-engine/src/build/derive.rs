@@ -1,8 +1,8 @@
 //! What the build derives from the trained model for the query path: each layer's learned
 //! terms and expansion vector, and term associations.
 
-use super::associations::{AssociationCarry, AssociationMemory, BASE_STRENGTH, PRUNE_BELOW};
 use super::order::LayerOrder;
+use crate::model::associations::{AssociationCarry, AssociationMemory, BASE_STRENGTH, PRUNE_BELOW};
 use crate::model::{self, Example, Model};
 use crate::parser;
 use crate::registry::RegistrySource;
@@ -107,7 +107,7 @@ fn carried_associations(carry: &AssociationCarry, model: &Model) -> Vec<(u64, St
 }
 
 fn observe_text(memory: &mut AssociationMemory, text: &str) {
-    let terms = distinct_stems(text);
+    let terms = parser::distinct_stems(text);
     for (i, a) in terms.iter().enumerate() {
         for b in &terms[i + 1..] {
             memory.observe(a, b, model::unigram_key);
@@ -132,14 +132,4 @@ fn stored_links(
             Some((from, to, row, strength))
         })
         .collect()
-}
-
-/// The distinct content stems of a text, sorted.
-pub(crate) fn distinct_stems(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = parser::parse(text)
-        .map(|q| q.stems().map(str::to_string).collect())
-        .unwrap_or_default();
-    out.sort();
-    out.dedup();
-    out
 }

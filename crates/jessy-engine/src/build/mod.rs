@@ -8,16 +8,16 @@
 //!    short, weighted one; out-of-scope utterances teach the model what routes nowhere.
 //! 4. Calibrate the no-match threshold on a validation file when one is given ([`calibrate`]).
 //! 5. Derive per layer its learned terms and expansion vector, and term associations from
-//!    co-occurrence in the training utterances ([`derive`], [`associations`]).
+//!    co-occurrence in the training utterances ([`derive`]; the links themselves are the
+//!    model's, `model::associations`, because the query path reads them too).
 //! 6. Lay the result out as one generation file ([`layout`]) and publish it.
 //!
 //! [`import`] turns a labeled data set into a registry source; [`crate::dataset`] reads the
 //! labeled JSONL both use.
 
-pub(crate) mod associations;
 mod calibrate;
 mod compile;
-pub(crate) mod derive;
+mod derive;
 pub mod import;
 mod layout;
 mod order;
@@ -31,9 +31,12 @@ use crate::model;
 use crate::registry::{RegistryError, RegistrySource};
 use crate::storage::{self, PublishError};
 
-/// The model settings a build takes ([`BuildOptions::train`]) and the calibration it keeps.
-pub use crate::model::{Calibration, FeatureConfig, Loss, OutOfScope, TrainConfig};
-pub use associations::AssociationCarry;
+pub use crate::model::associations::AssociationCarry;
+/// The model settings a build takes ([`BuildOptions::train`]), the calibration it keeps, and
+/// the errors training reports ([`BuildError::Train`]).
+pub use crate::model::{
+    Calibration, FeatureConfig, Loss, ModelError, OutOfScope, TrainConfig, TrainError,
+};
 pub use compile::{compile, Compiled};
 pub use semantic::{SemanticBuild, DEFAULT_ESCALATE_AT_MOST};
 pub use warm::WarmStart;

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use super::order::LayerOrder;
 use super::warm::{KeyedDuals, Keys};
 use super::BuildError;
-use crate::model::{self, calibrate::decision, Example, ModelView, TrainConfig};
+use crate::model::calibrate::{decision, has_word_evidence};
+use crate::model::{self, Example, ModelView, TrainConfig};
 use crate::parser::ParsedQuery;
-use crate::query::convergence::has_word_evidence_in;
 use crate::registry::RegistrySource;
 use crate::semantic::calibrate::{choose, ScoredLine};
 use crate::semantic::cascade::{lexical_margin, Margin};
@@ -96,7 +96,7 @@ pub(super) fn score_val(
             feats.clear();
         }
         view.score_into(&feats, &mut logits);
-        let unknown = !parsed || feats.is_empty() || !has_word_evidence_in(view, &q);
+        let unknown = !parsed || feats.is_empty() || !has_word_evidence(view, &q);
         let d = decision(view, &logits);
         let answer = match d.best {
             Some((class, _)) if !unknown && d.value >= threshold => Some(class),

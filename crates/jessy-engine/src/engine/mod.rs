@@ -3,6 +3,7 @@
 //! generation ([`write`]).
 
 mod cascade;
+mod judge;
 mod replica;
 mod usage;
 mod write;
@@ -21,6 +22,7 @@ use crate::usage::recent::RECENT_QUERIES;
 use crate::usage::{FeedbackLog, NoMatchInbox, RecentQueries, RecentQuery};
 
 pub use cascade::FastQuery;
+pub use judge::is_right;
 pub use replica::{InstallError, Prepared};
 pub use usage::{AcceptError, Figures, LearnError, LearnReport, SuggestedLayer, GUARD_Z};
 pub use write::{Upserted, WriteError};
@@ -240,7 +242,7 @@ impl Engine {
     /// in the snapshot, an unsure query is escalated to the encoder (milliseconds instead of
     /// microseconds) and decided by the cascade. The result's `query_id` names it for
     /// feedback ([`Engine::record_feedback`]) while it is among the last
-    /// [`crate::usage::recent::RECENT_QUERIES`] queries; a `no_match` also goes to the no-match
+    /// [`crate::usage::RECENT_QUERIES`] queries; a `no_match` also goes to the no-match
     /// inbox ([`Engine::suggestions`]).
     pub fn query(&self, text: &str, options: &QueryOptions) -> Result<QueryResult, ParseError> {
         let result = self.query_unrecorded(text, options)?;

@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::judge::is_right;
 use super::{Engine, Prepared, Upserted, WriteError};
 use crate::build::{self, AssociationCarry, BuildOptions};
-use crate::eval;
 use crate::query::QueryOptions;
 use crate::registry::{Keyword, LayerSource};
 use crate::storage::{self, PublishError};
@@ -482,8 +482,8 @@ fn figures_paired(
         let gold_ref = gold.as_ref().map(|(d, l)| (d.as_str(), l.as_str()));
         let kind = usize::from(gold.is_none());
         totals[kind] += 1;
-        let s = eval::is_right(&serving.query_unrecorded(text, &options), gold_ref);
-        let c = eval::is_right(&candidate.query_unrecorded(text, &options), gold_ref);
+        let s = is_right(&serving.query_unrecorded(text, &options), gold_ref);
+        let c = is_right(&candidate.query_unrecorded(text, &options), gold_ref);
         let t = &mut tally[kind];
         t[0] += usize::from(s);
         t[1] += usize::from(c);

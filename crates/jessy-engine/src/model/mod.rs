@@ -9,6 +9,8 @@
 //!   for a quarter of the classes or more) as dense bfloat16 rows ([`densify`], [`axpy_bf16`]).
 //! - [`calibrate`](mod@calibrate) picks the no-match threshold on held-out labeled queries.
 //! - [`terms`] extracts each class's most telling words, for display and query expansion.
+//! - [`associations`] are the learned term-to-term links: the build grows them, the query path
+//!   expands through the strong ones, so they sit here, below both.
 //!
 //! The model is storage-agnostic: [`Model`] owns its arrays, [`ModelView`] borrows them (from a
 //! `Model` or from a memory-mapped snapshot) and is all the query path needs. Scoring a query is
@@ -18,13 +20,14 @@
 //! structures derived from the arrays speed the query path up and may be empty: the key
 //! directory ([`build_key_index`]) and the dense map ([`build_dense_map`]).
 
+pub(crate) mod associations;
 pub mod calibrate;
 mod error;
-pub mod features;
-pub mod hash;
+pub(crate) mod features;
+pub(crate) mod hash;
 mod index;
-pub mod simd;
-pub mod terms;
+pub(crate) mod simd;
+pub(crate) mod terms;
 pub mod train;
 mod validate;
 mod vector;

@@ -68,6 +68,18 @@ pub fn parse(text: &str) -> Result<ParsedQuery, ParseError> {
     Ok(q)
 }
 
+/// The distinct content stems of a text ([`ParsedQuery::stems`]), sorted; none for a text that
+/// does not parse. The unit both association learning (which stems co-occur) and usage
+/// suggestions (which stems a no-match line has) count in, defined once so they agree.
+pub fn distinct_stems(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = parse(text)
+        .map(|q| q.stems().map(str::to_string).collect())
+        .unwrap_or_default();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// A parsed query: surface words and stems, stored as two concatenated strings with end offsets
 /// so that a reused value keeps its buffers and re-parsing does not allocate.
 #[derive(Debug, Clone, Default)]

@@ -19,7 +19,8 @@ use super::interference::{interfere, FrequencyState};
 use super::navigator::{navigate, DimensionState};
 use super::pool::{Candidate, IterationRecord, Scratch, MAX_CANDIDATES};
 use super::scanner::{score, to_confidences};
-use crate::model::{self, calibrate::SECONDARY_FLOOR, ModelView};
+use crate::model;
+use crate::model::calibrate::{has_word_evidence, SECONDARY_FLOOR};
 use crate::registry::Registry;
 use crate::storage::format::LayerRecord;
 
@@ -132,7 +133,7 @@ pub(crate) fn route(registry: &Registry, scratch: &mut Scratch, max_iterations: 
         &mut scratch.keys,
         &mut scratch.base_features,
     );
-    if scratch.base_features.is_empty() || !has_word_evidence(&view, scratch) {
+    if scratch.base_features.is_empty() || !has_word_evidence(&view, &scratch.parsed) {
         routing.no_match = Some(NoMatchReason::UnknownTerms);
     }
     routing.parse_us = t_features.elapsed().as_secs_f64() * 1e6;
@@ -369,37 +370,6 @@ fn select(
     }
 }
 
-/// The evidence floor, in every registry: at least one content word of the query (a stem
-/// that is not a stopword) must be a word the model knows and gives some layer a weight of at
-/// least [`MIN_WORD_WEIGHT`]. Character n-grams alone are not evidence: keyboard mash, made-up
-/// words and foreign filler share common n-grams with real words, and a one-vs-rest model
-/// without out-of-scope data would otherwise route them to whichever layer those n-grams
-/// lean to.
-fn has_word_evidence(view: &ModelView<'_>, scratch: &Scratch) -> bool {
-    has_word_evidence_in(view, &scratch.parsed)
-}
-
-/// [`has_word_evidence`] for a parsed query outside a scratch (the build's semantic step scores
-/// validation lines exactly as the query path would).
-pub(crate) fn has_word_evidence_in(
-    view: &ModelView<'_>,
-    parsed: &crate::parser::ParsedQuery,
-) -> bool {
-    parsed.stems().any(|stem| {
-        view.unigram_row(stem)
-            .and_then(|row| view.best_class_weight(row))
-            .is_some_and(|w| w >= MIN_WORD_WEIGHT)
-    })
-}
-
-/// Least weight a known word must give some layer to count as evidence (see
-/// [`has_word_evidence`]). Chosen on CLINC150's validation split with a model that had not
-/// seen it (`--no-refit`): any floor from 0 to 0.1 cost the same 0.17 point of in-scope
-/// accuracy (0.9313 → 0.9297) and gained 1 point of out-of-scope recall (0.72 → 0.73); 0.2
-/// cost 0.2 point, 0.5 cost 1.4. The largest floor without extra cost is kept. The default
-/// registry's golden cases pass 79/86 with it, as without.
-pub const MIN_WORD_WEIGHT: f32 = 0.1;
-
 /// Records the current selection and returns its similarity to the previous one.
 fn record_iteration(scratch: &mut Scratch) -> f32 {
     let mut record = IterationRecord::default();
@@ -461,7 +431,7 @@ fn expand(registry: &Registry, scratch: &mut Scratch) {
             .iter()
             .take_while(|a| a.source_key == key)
             // Links of a single co-occurrence are kept only so that learning can grow them.
-            .filter(|a| a.strength > crate::build::associations::BASE_STRENGTH)
+            .filter(|a| a.strength > model::associations::BASE_STRENGTH)
             .take(ASSOCIATIONS_PER_TERM)
         {
             scratch

@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::interference::{Interval, PairKind};
+/// The types of [`PairSummary`]'s `kind` and `interval`, defined by the interference stage.
+pub use super::interference::{Interval, PairKind};
 
 /// Whether the query routed anywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,14 +10,14 @@ use super::cascade::AnswerKind;
 use super::EncoderId;
 
 /// How the cascade uses the head; chosen on the validation lines
-/// ([`super::calibrate::choose`]).
+/// (`calibrate::choose`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CascadeParams {
     /// Share of the semantic logits in the blend: an escalated query's logits are
     /// `(1 − blend) · lexical + blend · semantic`.
     pub blend: f32,
     /// The encoder runs for a lexical *match* whose margin
-    /// ([`super::cascade::lexical_margin`]) is below this (`-inf`: never; `+inf`: always).
+    /// (`cascade::lexical_margin`) is below this (`-inf`: never; `+inf`: always).
     pub escalate_below_match: f32,
     /// The same for a lexical *no match*. A separate cut-off, because the two kinds of answer
     /// come from different traffic: out-of-scope queries mostly get "no match", in-scope ones

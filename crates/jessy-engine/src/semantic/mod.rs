@@ -12,25 +12,25 @@
 //! the inference stack out of every build that does not want it, and lets the tests drive the
 //! cascade's logic with any encoder.
 //!
-//! - [`head`]: the head's parameters, its scoring, and its byte form in the snapshot;
-//! - [`train`]: fitting the head (one-vs-rest L2-loss SVM on dense vectors);
-//! - [`calibrate`]: choosing the blend, the escalation margin and the cascade's no-match
+//! - `head`: the head's parameters, its scoring, and its byte form in the snapshot;
+//! - `train`: fitting the head (one-vs-rest L2-loss SVM on dense vectors);
+//! - `calibrate`: choosing the blend, the escalation margin and the cascade's no-match
 //!   threshold on validation lines;
-//! - [`cascade`]: the query-time decision (escalate or not) and the blended logits;
+//! - `cascade`: the query-time decision (escalate or not) and the blended logits;
 //! - [`cache`]: embeddings of training lines cached by content digest, so a rebuild only
 //!   encodes new lines.
 
 pub mod cache;
-pub mod calibrate;
-pub mod cascade;
-pub mod head;
-pub mod train;
+pub(crate) mod calibrate;
+pub(crate) mod cascade;
+pub(crate) mod head;
+pub(crate) mod train;
 
 use std::fmt;
 
 pub use cache::EmbeddingCache;
-pub use cascade::Path as AnswerPath;
-pub use head::SemanticHead;
+pub use cascade::{AnswerKind, Path as AnswerPath};
+pub use head::{CascadeParams, GroupRates, HeadError, SemanticHead};
 
 /// Who an encoder is: a digest of everything that decides its vectors (weights, tokenizer,
 /// configuration) and a name for messages. A head trained on one encoder's vectors is

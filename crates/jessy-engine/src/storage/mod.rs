@@ -15,12 +15,12 @@
 //! above needs checked or derived on open (the model's invariants, its lookup tables) it does
 //! in its [`Generation::load`], which the store runs on every generation it opens or publishes.
 
-pub mod error;
+pub(crate) mod error;
 pub mod format;
 mod mmap;
 pub mod publish;
 pub(crate) mod replica;
-pub mod snapshot;
+pub(crate) mod snapshot;
 #[cfg(test)]
 mod tests;
 pub mod writer;

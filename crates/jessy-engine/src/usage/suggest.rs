@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::inbox::InboxEntry;
-use crate::build::derive::distinct_stems;
+use crate::parser::distinct_stems;
 
 /// Least Jaccard similarity of stems for an entry to join a group.
 pub const JOIN_SIMILARITY: f32 = 0.25;
