@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use jessy_cluster::gateways::{self, Beat, GatewayRow};
-use jessy_cluster::tokio_postgres::Client;
 use tokio::sync::watch;
+use tokio_postgres::Client;
 
 use crate::state::AppState;
 

@@ -61,6 +61,7 @@ mod server;
 mod state;
 pub mod telemetry;
 pub mod views;
+pub mod writer;
 
 pub use config::{AdminToken, Config, LogFormat};
 pub use error::CoreError;
