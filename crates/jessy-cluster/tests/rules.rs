@@ -58,8 +58,13 @@ async fn deleting_a_parent_layer_is_refused_in_cluster_mode() {
         let body: serde_json::Value = response.json().await.expect("JSON error body");
         assert_eq!(status, 422, "{core}: {body}");
         assert_eq!(body["error"]["code"], "invalid_layer", "{core}: {body}");
+        // The writer's refusal, not the validator's "unknown parent" on the child (which
+        // is what cluster mode answered before the rule held there too).
         let message = body["error"]["message"].as_str().unwrap_or_default();
-        assert!(message.contains("moth-orchids"), "{core}: {message}");
+        assert!(
+            message.contains("has child layers moth-orchids"),
+            "{core}: {message}"
+        );
     }
 
     // Nothing was published: both cores serve the child's generation, parent included.
