@@ -45,7 +45,7 @@ pub async fn revoke(url: &str, name: &str) -> anyhow::Result<u64> {
 }
 
 /// The cluster's active keys as a [`KeyStore`] (parsed by the same rules as a keys file).
-pub async fn load(client: &jessy_cluster::tokio_postgres::Client) -> anyhow::Result<KeyStore> {
+pub async fn load(client: &tokio_postgres::Client) -> anyhow::Result<KeyStore> {
     let rows = jessy_cluster::keys::active(client).await?;
     let text: String = rows
         .iter()

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use jessy_cluster::gateways::{self, Beat, GatewayRow};
-use jessy_cluster::tokio_postgres::Client;
+use tokio_postgres::Client;
 
 /// How often a gateway beats. Five seconds, like the key reload ([`crate::cluster_keys`]): a
 /// write per gateway every five seconds is nothing for PostgreSQL, and an operator sees a

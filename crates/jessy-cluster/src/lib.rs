@@ -16,10 +16,14 @@
 //! - [`gateways`]: gateway heartbeats, so gateways (and the console) can list each other.
 //! - [`listen`]: a connection that delivers `NOTIFY` messages (new generations, key changes).
 //! - [`ratelimit`]: a GCRA rate limiter as one atomic Redis script.
+//! - [`store`]: what the services use: a [`Connection`] and the build protocol
+//!   ([`store::BuildTx`]: one transaction under the build lock that publishes a generation
+//!   with its source change), so no service opens transactions or takes locks itself.
 //!
 //! The crate knows nothing of routing: generation bytes are opaque here and verified by the
-//! engine that installs them. Every function takes a `tokio_postgres` client or transaction
-//! the caller owns, so the caller decides what is one transaction.
+//! engine that installs them. The table modules' functions take a client or transaction the
+//! caller owns; only [`store`] and this crate compose them into transactions. The driver is
+//! not re-exported: a service that needs more than [`store`] offers asks for it here.
 #![deny(unsafe_code)]
 
 pub mod error;
@@ -32,11 +36,11 @@ pub mod locks;
 pub mod migrate;
 pub mod ratelimit;
 pub mod source;
+pub mod store;
 
 pub use error::ClusterError;
 pub use generations::{digest_hex, GenerationHead};
-/// The PostgreSQL driver, re-exported so callers name its types without depending on it.
-pub use tokio_postgres;
+pub use store::{BuildTx, Connection, SourceChange};
 
 /// The channel a `NOTIFY` names when a generation is published; the payload is its number.
 pub const GENERATION_CHANNEL: &str = "jessy_generation";

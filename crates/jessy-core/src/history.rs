@@ -14,12 +14,16 @@
 //! before any note was written (they are gone from the directory and from this list).
 //!
 //! The storage layer leaves files other than its own alone (it only creates, collects and
-//! recovers `gen-*.snap`, `CURRENT` and its locks), so the note file lives safely beside them.
+//! recovers its generation files, `CURRENT` and its locks), so the note file lives safely
+//! beside them. Which generations are on disk, and their sizes, come from the engine
+//! ([`Engine::stored_generations`]): how storage names its files is storage's business.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use jessy_engine::{Engine, StoredGeneration};
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -67,15 +71,19 @@ impl History {
         }
     }
 
-    /// Records that `generation` was published because of `change`. The note is appended and
-    /// fsync'd; a failure to write it is logged and does not fail the write it describes
-    /// (the generation is already durable and current).
-    pub fn record(&self, generation: u64, change: String) {
-        let bytes = self
-            .dir
-            .as_deref()
-            .and_then(|dir| std::fs::metadata(dir.join(generation_file(generation))).ok())
-            .map_or(0, |m| m.len());
+    /// Records that `generation` of `engine` was published because of `change`. The note is
+    /// appended and fsync'd; a failure to write it is logged and does not fail the write it
+    /// describes (the generation is already durable and current).
+    pub fn record(&self, engine: &Engine, generation: u64, change: String) {
+        let bytes = stored(engine)
+            .into_iter()
+            .find(|stored| stored.generation == generation)
+            .map_or(0, |stored| stored.bytes);
+        self.record_sized(generation, bytes, change);
+    }
+
+    /// [`History::record`] for a generation whose file holds `bytes` (0: not on disk).
+    fn record_sized(&self, generation: u64, bytes: u64, change: String) {
         let note = GenerationNote {
             generation,
             published_unix_ms: unix_ms(SystemTime::now()),
@@ -92,38 +100,47 @@ impl History {
         written.push(note);
     }
 
-    /// Every known generation, newest first, at most [`MAX_LISTED`]: the notes, merged with
-    /// the generation files on disk (`current` is always listed).
-    pub fn list(&self, current: u64, current_bytes: u64) -> Vec<GenerationNote> {
+    /// Every known generation of `engine`, newest first, at most [`MAX_LISTED`]: the notes,
+    /// merged with the generation files on disk; `current` (of `current_bytes`, as the caller
+    /// read them from the engine's stats) is always listed.
+    pub fn list(&self, engine: &Engine, current: u64, current_bytes: u64) -> Vec<GenerationNote> {
+        self.merge(current, current_bytes, &stored(engine))
+    }
+
+    /// The notes merged with the generations `stored` on disk and the `current` one.
+    fn merge(
+        &self,
+        current: u64,
+        current_bytes: u64,
+        stored: &[StoredGeneration],
+    ) -> Vec<GenerationNote> {
         let mut notes: std::collections::BTreeMap<u64, GenerationNote> = Default::default();
         let written = self
             .written
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let stored = self
+        let from_file = self
             .dir
             .as_deref()
             .map(|dir| read_notes(&dir.join(HISTORY_FILE)))
             .unwrap_or_default();
-        for note in stored.into_iter().chain(written) {
+        for note in from_file.into_iter().chain(written) {
             notes.insert(note.generation, note);
         }
         for note in notes.values_mut() {
             note.on_disk = false;
         }
-        if let Some(dir) = &self.dir {
-            for (generation, bytes, modified) in generation_files(dir) {
-                let note = notes.entry(generation).or_insert(GenerationNote {
-                    generation,
-                    published_unix_ms: modified,
-                    bytes,
-                    change: None,
-                    on_disk: true,
-                });
-                note.on_disk = true;
-                note.bytes = bytes;
-            }
+        for file in stored {
+            let note = notes.entry(file.generation).or_insert(GenerationNote {
+                generation: file.generation,
+                published_unix_ms: file.modified.map_or(0, unix_ms),
+                bytes: file.bytes,
+                change: None,
+                on_disk: true,
+            });
+            note.on_disk = true;
+            note.bytes = file.bytes;
         }
         notes.entry(current).or_insert(GenerationNote {
             generation: current,
@@ -136,32 +153,13 @@ impl History {
     }
 }
 
-/// The storage layer's name for generation `n` (`storage::publish`, which is private to the
-/// engine; the format is part of the on-disk contract documented in docs/operations.md).
-fn generation_file(n: u64) -> String {
-    format!("gen-{n:016}.snap")
-}
-
-fn generation_number(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("gen-")?.strip_suffix(".snap")?;
-    (digits.len() == 16 && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| digits.parse().ok())?
-}
-
-/// `(generation, bytes, modified unix ms)` of every generation file in `dir`.
-fn generation_files(dir: &Path) -> Vec<(u64, u64, u64)> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            let generation = generation_number(entry.file_name().to_str()?)?;
-            let meta = entry.metadata().ok()?;
-            let modified = meta.modified().map_or(0, unix_ms);
-            Some((generation, meta.len(), modified))
-        })
-        .collect()
+/// The generation files of `engine`'s directory; an unreadable directory lists none (the
+/// history then shows the notes and the current generation only).
+fn stored(engine: &Engine) -> Vec<StoredGeneration> {
+    engine.stored_generations().unwrap_or_else(|error| {
+        tracing::warn!(%error, "cannot list the snapshot directory's generations");
+        Vec::new()
+    })
 }
 
 fn unix_ms(time: SystemTime) -> u64 {
@@ -204,14 +202,20 @@ fn read_notes(path: &Path) -> Vec<GenerationNote> {
 mod tests {
     use super::*;
 
+    fn on_disk(generation: u64, bytes: u64) -> StoredGeneration {
+        StoredGeneration {
+            generation,
+            bytes,
+            modified: Some(SystemTime::now()),
+        }
+    }
+
     #[test]
     fn notes_merge_with_generation_files_newest_first() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join(generation_file(1)), b"first").expect("write");
-        std::fs::write(dir.path().join(generation_file(2)), b"second!").expect("write");
-        std::fs::write(dir.path().join("CURRENT"), b"x").expect("write");
+        let stored = [on_disk(1, 5), on_disk(2, 7)];
         let history = History::new(Some(dir.path()));
-        history.record(2, "created layer a/b".into());
+        history.record_sized(2, 7, "created layer a/b".into());
         // A torn last line from a crash is skipped, not fatal.
         let mut file = std::fs::OpenOptions::new()
             .append(true)
@@ -220,7 +224,7 @@ mod tests {
         file.write_all(b"{\"generation\": 3, \"publ")
             .expect("write");
 
-        let listed = History::new(Some(dir.path())).list(2, 7);
+        let listed = History::new(Some(dir.path())).merge(2, 7, &stored);
         assert_eq!(listed.len(), 2, "{listed:?}");
         assert_eq!(listed[0].generation, 2);
         assert_eq!(listed[0].change.as_deref(), Some("created layer a/b"));
@@ -234,9 +238,9 @@ mod tests {
     #[test]
     fn without_a_directory_the_history_is_what_this_process_wrote() {
         let history = History::new(None);
-        assert_eq!(history.list(4, 10)[0].change, None);
-        history.record(5, "deleted layer a/b".into());
-        let listed = history.list(5, 10);
+        assert_eq!(history.merge(4, 10, &[])[0].change, None);
+        history.record_sized(5, 0, "deleted layer a/b".into());
+        let listed = history.merge(5, 10, &[]);
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].change.as_deref(), Some("deleted layer a/b"));
         assert!(!listed[0].on_disk);

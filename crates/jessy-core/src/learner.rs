@@ -38,6 +38,14 @@ impl Learner {
         }
     }
 
+    /// Waits until no learning run is running, then starts one: the count of feedback since
+    /// the last run starts again from zero. The run lasts as long as the guard is held.
+    pub(crate) async fn begin_run(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        let running = self.running.lock().await;
+        self.pending.store(0, Ordering::Release);
+        running
+    }
+
     /// Counts arrived feedback, waking the learner when `--learn-after` is reached.
     pub fn feedback_arrived(&self, items: usize) {
         let pending = self.pending.fetch_add(items, Ordering::AcqRel) + items;
@@ -47,36 +55,10 @@ impl Learner {
     }
 }
 
-/// Runs one learning pass now (waiting for a running one to finish first).
+/// Runs one learning pass now (waiting for a running one to finish first); see
+/// [`crate::writer::Writer::learn`].
 pub async fn learn_now(state: &AppState) -> Result<LearnReport, CoreError> {
-    let learner = state.learner();
-    let _one_at_a_time = learner.running.lock().await;
-    learner.pending.store(0, Ordering::Release);
-    let started = std::time::Instant::now();
-    let report = match state.cluster() {
-        // Cluster mode: from the cluster's feedback log, published through the cluster.
-        Some(cluster) => cluster.learn().await?,
-        None => {
-            let engine = state.engine().clone();
-            tokio::task::spawn_blocking(move || engine.learn())
-                .await
-                .map_err(|e| CoreError::internal(anyhow::anyhow!("learning task failed: {e}")))??
-        }
-    };
-    state
-        .metrics()
-        .record_learn(report.published, started.elapsed().as_secs_f64());
-    tracing::info!(
-        published = report.published,
-        generation = report.generation,
-        feedback_used = report.feedback_used,
-        before = report.before.in_scope_accuracy,
-        after = report.after.in_scope_accuracy,
-        duration_ms = report.duration_ms,
-        "learning run: {}",
-        report.reason
-    );
-    Ok(report)
+    state.writer().learn().await
 }
 
 /// The background upkeep: the automatic learner (when configured) and the inbox saver.

@@ -62,6 +62,7 @@ pub mod routes;
 mod server;
 mod state;
 pub mod views;
+pub mod writer;
 
 pub use config::Config;
 pub use error::CoreError;

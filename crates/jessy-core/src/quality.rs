@@ -1,21 +1,19 @@
 //! What the console's Quality page shows beyond `jessy eval`'s figures: the most confused
 //! layer pairs and the no-match threshold swept against in-scope accuracy and OOS recall.
 //!
-//! Both come from one more pass over the lines that keeps, per line, the query's no-match
-//! decision value ([`jessy_engine::Routing::decision`], the quantity the threshold is compared
-//! with) and the answer the engine gives when the query matches: the primary layer chosen on
-//! convergence iteration 1, which is fixed from then on (the engine pins it; see
-//! `query/convergence.rs`). The engine's rule is "no match when the decision value is below the
-//! threshold, or when no word of the query is known", so for any threshold `t` a line matches
-//! iff it has word evidence and `decision >= t`, and the answer does not depend on `t`. The
-//! sweep is therefore exact, not a model of the engine: at the registry's own threshold it
+//! Both come from one more pass over the lines that keeps, per line, the query's routing
+//! decision ([`jessy_engine::Routing`]) and the answer the engine gives when the query
+//! matches: the primary layer chosen on convergence iteration 1, which is fixed from then on.
+//! Whether a line matches at a swept threshold is the engine's own rule
+//! ([`jessy_engine::Routing::matches_at`]), and the answer does not depend on the threshold,
+//! so the sweep is exact, not a model of the engine: at the registry's own threshold it
 //! reproduces `jessy eval`'s in-scope accuracy and OOS recall (a test checks this).
 
 use std::collections::HashMap;
 
 use jessy_engine::build::import::id_matches_label;
 use jessy_engine::dataset::LabeledExample;
-use jessy_engine::{Engine, NoMatchReason, Outcome, QueryOptions, Scratch};
+use jessy_engine::{Engine, Outcome, QueryOptions, Routing, Scratch};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -67,16 +65,15 @@ pub struct QualityDetail {
 struct LineOutcome<'a> {
     /// `(dimension, layer)` labels, `None` out of scope.
     gold: Option<(&'a str, &'a str)>,
-    /// The decision value; `None` when the query can never match (no known word, or the
-    /// parser rejected it).
-    decision: Option<f32>,
+    /// The routing decision; `None` when the parser rejected the query (it never matches).
+    routing: Option<Routing>,
     /// `(dimension, layer)` ids the query routes to when it matches.
     answer: Option<(String, String)>,
 }
 
 impl LineOutcome<'_> {
     fn matches_at(&self, threshold: f32) -> bool {
-        self.decision.is_some_and(|d| d >= threshold)
+        self.routing.is_some_and(|r| r.matches_at(threshold))
     }
 
     fn correct(&self) -> bool {
@@ -114,12 +111,9 @@ pub fn analyze(engine: &Engine, examples: &[LabeledExample]) -> QualityDetail {
                     unknown_labels += 1;
                 }
             }
-            let decision = match engine.route(&registry, &mut scratch, &ex.text, &options) {
-                Ok(routing) if routing.no_match != Some(NoMatchReason::UnknownTerms) => {
-                    Some(routing.decision)
-                }
-                _ => None,
-            };
+            let routing = engine
+                .route(&registry, &mut scratch, &ex.text, &options)
+                .ok();
             let answer = engine
                 .query_unrecorded(&ex.text, &options)
                 .ok()
@@ -135,7 +129,7 @@ pub fn analyze(engine: &Engine, examples: &[LabeledExample]) -> QualityDetail {
                 });
             LineOutcome {
                 gold,
-                decision,
+                routing,
                 answer,
             }
         })

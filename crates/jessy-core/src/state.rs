@@ -134,6 +134,12 @@ impl AppState {
         self.inner.cluster.as_ref()
     }
 
+    /// The writer: every registry write and usage-data change goes through it, in either
+    /// mode (see [`crate::writer`]).
+    pub fn writer(&self) -> crate::writer::Writer {
+        crate::writer::Writer::new(self.clone())
+    }
+
     /// The generation history's change notes.
     pub fn history(&self) -> &crate::history::History {
         &self.inner.history

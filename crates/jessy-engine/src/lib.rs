@@ -67,4 +67,4 @@ pub use query::{
     NoMatchReason, QueryOptions, Routing, Scratch, DEFAULT_TOKEN_BUDGET, MAX_ITERATIONS,
 };
 pub use registry::{DimensionView, LayerView, Registry};
-pub use storage::{Corruption, OpenError, PublishError, Recovery, StoreStats};
+pub use storage::{Corruption, OpenError, PublishError, Recovery, StoreStats, StoredGeneration};

@@ -11,7 +11,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use jessy_cluster::tokio_postgres;
 use jessy_testkit::RunningProcess;
 
 /// The admin token every test core accepts and every test gateway presents.

@@ -38,7 +38,7 @@ pub(crate) async fn list(State(state): State<AppState>) -> Result<Response, Core
     let generations = tokio::task::spawn_blocking(move || {
         task_state
             .history()
-            .list(stats.generation, stats.mapped_bytes)
+            .list(task_state.engine(), stats.generation, stats.mapped_bytes)
     })
     .await
     .map_err(|join| CoreError::internal(anyhow::anyhow!("history task failed: {join}")))?;

@@ -1,13 +1,13 @@
 //! Layer writes: `PUT` creates or replaces a layer, `DELETE` removes one.
 //!
 //! A write retrains the routing model and fsyncs a new snapshot generation: milliseconds to
-//! seconds. It runs on tokio's blocking pool so the async workers keep answering queries, and
-//! queries keep reading the generation they loaded until the engine swaps in the new one
-//! atomically. Writes are not cancelled by a client going away: the blocking task finishes and
-//! the generation it publishes is durable (see [`crate::Config::request_timeout_ms`] for why
-//! writes have no timeout).
-
-use std::time::Instant;
+//! seconds. The handlers only parse and shape the answer; the write itself, and every rule it
+//! obeys in both modes, is the writer's ([`crate::writer::Writer`]). It runs on tokio's
+//! blocking pool so the async workers keep answering queries, and queries keep reading the
+//! generation they loaded until the engine swaps in the new one atomically. Writes are not
+//! cancelled by a client going away: the blocking task finishes and the generation it
+//! publishes is durable (see [`crate::Config::request_timeout_ms`] for why writes have no
+//! timeout).
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -21,7 +21,6 @@ use super::json;
 use crate::error::{CoreError, ErrorBody, ErrorCode};
 use crate::extract::{JsonBody, PathParams};
 use crate::state::AppState;
-use crate::views;
 
 /// The body of `PUT /v1/dimensions/{id}/layers/{layer}`. The layer id is the path's.
 #[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
@@ -131,56 +130,8 @@ pub(crate) async fn put(
     JsonBody(body): JsonBody<LayerWrite>,
 ) -> Result<Response, CoreError> {
     let source = body.into_source(layer.clone());
-    let (created, generation) = if let Some(cluster) = state.cluster() {
-        // Cluster mode: built under the cluster's build lock and committed to PostgreSQL
-        // before it is acknowledged (see `crate::cluster`).
-        let started = Instant::now();
-        let note = format!("layer {dimension}/{}", source.id);
-        let written = cluster.upsert_layer(&dimension, source).await;
-        state
-            .metrics()
-            .record_write("upsert", started.elapsed().as_secs_f64());
-        let written = written?;
-        let verb = if written.created {
-            "created"
-        } else {
-            "replaced"
-        };
-        // This core's history only: the other cores install the generation without a note.
-        let history_state = state.clone();
-        let generation = written.generation;
-        let _ = tokio::task::spawn_blocking(move || {
-            history_state
-                .history()
-                .record(generation, format!("{verb} {note}"))
-        })
-        .await;
-        (written.created, written.generation)
-    } else {
-        // `created` is decided by the engine under its own write lock: exact even when writes to
-        // the same layer race, with no second lock here.
-        let written = run_write(&state, "upsert", {
-            let dimension = dimension.clone();
-            move |state| {
-                let note = format!("layer {dimension}/{}", source.id);
-                let written = state.engine().upsert_layer(&dimension, source)?;
-                let verb = if written.created {
-                    "created"
-                } else {
-                    "replaced"
-                };
-                // On the blocking pool with the write: the note is fsync'd.
-                state
-                    .history()
-                    .record(written.generation, format!("{verb} {note}"));
-                Ok(written)
-            }
-        })
-        .await?;
-        (written.created, written.generation)
-    };
-    tracing::info!(%dimension, %layer, generation, created, "layer written");
-    let status = if created {
+    let written = state.writer().upsert_layer(&dimension, source).await?;
+    let status = if written.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
@@ -190,12 +141,12 @@ pub(crate) async fn put(
         &WriteOutcome {
             dimension: dimension.clone(),
             layer: layer.clone(),
-            generation,
-            created,
+            generation: written.generation,
+            created: written.created,
             deleted: false,
         },
     )?;
-    if created {
+    if written.created {
         if let Ok(location) =
             HeaderValue::from_str(&format!("/v1/dimensions/{dimension}/layers/{layer}"))
         {
@@ -225,77 +176,17 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     PathParams((dimension, layer)): PathParams<(String, String)>,
 ) -> Result<Response, CoreError> {
-    let generation = if let Some(cluster) = state.cluster() {
-        let started = Instant::now();
-        let generation = cluster.delete_layer(&dimension, &layer).await;
-        state
-            .metrics()
-            .record_write("delete", started.elapsed().as_secs_f64());
-        let generation = generation?;
-        tracing::info!(%dimension, %layer, generation, "layer deleted through the cluster");
-        let (history_state, note) = (state.clone(), format!("deleted layer {dimension}/{layer}"));
-        let _ =
-            tokio::task::spawn_blocking(move || history_state.history().record(generation, note))
-                .await;
-        generation
-    } else {
-        let ((), generation) = run_write(&state, "delete", {
-            let (dimension, layer) = (dimension.clone(), layer.clone());
-            move |state| {
-                // A friendlier refusal than the validator's "unknown parent" on each child (a
-                // child added concurrently is still refused by the engine's validation).
-                if let Ok(detail) =
-                    views::layer_detail(&state.engine().registry(), &dimension, &layer)
-                {
-                    if !detail.children.is_empty() {
-                        return Err(CoreError::request(
-                            ErrorCode::InvalidLayer,
-                            format!(
-                                "layer {layer:?} has child layers {}; delete or re-parent them first",
-                                detail.children.join(", ")
-                            ),
-                        ));
-                    }
-                }
-                let generation = state.engine().delete_layer(&dimension, &layer)?;
-                state
-                    .history()
-                    .record(generation, format!("deleted layer {dimension}/{layer}"));
-                Ok(((), generation))
-            }
-        })
-        .await?;
-        tracing::info!(%dimension, %layer, generation, "layer deleted");
-        generation
-    };
+    let written = state.writer().delete_layer(&dimension, &layer).await?;
     json(
         StatusCode::OK,
         &WriteOutcome {
             dimension,
             layer,
-            generation,
+            generation: written.generation,
             created: false,
             deleted: true,
         },
     )
-}
-
-/// Runs a write on the blocking pool, inside the request's span, and records its duration.
-async fn run_write<T: Send + 'static>(
-    state: &AppState,
-    op: &'static str,
-    write: impl FnOnce(&AppState) -> Result<T, CoreError> + Send + 'static,
-) -> Result<T, CoreError> {
-    let span = tracing::Span::current();
-    let task_state = state.clone();
-    let started = Instant::now();
-    let outcome = tokio::task::spawn_blocking(move || span.in_scope(|| write(&task_state)))
-        .await
-        .map_err(|join| CoreError::internal(anyhow::anyhow!("layer write task failed: {join}")))?;
-    state
-        .metrics()
-        .record_write(op, started.elapsed().as_secs_f64());
-    outcome
 }
 
 impl From<WriteError> for CoreError {

@@ -3,7 +3,8 @@
 //! (the gateway adds it for keys with the `write` scope).
 //!
 //! Feedback is fsync'd before the answer, and learning retrains the model: both run on the
-//! blocking pool, so queries never wait behind them.
+//! blocking pool, so queries never wait behind them. What happens in which mode is the
+//! writer's ([`crate::writer::Writer`]); the handlers parse and shape the answer.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -60,30 +61,8 @@ pub(crate) async fn feedback(
             layer: f.layer,
         })
         .collect();
-    let (routed, no_match) = items.iter().fold((0u64, 0u64), |(r, n), i| {
-        if i.layer.is_some() {
-            (r + 1, n)
-        } else {
-            (r, n + 1)
-        }
-    });
     let count = items.len();
-    let engine = state.engine().clone();
-    let total = match state.cluster() {
-        // Cluster mode: validated and resolved here (query ids are this core's), committed to
-        // the cluster's log, where a learning run on any core finds it.
-        Some(cluster) => {
-            let records = tokio::task::spawn_blocking(move || engine.resolve_feedback(&items))
-                .await
-                .map_err(|e| CoreError::internal(anyhow::anyhow!("feedback task failed: {e}")))??;
-            cluster.record_feedback(records).await?
-        }
-        None => tokio::task::spawn_blocking(move || engine.record_feedback(&items))
-            .await
-            .map_err(|e| CoreError::internal(anyhow::anyhow!("feedback task failed: {e}")))??,
-    };
-    state.metrics().record_feedback(routed, no_match);
-    state.learner().feedback_arrived(count);
+    let total = state.writer().record_feedback(items).await?;
     json(
         StatusCode::OK,
         &FeedbackAccepted {
@@ -177,39 +156,16 @@ pub(crate) async fn accept(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<AcceptSuggestion>,
 ) -> Result<Response, CoreError> {
-    if let Some(cluster) = state.cluster() {
-        // Cluster mode: the suggested layer is written through the cluster like any layer.
-        let written = cluster
-            .accept_suggestion(&id, &body.dimension, &body.layer, &body.name)
-            .await?;
-        return json(
-            StatusCode::CREATED,
-            &Accepted {
-                dimension: body.dimension,
-                layer: body.layer,
-                generation: written.generation,
-            },
-        );
-    }
-    let engine = state.engine().clone();
-    let request = body.clone();
-    let upserted = tokio::task::spawn_blocking(move || {
-        let done = engine.accept_suggestion(&id, &request.dimension, &request.layer, &request.name);
-        if done.is_ok() {
-            if let Err(e) = engine.save_inbox() {
-                tracing::warn!(error = %e, "saving the no-match inbox");
-            }
-        }
-        done
-    })
-    .await
-    .map_err(|e| CoreError::internal(anyhow::anyhow!("accept task failed: {e}")))??;
+    let written = state
+        .writer()
+        .accept_suggestion(&id, &body.dimension, &body.layer, &body.name)
+        .await?;
     json(
         StatusCode::CREATED,
         &Accepted {
             dimension: body.dimension,
             layer: body.layer,
-            generation: upserted.generation,
+            generation: written.generation,
         },
     )
 }

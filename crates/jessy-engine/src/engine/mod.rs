@@ -238,6 +238,17 @@ impl Engine {
         self.store.stats()
     }
 
+    /// The generation files in the snapshot directory, oldest first (empty for an engine in
+    /// memory). Collection keeps only the generations still in use, so this is what is left on
+    /// disk, not every generation ever published; a service's history of why each one was
+    /// published (jessy-core's change notes) merges with it.
+    pub fn stored_generations(&self) -> std::io::Result<Vec<crate::storage::StoredGeneration>> {
+        match self.dir() {
+            Some(dir) => crate::storage::publish::stored_generations(dir),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Routes `text` through the whole pipeline; with an encoder attached and a semantic head
     /// in the snapshot, an unsure query is escalated to the encoder (milliseconds instead of
     /// microseconds) and decided by the cascade. The result's `query_id` names it for

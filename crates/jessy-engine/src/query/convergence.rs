@@ -56,6 +56,12 @@ pub enum NoMatchReason {
     OutOfScope,
 }
 
+/// The no-match threshold rule: a decision value below the calibrated threshold is no match
+/// (one definition for routing and for [`Routing::matches_at`]).
+fn below_threshold(decision: f32, threshold: f32) -> bool {
+    decision < threshold
+}
+
 /// The routing decision, held in scratch and summarized by the caller.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Routing {
@@ -82,6 +88,17 @@ pub struct Routing {
 }
 
 impl Routing {
+    /// Whether this query would match if the registry's no-match threshold were `threshold`:
+    /// the engine's no-match rule, for callers that sweep the threshold (the console's quality
+    /// page) without re-deriving it. A query with no known word never matches; otherwise it
+    /// matches unless its decision value is below the threshold. The answer it then gets does
+    /// not depend on the threshold (the primary is fixed on iteration 1), so such a sweep is
+    /// exact.
+    pub fn matches_at(&self, threshold: f32) -> bool {
+        self.no_match != Some(NoMatchReason::UnknownTerms)
+            && !below_threshold(self.decision, threshold)
+    }
+
     /// A routing that did not run: the query is unmatched for `reason`.
     pub(crate) fn unmatched(reason: NoMatchReason) -> Routing {
         Routing {
@@ -162,7 +179,7 @@ pub(crate) fn route(registry: &Registry, scratch: &mut Scratch, max_iterations: 
             // calibration measured it.
             let decision = model::calibrate::decision(&view, &scratch.logits);
             routing.decision = decision.value;
-            if decision.value < threshold {
+            if below_threshold(decision.value, threshold) {
                 routing.no_match = Some(if decision.out_of_scope_wins {
                     NoMatchReason::OutOfScope
                 } else {

@@ -32,7 +32,7 @@ use arc_swap::ArcSwap;
 
 pub use error::{Corruption, OpenError};
 pub use format::{ModelMeta, ModelSections};
-pub use publish::{DirectoryLock, PublishError, Recovery};
+pub use publish::{DirectoryLock, PublishError, Recovery, StoredGeneration};
 pub use snapshot::Snapshot;
 pub use writer::{DimensionData, LayerData, SnapshotData};
 

@@ -327,6 +327,39 @@ pub fn generation_files(dir: &Path) -> std::io::Result<Vec<u64>> {
     Ok(out)
 }
 
+/// A generation file found in a directory: what a listing of its history needs, without
+/// the caller knowing how generation files are named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredGeneration {
+    /// The generation number.
+    pub generation: u64,
+    /// Size of its file in bytes.
+    pub bytes: u64,
+    /// The file's modification time (when it was written: files are never rewritten), when
+    /// the file system reports one.
+    pub modified: Option<std::time::SystemTime>,
+}
+
+/// Every generation file in `dir`, by increasing generation. A file that vanishes while it is
+/// listed (collected by a concurrent publish) is left out.
+pub fn stored_generations(dir: &Path) -> std::io::Result<Vec<StoredGeneration>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let Some(generation) = entry.file_name().to_str().and_then(parse_generation_file) else {
+            continue;
+        };
+        let Ok(meta) = entry.metadata() else { continue };
+        out.push(StoredGeneration {
+            generation,
+            bytes: meta.len(),
+            modified: meta.modified().ok(),
+        });
+    }
+    out.sort_unstable_by_key(|g| g.generation);
+    Ok(out)
+}
+
 /// Fsyncs a directory so renames and creations in it are durable.
 pub fn sync_directory(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
