@@ -32,8 +32,8 @@ pub async fn connect(url: &str) -> tokio_postgres::Client {
 enum Server {
     /// A server the environment gave (`JESSY_TEST_POSTGRES_URL`): the administrative URL.
     Given(String),
-    /// A server of the test's own.
-    Own(TestPostgres),
+    /// A server of the test's own (boxed: it is much larger than an URL).
+    Own(Box<TestPostgres>),
 }
 
 /// A database of its own for one test, on a server of its own unless the environment names
@@ -64,10 +64,11 @@ fn with_database(url: &str, database: &str) -> String {
     out
 }
 
-async fn own_server() -> TestPostgres {
-    TestPostgres::start()
+async fn own_server() -> Box<TestPostgres> {
+    let postgres = TestPostgres::start()
         .await
-        .unwrap_or_else(|e| panic!("cannot start a PostgreSQL for this test: {e}"))
+        .unwrap_or_else(|e| panic!("cannot start a PostgreSQL for this test: {e}"));
+    Box::new(postgres)
 }
 
 impl TestDb {
@@ -105,7 +106,7 @@ impl TestDb {
     /// The server of this test's own (`None` on a given one).
     pub fn own_server(&mut self) -> Option<&mut TestPostgres> {
         match &mut self.server {
-            Server::Own(postgres) => Some(postgres),
+            Server::Own(postgres) => Some(postgres.as_mut()),
             Server::Given(_) => None,
         }
     }

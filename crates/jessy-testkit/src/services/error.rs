@@ -2,7 +2,9 @@
 //! attempted and carries what the server wrote, so a failing test shows the cause, not only
 //! "connection refused".
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// An error of [`super::TestPostgres`] or [`super::TestRedis`].
@@ -42,21 +44,17 @@ pub enum ServiceError {
     #[error("running as root, and neither the `postgres` nor the `nobody` user exists to run PostgreSQL as")]
     NoUnprivilegedUser,
     /// The server exited while it was expected to start (or to keep running).
-    #[error("{what} exited ({status}) before it was ready\n--- {log} ---\n{tail}")]
+    #[error("{what} exited ({status}) before it was ready\n{log}")]
     Exited {
         /// The server, with its port.
         what: String,
         /// How it ended.
         status: std::process::ExitStatus,
-        /// Its log file.
-        log: PathBuf,
-        /// The end of that log.
-        tail: String,
+        /// The end of its log (boxed: errors stay small on the happy path).
+        log: Box<LogExcerpt>,
     },
     /// The server did not accept a connection (or stop) in time.
-    #[error(
-        "{what} did not {goal} within {waited:?} (last attempt: {last})\n--- {log} ---\n{tail}"
-    )]
+    #[error("{what} did not {goal} within {waited:?} (last attempt: {last})\n{log}")]
     Timeout {
         /// The server, with its port.
         what: String,
@@ -66,10 +64,8 @@ pub enum ServiceError {
         waited: Duration,
         /// The last connection error, or the process's state.
         last: String,
-        /// Its log file.
-        log: PathBuf,
-        /// The end of that log.
-        tail: String,
+        /// The end of its log (boxed: errors stay small on the happy path).
+        log: Box<LogExcerpt>,
     },
     /// An operation that needs a running server was asked of a stopped one, or the reverse.
     #[error("{what}: {problem}")]
@@ -79,6 +75,43 @@ pub enum ServiceError {
         /// What is wrong ("already running", "not running").
         problem: &'static str,
     },
+}
+
+/// Bytes of a log shown in an error: the end of a PostgreSQL log holds the reason it stopped.
+const LOG_TAIL_BYTES: u64 = 4096;
+
+/// The end of a server's log file, as shown in an error.
+#[derive(Debug, Clone)]
+pub struct LogExcerpt {
+    /// The log file.
+    pub path: PathBuf,
+    /// Its last few kilobytes (lossy UTF-8), or why it could not be read.
+    pub tail: String,
+}
+
+impl LogExcerpt {
+    /// Reads the last 4 KiB of `path`.
+    pub fn read(path: &Path) -> Box<LogExcerpt> {
+        let read = || -> std::io::Result<String> {
+            let mut file = File::open(path)?;
+            let len = file.metadata()?.len();
+            file.seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL_BYTES)))?;
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes)?;
+            Ok(String::from_utf8_lossy(&bytes).into_owned())
+        };
+        let tail = read().unwrap_or_else(|e| format!("(cannot read it: {e})"));
+        Box::new(LogExcerpt {
+            path: path.to_path_buf(),
+            tail,
+        })
+    }
+}
+
+impl std::fmt::Display for LogExcerpt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "--- {} ---\n{}", self.path.display(), self.tail)
+    }
 }
 
 impl ServiceError {

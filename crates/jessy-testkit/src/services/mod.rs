@@ -28,6 +28,6 @@ mod postgres;
 mod redis;
 pub mod server;
 
-pub use error::ServiceError;
+pub use error::{LogExcerpt, ServiceError};
 pub use postgres::{PostgresBinaries, TestPostgres};
 pub use redis::TestRedis;

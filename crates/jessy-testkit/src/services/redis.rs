@@ -7,8 +7,8 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::server::{find_in_path, free_port, log_tail, ServerProcess};
-use super::ServiceError;
+use super::server::{find_in_path, free_port, ServerProcess};
+use super::{LogExcerpt, ServiceError};
 
 /// Longest wait for `PING` to be answered; Redis without data starts in milliseconds.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -36,7 +36,7 @@ impl TestRedis {
         })?;
         let mut dir = tempfile::Builder::new()
             .prefix("jessy-test-redis-")
-            .tempdir()
+            .tempdir_in(super::server::scratch_dir())
             .map_err(ServiceError::io("create a temporary directory"))?;
         let log = dir.path().join("redis.log");
         let mut attempt = 0;
@@ -68,8 +68,8 @@ impl TestRedis {
             let mut redis = TestRedis { process, port, dir };
             match redis.wait_ready() {
                 Ok(()) => return Ok(redis),
-                Err(ServiceError::Exited { ref tail, .. })
-                    if attempt < PORT_ATTEMPTS && tail.contains("already in use") =>
+                Err(ServiceError::Exited { ref log, .. })
+                    if attempt < PORT_ATTEMPTS && log.tail.contains("already in use") =>
                 {
                     dir = redis.into_dir();
                 }
@@ -118,8 +118,7 @@ impl TestRedis {
             goal: "accept connections",
             waited: READY_TIMEOUT,
             last,
-            log: self.log_path(),
-            tail: log_tail(&self.log_path()),
+            log: LogExcerpt::read(&self.log_path()),
         })
     }
 }

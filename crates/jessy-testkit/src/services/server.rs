@@ -19,7 +19,6 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -31,10 +30,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::{Pid, User};
 
-use super::ServiceError;
-
-/// Bytes of a log shown in an error: the end of a PostgreSQL log holds the reason it stopped.
-const LOG_TAIL_BYTES: u64 = 4096;
+use super::{LogExcerpt, ServiceError};
 
 /// A loopback port nothing listens on now. The listener is closed before the server binds,
 /// so another process may take the port in between: callers retry on "address in use".
@@ -46,6 +42,28 @@ pub fn free_port() -> Result<u16, ServiceError> {
         .map_err(ServiceError::io("read the free port"))?
         .port();
     Ok(port)
+}
+
+/// Where servers' temporary directories (and PostgreSQL's template) go: `$TMPDIR` when set,
+/// else `/dev/shm` when it is a writable directory, else the system's temporary directory.
+/// `/dev/shm` is a RAM file system: copying a ~1,000-file data directory there took 0.24 s
+/// against 1.7 s on this machine's disk under load, and the server's own writes are cheaper
+/// too. Nothing there needs to survive a reboot.
+pub fn scratch_dir() -> PathBuf {
+    if std::env::var_os("TMPDIR").is_some() {
+        return std::env::temp_dir();
+    }
+    let shm = Path::new("/dev/shm");
+    let writable = nix::unistd::access(
+        shm,
+        nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+    )
+    .is_ok();
+    if shm.is_dir() && writable {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
 }
 
 /// The user servers run as: `None` (the current user) unless the test runs as root, where
@@ -156,8 +174,7 @@ impl ServerProcess {
                 Err(ServiceError::Exited {
                     what: self.what.clone(),
                     status,
-                    log: self.log.clone(),
-                    tail: log_tail(&self.log),
+                    log: LogExcerpt::read(&self.log),
                 })
             }
             Err(source) => Err(ServiceError::Io {
@@ -202,8 +219,7 @@ impl ServerProcess {
                         goal: "stop",
                         waited: limit,
                         last: "still running".into(),
-                        log: self.log.clone(),
-                        tail: log_tail(&self.log),
+                        log: LogExcerpt::read(&self.log),
                     })
                 }
                 Err(source) => {
@@ -243,19 +259,6 @@ impl Drop for ServerProcess {
 fn pid_of(child: &Child) -> Pid {
     // A pid always fits in i32 on Linux (pid_max ≤ 2^22).
     Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX))
-}
-
-/// The last [`LOG_TAIL_BYTES`] of `log` (lossy UTF-8), or why it could not be read.
-pub fn log_tail(log: &Path) -> String {
-    let read = || -> std::io::Result<String> {
-        let mut file = File::open(log)?;
-        let len = file.metadata()?.len();
-        file.seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL_BYTES)))?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
-    };
-    read().unwrap_or_else(|e| format!("(cannot read {}: {e})", log.display()))
 }
 
 /// `setpriv`, when installed.
@@ -357,7 +360,7 @@ mod tests {
                     .is_ok_and(|s| s.contains(") Z "))
         })
         .await;
-        assert!(log_tail(&log).contains("started"));
+        assert!(LogExcerpt::read(&log).tail.contains("started"));
     }
 
     #[tokio::test]
@@ -382,9 +385,9 @@ mod tests {
         })
         .await;
         match error {
-            ServiceError::Exited { status, tail, .. } => {
+            ServiceError::Exited { status, log, .. } => {
                 assert_eq!(status.code(), Some(3));
-                assert!(tail.contains("bad config"), "{tail}");
+                assert!(log.tail.contains("bad config"), "{log}");
             }
             other => panic!("expected Exited, got {other}"),
         }
