@@ -55,7 +55,7 @@ wait_for "http://127.0.0.1:$CORE_PORT/ready" "$work/core.log"
 
 key="$("$BIN/jessy-api" keygen bench --keys "$work/keys" --scopes query 2>/dev/null)"
 "$BIN/jessy-api" --addr "127.0.0.1:$API_PORT" --metrics-addr none --keys "$work/keys" \
-    --core "http://127.0.0.1:$CORE_PORT" --rate-limit 1000000 --burst 1000000 \
+    --core "http://127.0.0.1:$CORE_PORT" --rate-limit 1000000 --burst 1000000 ${API_ARGS:-} \
     >"$work/api.log" 2>&1 &
 api_pid=$!
 pids+=("$api_pid")
