@@ -12,6 +12,7 @@
 #   bash scripts/bench-gateway-throughput.sh            # 5 rounds of 10 s, 16 connections
 #   ROUNDS=3 SECS=5 bash scripts/bench-gateway-throughput.sh
 #   BIN=/tmp/old-release bash scripts/bench-gateway-throughput.sh   # binaries built elsewhere
+#   API_ENV=TOKIO_WORKER_THREADS=2 API_ARGS="--log warn" bash …     # the gateway's environment, flags
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -48,13 +49,13 @@ wait_for() { # url log
 }
 
 mkdir -p "$work/registry"
-"$BIN/jessy-core" --addr "127.0.0.1:$CORE_PORT" --registry "$work/registry" >"$work/core.log" 2>&1 &
+env ${CORE_ENV:-} "$BIN/jessy-core" --addr "127.0.0.1:$CORE_PORT" --registry "$work/registry" >"$work/core.log" 2>&1 &
 core_pid=$!
 pids+=("$core_pid")
 wait_for "http://127.0.0.1:$CORE_PORT/ready" "$work/core.log"
 
 key="$("$BIN/jessy-api" keygen bench --keys "$work/keys" --scopes query 2>/dev/null)"
-"$BIN/jessy-api" --addr "127.0.0.1:$API_PORT" --metrics-addr none --keys "$work/keys" \
+env ${API_ENV:-} "$BIN/jessy-api" --addr "127.0.0.1:$API_PORT" --metrics-addr none --keys "$work/keys" \
     --core "http://127.0.0.1:$CORE_PORT" --rate-limit 1000000 --burst 1000000 ${API_ARGS:-} \
     >"$work/api.log" 2>&1 &
 api_pid=$!
