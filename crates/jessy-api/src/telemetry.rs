@@ -15,7 +15,7 @@ use crate::state::AppState;
 /// rejections by code, and counts the request as served.
 pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = jessy_http::observe::route_of(&request).to_owned();
+    let route = jessy_http::observe::RouteLabel::of(&request);
     let method = request.method().clone();
     let response = next.run(request).await;
     let key = response
@@ -23,7 +23,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         .get::<KeyName>()
         .map_or("anonymous", KeyName::as_str);
     state.metrics().record_request(
-        &route,
+        route.as_str(),
         method.as_str(),
         response.status().as_u16(),
         key,

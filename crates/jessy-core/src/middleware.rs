@@ -24,12 +24,12 @@ pub(crate) async fn record_metrics(
 ) -> Response {
     let started = Instant::now();
     let method = method_label(request.method());
-    let route = jessy_http::observe::route_of(&request).to_owned();
+    let route = jessy_http::observe::RouteLabel::of(&request);
     let response = next.run(request).await;
     let code = response.extensions().get::<ErrorCode>().map(|c| c.as_str());
     state.metrics().record_request(
         method,
-        &route,
+        route.as_str(),
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
         code,
@@ -69,7 +69,7 @@ pub(crate) async fn require_admin(
         )
         .into_response(),
         crate::WriteAccess::Token(token) => {
-            if token.matches_bearer(request.headers().get(axum::http::header::AUTHORIZATION)) {
+            if token.matches_bearer(request.headers()) {
                 return next.run(request).await;
             }
             let mut response = CoreError::request(

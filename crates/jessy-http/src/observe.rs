@@ -95,7 +95,28 @@ pub fn route_of<B>(request: &http::Request<B>) -> &str {
     request
         .extensions()
         .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
+        .map_or(UNMATCHED, MatchedPath::as_str)
+}
+
+/// The label of a request no route matched.
+const UNMATCHED: &str = "unmatched";
+
+/// [`route_of`] kept past the request, for metrics middleware that records it once the
+/// response is ready. The matched pattern is shared, so keeping it is a reference-count bump,
+/// not a copy of the string on every request.
+#[derive(Debug, Clone)]
+pub struct RouteLabel(Option<MatchedPath>);
+
+impl RouteLabel {
+    /// The label of `request`.
+    pub fn of<B>(request: &http::Request<B>) -> RouteLabel {
+        RouteLabel(request.extensions().get::<MatchedPath>().cloned())
+    }
+
+    /// The pattern, or `unmatched`.
+    pub fn as_str(&self) -> &str {
+        self.0.as_ref().map_or(UNMATCHED, MatchedPath::as_str)
+    }
 }
 
 /// Wraps a service's `router` in the layers both services share, outermost first:

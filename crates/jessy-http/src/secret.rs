@@ -88,14 +88,24 @@ impl Secret {
         want.ct_eq(&got).into()
     }
 
-    /// Whether an `Authorization` header value is `Bearer <this secret>` (scheme in any case).
-    pub fn matches_bearer(&self, authorization: Option<&http::HeaderValue>) -> bool {
-        authorization
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .is_some_and(|(_, token)| self.matches(token.trim()))
+    /// Whether `headers` carry `Authorization: Bearer <this secret>` ([`bearer_token`]).
+    pub fn matches_bearer(&self, headers: &http::HeaderMap) -> bool {
+        bearer_token(headers).is_some_and(|token| self.matches(token))
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header, trimmed; `None` without one, with
+/// another scheme or an empty token. The scheme is matched case-insensitively, as HTTP auth
+/// schemes are. The one reading of the header: the core's admin token and the gateway's API
+/// keys both arrive this way.
+pub fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
+    (!token.is_empty()).then_some(token)
 }
 
 impl std::fmt::Debug for Secret {
@@ -149,12 +159,19 @@ mod tests {
     #[test]
     fn bearer_headers_match_only_the_secret() {
         let secret = Secret::new("0123456789abcdef").unwrap();
-        let header = |v: &str| http::HeaderValue::from_str(v).unwrap();
-        assert!(secret.matches_bearer(Some(&header("Bearer 0123456789abcdef"))));
-        assert!(secret.matches_bearer(Some(&header("bearer  0123456789abcdef "))));
-        assert!(!secret.matches_bearer(Some(&header("Bearer 0123456789abcdeF"))));
-        assert!(!secret.matches_bearer(Some(&header("Basic 0123456789abcdef"))));
-        assert!(!secret.matches_bearer(None));
+        let headers = |v: &str| {
+            let mut map = http::HeaderMap::new();
+            map.insert(
+                http::header::AUTHORIZATION,
+                http::HeaderValue::from_str(v).unwrap(),
+            );
+            map
+        };
+        assert!(secret.matches_bearer(&headers("Bearer 0123456789abcdef")));
+        assert!(secret.matches_bearer(&headers("bearer  0123456789abcdef ")));
+        assert!(!secret.matches_bearer(&headers("Bearer 0123456789abcdeF")));
+        assert!(!secret.matches_bearer(&headers("Basic 0123456789abcdef")));
+        assert!(!secret.matches_bearer(&http::HeaderMap::new()));
     }
 
     #[test]

@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -89,17 +89,9 @@ impl Authenticator {
     }
 }
 
-/// Extracts the token of an `Authorization: Bearer <token>` header. The scheme is matched
-/// case-insensitively, as HTTP auth schemes are.
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let token = token.trim();
-    (!token.is_empty()).then_some(token)
-}
+/// The token of an `Authorization: Bearer <token>` header: jessy-http's one reading of it,
+/// the same the core applies to its admin token.
+pub use jessy_http::secret::bearer_token;
 
 /// The client address of a request: the TCP peer recorded by the server
 /// (`ConnectInfo<SocketAddr>`, which [`jessy_http::serve`] attaches to every request), or the
@@ -146,6 +138,7 @@ mod tests {
     use std::path::Path;
     use std::time::Duration;
 
+    use axum::http::header;
     use sha2::{Digest, Sha256};
 
     use super::*;
